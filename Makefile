@@ -1,0 +1,55 @@
+# Remarketing: `make help` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ../shared/data
+export OMP_WAIT_POLICY := PASSIVE
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-unit lint compile demo up down status benchmarks clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constraints.txt)
+
+demo: install ## Train on bank-full through the training pipeline, locally, and show the result
+	$(BIN)/remarketing train $(DATA_DIR)/bank-marketing/bank-full.csv --dataset bank-marketing
+
+test: install ## Run the whole test suite (unit + integration on the real local stack)
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+test-unit: install ## Run the unit tests only
+	$(BIN)/pytest tests/unit
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+compile: install ## Compile the pipelines to Kubeflow IR YAML in build/pipelines
+	$(BIN)/remarketing pipelines compile --output-dir build/pipelines
+
+up: install ## Start the local stack (storage emulator, MLflow)
+	$(BIN)/remarketing up
+
+down: ## Stop every process the local stack started
+	@if [ -x $(BIN)/remarketing ]; then $(BIN)/remarketing down; fi
+
+status: install ## Show the local stack's services
+	$(BIN)/remarketing status
+
+benchmarks: install ## Run the benchmarks (not part of CI) and record their figures in benchmarks/results
+	$(BIN)/python benchmarks/training_pipeline.py
+
+clean: down ## Remove the virtualenv, local state and caches
+	rm -rf $(VENV) .remarketing build .pytest_cache .ruff_cache .mypy_cache

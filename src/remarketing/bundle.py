@@ -1,0 +1,149 @@
+"""The model bundle: one directory that MLflow registers and KServe's ``storageUri`` points at.
+
+    MLmodel, python_env.yaml, requirements.txt   the MLflow pyfunc flavour (loader: this module)
+    metadata.json                                 spec, data sha256, metrics, versions, git sha, explainer
+    background.parquet                            the raw rows SHAP values are relative to
+    model/preprocessor.joblib                     preprocessing fitted on the training slice
+    model/estimator.joblib | model/estimator.keras
+
+``mlflow.pyfunc.load_model(...)`` on it returns the probability of subscribing for raw rows (the input
+file's columns without the target). Bundles come from the project's own artifacts bucket: joblib files
+are only ever loaded from there.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from remarketing.models import EXPLAINERS, CampaignModel
+
+LIBRARIES = ("scikit-learn", "pandas", "numpy", "shap", "tensorflow-cpu", "keras", "mlflow", "pandera")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _requirements(family: str) -> list[str]:
+    versions = library_versions()
+    names = ["scikit-learn", "pandas", "numpy", "shap"] + (["tensorflow-cpu"] if family == "mlp" else [])
+    return [f"{n}=={versions[n]}" for n in names if n in versions]
+
+
+def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Path:
+    """Write ``model`` as a bundle into ``directory`` (which must not exist yet)."""
+    import mlflow.pyfunc
+
+    directory = Path(directory)
+    staging = directory.with_name(directory.name + ".model")
+    staging.mkdir(parents=True)
+    joblib.dump(model.preprocessor, staging / "preprocessor.joblib")
+    if model.family == "mlp":
+        model.estimator.save(staging / "estimator.keras")
+    else:
+        joblib.dump(model.estimator, staging / "estimator.joblib")
+    mlflow.pyfunc.save_model(
+        path=str(directory),
+        loader_module="remarketing.bundle",
+        data_path=str(staging),
+        pip_requirements=_requirements(model.family),
+    )
+    (directory / staging.name).rename(directory / "model")
+    _retarget_data(directory / "MLmodel", staging.name)
+    for f in staging.iterdir():
+        f.unlink()
+    staging.rmdir()
+    model.background.to_parquet(directory / "background.parquet", index=False)
+    full = {
+        **metadata,
+        "family": model.family,
+        "dataset": model.dataset,
+        "features": model.features,
+        "numeric": model.numeric,
+        "calibration": list(model.calibration),
+        "explainer": EXPLAINERS[model.family],
+        "libraries": library_versions(),
+        "git_sha": git_sha(),
+    }
+    (directory / "metadata.json").write_text(json.dumps(full, indent=2, default=str))
+    return directory
+
+
+def _retarget_data(mlmodel: Path, old: str) -> None:
+    import yaml
+
+    spec = yaml.safe_load(mlmodel.read_text())
+    spec["flavors"]["python_function"]["data"] = "model"
+    mlmodel.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    return json.loads((Path(directory) / "metadata.json").read_text())
+
+
+def load(directory: Path) -> CampaignModel:
+    """The :class:`CampaignModel` of a bundle on local disk."""
+    directory = Path(directory)
+    meta = read_metadata(directory)
+    parts = directory / "model"
+    if meta["family"] == "mlp":
+        import keras
+
+        estimator = keras.saving.load_model(parts / "estimator.keras", compile=False)
+    else:
+        estimator = joblib.load(parts / "estimator.joblib")
+    return CampaignModel(
+        family=meta["family"],
+        dataset=meta["dataset"],
+        features=meta["features"],
+        numeric=meta["numeric"],
+        preprocessor=joblib.load(parts / "preprocessor.joblib"),
+        estimator=estimator,
+        background=pd.read_parquet(directory / "background.parquet"),
+        calibration=tuple(meta["calibration"]),
+    )
+
+
+class PyfuncModel:
+    """What ``mlflow.pyfunc.load_model`` wraps: raw rows in, probability of subscribing out."""
+
+    def __init__(self, model: CampaignModel) -> None:
+        self.model = model
+
+    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.Series:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        return pd.Series(self.model.predict_proba(frame), index=frame.index, name="probability")
+
+
+def _load_pyfunc(data_path: str) -> PyfuncModel:
+    """MLflow's loader hook: ``data_path`` is the bundle's ``model/`` folder."""
+    return PyfuncModel(load(Path(data_path).parent))

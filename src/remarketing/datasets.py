@@ -1,0 +1,115 @@
+"""Dataset specs: what a campaign file must look like and how to learn from it (one YAML per use case)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+
+from remarketing.errors import SpecError
+
+FeatureType = Literal["integer", "number", "category"]
+
+
+class Feature(BaseModel):
+    type: FeatureType
+    categories: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    sentinel: float | None = Field(default=None, description="a value meaning 'not applicable' (pdays=-1)")
+
+    @model_validator(mode="after")
+    def _categories_for_categories(self) -> Feature:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category feature lists its allowed categories")
+        return self
+
+
+class Target(BaseModel):
+    column: str
+    positive: str
+    negative: str
+
+
+class Split(BaseModel):
+    train: float = Field(gt=0, lt=1)
+    validation: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> Split:
+        if abs(self.train + self.validation + self.test - 1) > 1e-9:
+            raise ValueError("split fractions must add up to 1")
+        return self
+
+
+class DatasetSpec(BaseModel):
+    name: str
+    description: str = ""
+    separator: str = ","
+    encoding: str = "utf-8"
+    target: Target
+    id_column: str
+    order_column: str | None = None
+    split: Split
+    never_use: dict[str, str] = Field(default_factory=dict, description="column -> why it is never used")
+    features: dict[str, Feature]
+
+    @model_validator(mode="after")
+    def _roles_do_not_overlap(self) -> DatasetSpec:
+        roles = {self.target.column, self.id_column, *( [self.order_column] if self.order_column else [])}
+        clash = roles & set(self.features)
+        if clash:
+            raise ValueError(f"id, order and target columns are never features: {sorted(clash)}")
+        if set(self.never_use) & set(self.features):
+            raise ValueError(f"columns both used and never used: {sorted(set(self.never_use) & set(self.features))}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def categorical(self) -> list[str]:
+        return [n for n, f in self.features.items() if f.type == "category"]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [n for n, f in self.features.items() if f.type != "category"]
+
+    def input_columns(self, *, with_target: bool) -> list[str]:
+        """The columns a file must carry (the id is generated when absent, so it is not required)."""
+        cols = list(self.features)
+        if self.order_column:
+            cols.append(self.order_column)
+        if with_target:
+            cols.append(self.target.column)
+        return cols
+
+
+SPEC_DIR = resources.files("remarketing") / "specs"
+
+
+def available() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in SPEC_DIR.iterdir() if p.name.endswith(".yaml"))
+
+
+@cache
+def load_spec(name_or_path: str) -> DatasetSpec:
+    """A packaged spec by name (``bank-marketing``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} and path.is_file():
+        text = path.read_text()
+    else:
+        entry = SPEC_DIR / f"{name_or_path}.yaml"
+        if not entry.is_file():
+            raise SpecError(f"unknown dataset {name_or_path!r}; known: {', '.join(available())}")
+        text = entry.read_text()
+    try:
+        return DatasetSpec.model_validate(yaml.safe_load(text))
+    except Exception as exc:  # pydantic's message names the field
+        raise SpecError(f"dataset spec {name_or_path!r} is invalid: {exc}") from exc

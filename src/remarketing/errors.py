@@ -1,0 +1,39 @@
+"""One error hierarchy. Adapters map these to exit codes and HTTP statuses in one place each."""
+
+from __future__ import annotations
+
+
+class RemarketingError(Exception):
+    """Base class: the message says what is wrong and how to fix it."""
+
+    step: str | None = None
+
+
+class DataValidationError(RemarketingError):
+    """The input file cannot be used. ``problems`` lists every finding, one sentence each."""
+
+    def __init__(self, problems: list[str], *, source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"{source} cannot be used" if source else "the file cannot be used"
+        super().__init__(head + ":\n" + "\n".join(f"- {p}" for p in problems))
+
+
+class SpecError(RemarketingError):
+    """A dataset spec is unknown or inconsistent."""
+
+
+class StorageError(RemarketingError):
+    """An address cannot be read or written."""
+
+
+class PreconditionFailed(StorageError):
+    """A create-only or generation-matched write lost a race."""
+
+
+class ModelNotFoundError(RemarketingError):
+    """No model version matches what was asked (no champion yet, unknown version)."""
+
+
+class ServiceError(RemarketingError):
+    """A local service could not be started or reached."""

@@ -1,0 +1,89 @@
+"""Preprocessing fitted on training rows only, saved with the model, one transformer per raw field.
+
+Each output column is named ``<field>__<part>``, so explanations fold back to the customer's own fields
+by summing the columns of a field.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer
+
+from remarketing.datasets import DatasetSpec
+
+
+class NumericEncoder(TransformerMixin, BaseEstimator):
+    """One numeric field: an optional 'not applicable' indicator for a sentinel value (pdays=-1), and the
+    value, optionally mapped to a normal distribution by quantiles (robust to heavy tails like balance)."""
+
+    def __init__(self, sentinel: float | None = None, quantile: bool = True) -> None:
+        self.sentinel = sentinel
+        self.quantile = quantile
+
+    def fit(self, X, y=None):
+        values, _ = self._parts(X)
+        self.feature_names_in_ = np.asarray(getattr(X, "columns", ["x0"]), dtype=object)
+        self.n_features_in_ = 1
+        self.quantiles_ = (
+            QuantileTransformer(n_quantiles=200, output_distribution="normal", subsample=None).fit(values)
+            if self.quantile
+            else None
+        )
+        return self
+
+    def _parts(self, X) -> tuple[np.ndarray, np.ndarray | None]:
+        x = np.asarray(X, dtype="float64").reshape(-1, 1)
+        if self.sentinel is None:
+            return x, None
+        flag = x == self.sentinel
+        return np.where(flag, 0.0, x), flag.astype("float64")
+
+    def transform(self, X):
+        values, flag = self._parts(X)
+        if self.quantiles_ is not None:
+            values = self.quantiles_.transform(values)
+        return values if flag is None else np.hstack([flag, values])
+
+    def get_feature_names_out(self, input_features=None):
+        name = str(self.feature_names_in_[0])
+        return np.asarray([f"{name}_not_applicable", name] if self.sentinel is not None else [name], dtype=object)
+
+
+def build_preprocessor(spec: DatasetSpec, *, encoding: str) -> ColumnTransformer:
+    """``encoding="onehot"``: one-hot categories and normal-quantile numerics (linear and neural models).
+    ``encoding="ordinal"``: category codes and raw numerics (tree models)."""
+    parts: list[tuple[str, object, list[str]]] = []
+    for name, feature in spec.features.items():
+        if feature.type == "category":
+            cats = [list(feature.categories or [])]
+            enc: object
+            if encoding == "onehot":
+                enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
+            else:
+                enc = OrdinalEncoder(categories=cats, handle_unknown="use_encoded_value", unknown_value=np.nan)
+            parts.append((name, enc, [name]))
+        else:
+            parts.append((name, NumericEncoder(feature.sentinel, quantile=encoding == "onehot"), [name]))
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
+
+
+def output_fields(preprocessor: ColumnTransformer) -> list[str]:
+    """The raw field behind each output column of a fitted preprocessor."""
+    return [str(name).split("__", 1)[0] for name in preprocessor.get_feature_names_out()]
+
+
+def field_matrix(fields: list[str], order: list[str]) -> np.ndarray:
+    """A 0/1 matrix M (columns x fields) so that ``values @ M`` sums each field's columns."""
+    matrix = np.zeros((len(fields), len(order)))
+    index = {f: i for i, f in enumerate(order)}
+    for j, field in enumerate(fields):
+        matrix[j, index[field]] = 1.0
+    return matrix
+
+
+def fold_to_fields(values: np.ndarray, fields: list[str], order: list[str]) -> pd.DataFrame:
+    """Sum per-column contributions into per-field contributions (SHAP values are additive)."""
+    return pd.DataFrame(values @ field_matrix(fields, order), columns=order)

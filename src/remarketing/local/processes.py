@@ -1,0 +1,124 @@
+"""The state folder's process registry: every process any command started, so ``down`` stops exactly
+those, by PID. Entries are written under an exclusive file lock (several commands may start things)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Entry:
+    name: str
+    pid: int
+    command: list[str]
+    address: str = ""
+    log: str = ""
+    kind: str = "service"  # service | model-server | pipeline
+    started: float = field(default_factory=time.time)
+    create_time: float = 0.0  # guards against a recycled PID
+
+    def alive(self) -> bool:
+        try:
+            process = psutil.Process(self.pid)
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE and (
+                not self.create_time or abs(process.create_time() - self.create_time) < 1
+            )
+        except psutil.Error:
+            return False
+
+
+class ProcessRegistry:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / "processes.json"
+        self.logs = self.state_dir / "logs"
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict]]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "processes.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = json.loads(self.path.read_text()) if self.path.exists() else {}
+            yield entries
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entries, indent=2))
+            tmp.replace(self.path)
+
+    def entries(self) -> list[Entry]:
+        with self._locked() as entries:
+            return [Entry(**e) for e in entries.values()]
+
+    def get(self, name: str) -> Entry | None:
+        with self._locked() as entries:
+            return Entry(**entries[name]) if name in entries else None
+
+    def start(self, name: str, command: list[str], *, address: str = "", kind: str = "service",
+              env: dict[str, str] | None = None) -> Entry:
+        """Start ``command`` in its own session (it outlives this command), logging to logs/<name>.log."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env={**os.environ, **(env or {})},
+            )
+        entry = Entry(name, process.pid, command, address, str(log), kind,
+                      create_time=psutil.Process(process.pid).create_time())
+        with self._locked() as entries:
+            entries[name] = asdict(entry)
+        return entry
+
+    def forget(self, name: str) -> None:
+        with self._locked() as entries:
+            entries.pop(name, None)
+
+    def stop(self, name: str, *, timeout: float = 10) -> bool:
+        entry = self.get(name)
+        stopped = bool(entry and entry.alive())
+        if entry and stopped:
+            terminate(entry.pid, timeout=timeout)
+        self.forget(name)
+        return stopped
+
+    def stop_all(self) -> list[str]:
+        # Pipelines first (they use the services), services last.
+        order = {"pipeline": 0, "model-server": 1, "service": 2}
+        stopped = []
+        for entry in sorted(self.entries(), key=lambda e: order.get(e.kind, 1)):
+            if self.stop(entry.name):
+                stopped.append(entry.name)
+        return stopped
+
+
+def terminate(pid: int, *, timeout: float = 10) -> None:
+    """SIGTERM the process group (the process and its children), then SIGKILL what is left."""
+    try:
+        group = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        procs = []
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)

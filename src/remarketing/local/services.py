@@ -1,0 +1,131 @@
+"""Start what is missing (emulator, MLflow), reuse what runs, report and stop what was started."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from remarketing.errors import ServiceError
+from remarketing.local.processes import Entry, ProcessRegistry
+from remarketing.settings import Settings
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    address: str
+    health_path: str
+    startup_seconds: float
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def emulator(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    data = settings.state_dir.resolve() / "emulator"
+    data.mkdir(parents=True, exist_ok=True)
+    service = Service("storage-emulator", f"http://127.0.0.1:{settings.emulator_port}", "/", 30)
+    command = [sys.executable, "-m", "remarketing.local.emulator", "--port", str(settings.emulator_port),
+               "--data-dir", str(data), "--bucket", settings.landing_bucket, "--bucket", settings.artifacts_bucket]
+    return service, command, {}
+
+
+def mlflow_server(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    root = settings.state_dir.resolve() / "mlflow"
+    (root / "artifacts").mkdir(parents=True, exist_ok=True)
+    service = Service("mlflow", f"http://127.0.0.1:{settings.mlflow_port}", "/health", 90)
+    command = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+               "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
+               "--port", str(settings.mlflow_port), "--workers", "1"]
+    # One worker and no job runner: 512 MB instead of 1.8 GB (STACK.md).
+    return service, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+SERVICES = {"storage-emulator": emulator, "mlflow": mlflow_server}
+
+
+def healthy(service: Service, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(service.address + service.health_path, timeout=timeout).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
+    """The running service ``name``; started (and waited for) when it is not running."""
+    registry = ProcessRegistry(settings.state_dir)
+    service, command, env = SERVICES[name](settings)
+    entry = registry.get(name)
+    if entry and entry.alive() and healthy(service):
+        return entry
+    if entry:
+        registry.stop(name)
+    if _port_in_use(service.port):
+        raise ServiceError(f"{name}: port {service.port} is taken by a program this state folder did not start; "
+                           f"stop it or choose another port (see README: settings)")
+    if on_start:
+        on_start(name, service.address)
+    entry = registry.start(name, command, address=service.address, env=env)
+    deadline = time.monotonic() + service.startup_seconds
+    while time.monotonic() < deadline:
+        if healthy(service):
+            return entry
+        if not entry.alive():
+            break
+        time.sleep(0.25)
+    registry.stop(name)
+    tail = Path(entry.log).read_text(errors="replace")[-2000:] if Path(entry.log).exists() else ""
+    raise ServiceError(f"{name} did not become healthy at {service.address}; its log ends:\n{tail}")
+
+
+def ensure_stack(settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow"), *, on_start=None) -> None:
+    if settings.mode != "local":
+        return
+    for name in names:
+        ensure(settings, name, on_start=on_start)
+
+
+def status(settings: Settings) -> dict:
+    registry = ProcessRegistry(settings.state_dir)
+    services = {}
+    for name, factory in SERVICES.items():
+        service, _, _ = factory(settings)
+        entry = registry.get(name)
+        services[name] = {
+            "address": service.address,
+            "pid": entry.pid if entry else None,
+            "running": bool(entry and entry.alive()),
+            "healthy": healthy(service, timeout=0.5),
+            "log": entry.log if entry else None,
+        }
+    others = [{"name": e.name, "kind": e.kind, "pid": e.pid, "address": e.address, "running": e.alive()}
+              for e in registry.entries() if e.name not in SERVICES]
+    return {
+        "mode": settings.mode,
+        "state_dir": str(settings.state_dir.resolve()),
+        "storage_emulator_host": settings.storage_emulator_host,
+        "landing_bucket": f"gs://{settings.landing_bucket}",
+        "artifacts_bucket": f"gs://{settings.artifacts_bucket}",
+        "tracking_uri": settings.tracking_uri,
+        "services": services,
+        "processes": others,
+    }
+
+
+def down(settings: Settings) -> list[str]:
+    return ProcessRegistry(settings.state_dir).stop_all()

@@ -1,0 +1,78 @@
+"""Evaluation and explanation plots (matplotlib, headless), returned as figures for MLflow to log."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+
+def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, plt.Axes]:
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def roc(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+    fpr, tpr, _ = roc_curve(labels, probabilities)
+    fig, ax = _figure("ROC (test)", "false positive rate", "true positive rate")
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    return fig
+
+
+def precision_recall(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+    precision, recall, _ = precision_recall_curve(labels, probabilities)
+    fig, ax = _figure("Precision-recall (test)", "recall", "precision")
+    ax.plot(recall, precision)
+    ax.axhline(float(np.mean(labels)), ls="--", color="grey", label="base rate")
+    ax.legend()
+    return fig
+
+
+def lift(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+    order = np.argsort(-probabilities, kind="stable")
+    hits = np.cumsum(np.asarray(labels)[order])
+    called = np.arange(1, len(order) + 1)
+    fig, ax = _figure("Lift (test)", "share of customers called", "lift over calling at random")
+    ax.plot(called / len(order), (hits / called) / np.mean(labels))
+    ax.axhline(1.0, ls="--", color="grey")
+    return fig
+
+
+def calibration(labels: np.ndarray, probabilities: np.ndarray) -> Figure:
+    observed, predicted = calibration_curve(labels, probabilities, n_bins=10, strategy="quantile")
+    fig, ax = _figure("Calibration (test)", "predicted probability", "observed rate")
+    ax.plot(predicted, observed, marker="o")
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    return fig
+
+
+def shap_summary(contributions: pd.DataFrame, rows: pd.DataFrame) -> Figure:
+    """The SHAP beeswarm over the customer's own fields (categories coloured by their code)."""
+    import shap
+
+    coded = rows[contributions.columns].apply(
+        lambda s: s if pd.api.types.is_numeric_dtype(s) else s.astype("category").cat.codes
+    )
+    plt.figure(figsize=(7, 5), dpi=100)
+    shap.summary_plot(contributions.to_numpy(), coded, show=False, plot_size=None)
+    fig = plt.gcf()
+    fig.tight_layout()
+    return fig
+
+
+def importance(global_importance: pd.Series) -> Figure:
+    fig, ax = _figure("Global SHAP importance", "mean |contribution| (log-odds)", "")
+    ordered = global_importance.sort_values()
+    ax.barh(ordered.index, ordered.to_numpy())
+    fig.tight_layout()
+    return fig

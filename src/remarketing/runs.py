@@ -1,0 +1,210 @@
+"""Run records (``runs/<run_id>.json`` in the artifacts bucket): what the CLI, API and UI read.
+
+A run is started by one object generation in the landing bucket; its id is derived from bucket, name
+and generation, so a redelivered event or a second caller computes the same id. The record is created
+create-only: whoever loses the race gets the existing run back. Updates are compare-and-swap on the
+object's generation, so concurrent steps never lose each other's writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
+from remarketing.storage import Storage, join
+
+Kind = Literal["training", "scoring"]
+Status = Literal["queued", "running", "success", "failed"]
+PREFIX_KIND: dict[str, Kind] = {"input/": "training", "weekly/": "scoring"}
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def kind_of(name: str) -> Kind | None:
+    """The kind of run an object in the landing bucket starts, from its folder (None: not ours)."""
+    for prefix, kind in PREFIX_KIND.items():
+        if name.startswith(prefix):
+            return kind
+    return None
+
+
+def run_id_for(bucket: str, name: str, generation: int | str) -> str:
+    """The one shared derivation: ``<kind>-<16 hex of sha256(bucket/name#generation)>``."""
+    kind = kind_of(name) or "run"
+    digest = hashlib.sha256(f"{bucket}/{name}#{int(generation)}".encode()).hexdigest()[:16]
+    return f"{kind}-{digest}"
+
+
+class Source(BaseModel):
+    uri: str
+    generation: int
+    sha256: str | None = None
+    size: int | None = None
+
+
+class Step(BaseModel):
+    name: str
+    status: Status = "queued"
+    started: str | None = None
+    finished: str | None = None
+
+
+class RunError(BaseModel):
+    message: str
+    step: str | None = None
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    kind: Kind
+    dataset: str
+    source: Source
+    status: Status = "queued"
+    steps: list[Step] = Field(default_factory=list)
+    error: RunError | None = None
+    warnings: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    model_name: str | None = None
+    model_version: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    predictions_uri: str | None = None
+    manifest_uri: str | None = None
+    mlflow_run_id: str | None = None
+    pipeline_run: dict[str, Any] = Field(default_factory=dict)
+    created: str = Field(default_factory=now)
+    updated: str = Field(default_factory=now)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("success", "failed")
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        step = Step(name=name)
+        self.steps.append(step)
+        return step
+
+
+class RunStore:
+    """Run records under ``<artifacts_root>/runs/``."""
+
+    def __init__(self, storage: Storage, artifacts_root: str) -> None:
+        self.storage = storage
+        self.root = join(artifacts_root, "runs")
+
+    def uri(self, run_id: str) -> str:
+        return join(self.root, f"{run_id}.json")
+
+    def create(self, record: RunRecord) -> tuple[RunRecord, bool]:
+        """Create the record unless it exists; ``(record, created)``. The loser gets the existing run."""
+        try:
+            self.storage.write_text(
+                self.uri(record.run_id), record.model_dump_json(indent=2), if_generation_match=0,
+                content_type="application/json",
+            )
+        except PreconditionFailed:
+            return self.get(record.run_id), False
+        return record, True
+
+    def get(self, run_id: str) -> RunRecord:
+        try:
+            return RunRecord.model_validate_json(self.storage.read_bytes(self.uri(run_id)))
+        except StorageError as exc:
+            raise RemarketingError(f"no run {run_id!r}") from exc
+
+    def update(self, run_id: str, change: Callable[[RunRecord], None], *, attempts: int = 20) -> RunRecord:
+        """Apply ``change`` to the latest record and write it back only if nobody wrote in between."""
+        for attempt in range(attempts):
+            data, generation = self.storage.read_with_generation(self.uri(run_id))
+            record = RunRecord.model_validate_json(data)
+            change(record)
+            record.updated = now()
+            try:
+                self.storage.write_text(
+                    self.uri(run_id), record.model_dump_json(indent=2), if_generation_match=generation,
+                    content_type="application/json",
+                )
+                return record
+            except PreconditionFailed:
+                time.sleep(0.02 * (attempt + 1))
+        raise RemarketingError(f"run {run_id}: could not update the record after {attempts} attempts")
+
+    def list(self) -> list[RunRecord]:
+        records = []
+        for uri in self.storage.list(self.root + "/"):
+            if uri.endswith(".json"):
+                records.append(RunRecord.model_validate_json(self.storage.read_bytes(uri)))
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    # --- steps ---------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, run_id: str, name: str) -> Iterator[None]:
+        """Mark ``name`` running, then success; on an error mark the step and the run failed with the
+        error's message, and re-raise."""
+
+        def start(r: RunRecord) -> None:
+            step = r.step(name)
+            step.status, step.started, step.finished = "running", now(), None
+            r.status = "running"
+
+        self.update(run_id, start)
+        try:
+            yield
+        except BaseException as exc:
+            message = str(exc) or type(exc).__name__
+
+            def fail(r: RunRecord) -> None:
+                step = r.step(name)
+                step.status, step.finished = "failed", now()
+                r.status = "failed"
+                r.error = RunError(message=message, step=name)
+
+            self.update(run_id, fail)
+            raise
+        else:
+
+            def done(r: RunRecord) -> None:
+                step = r.step(name)
+                step.status, step.finished = "success", now()
+
+            self.update(run_id, done)
+
+    def finish(self, run_id: str, **fields: Any) -> RunRecord:
+        def change(r: RunRecord) -> None:
+            for key, value in fields.items():
+                setattr(r, key, value)
+            if r.status != "failed":
+                r.status = "success"
+
+        return self.update(run_id, change)
+
+    def fail(self, run_id: str, message: str, step: str | None = None) -> RunRecord:
+        """Mark a run failed from outside its steps (a dead process, a launch error)."""
+
+        def change(r: RunRecord) -> None:
+            if r.finished:
+                return
+            r.status = "failed"
+            r.error = RunError(message=message, step=step)
+            for s in r.steps:
+                if s.status == "running":
+                    s.status, s.finished = "failed", now()
+
+        return self.update(run_id, change)
+
+
+def summary(record: RunRecord) -> dict[str, Any]:
+    """The run record's summary: the CLI's last stdout line."""
+    return json.loads(record.model_dump_json(exclude={"steps"}))

@@ -1,0 +1,83 @@
+"""One Settings object, read from ``REMARKETING_*`` variables (and ``.env``), with local defaults.
+
+Environment differences are data: ``mode`` picks the profile, and the derived addresses (emulator,
+MLflow) follow from it. Build it once at the edge (CLI, function, API) and pass it in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["local", "gcp"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REMARKETING_", env_file=".env", extra="ignore")
+
+    mode: Mode = "local"
+    state_dir: Path = Path(".remarketing")
+    gcp_project: str = "remarketing-local"
+    region: str = "europe-west1"
+    landing_bucket: str = "remarketing-landing"
+    artifacts_bucket: str = "remarketing-artifacts"
+
+    # Local stack ports (loopback only).
+    emulator_port: int = 9023
+    mlflow_port: int = 5055
+    api_port: int = 8085
+
+    # Derived in local mode when left empty.
+    storage_emulator_host: str = ""
+    tracking_uri: str = ""
+
+    kfp_host: str = ""
+    components_image: str = "europe-docker.pkg.dev/remarketing/remarketing/components:0.1.0"
+    pipeline_concurrency: int = Field(default=2, ge=1)
+
+    # Training and model choice.
+    default_dataset: str = "bank-marketing"
+    candidates: list[str] = ["logreg", "hgb", "mlp"]
+    selection_metric: Literal["roc_auc", "pr_auc", "lift_at_10pct", "precision_at_10pct"] = "roc_auc"
+    floor_roc_auc: float = Field(default=0.65, ge=0, le=1)
+    floor_lift_at_10pct: float = Field(default=1.5, ge=0)
+    promotion_margin: float = Field(default=0.005, ge=0)
+    budget_share: float = Field(default=0.10, gt=0, le=1)
+    budget: int | None = Field(default=None, ge=1)
+    shap_background_rows: int = Field(default=200, ge=10)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _derive_local_addresses(self) -> Settings:
+        if self.mode == "local":
+            if not self.storage_emulator_host:
+                self.storage_emulator_host = f"http://127.0.0.1:{self.emulator_port}"
+            if not self.tracking_uri:
+                self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
+        elif not self.tracking_uri:
+            raise ValueError("REMARKETING_TRACKING_URI is required in gcp mode (the MLflow server's URL)")
+        return self
+
+    @property
+    def landing_root(self) -> str:
+        return f"gs://{self.landing_bucket}"
+
+    @property
+    def artifacts_root(self) -> str:
+        return f"gs://{self.artifacts_bucket}"
+
+    def model_name(self, dataset: str) -> str:
+        return f"remarketing-{dataset}"
+
+    def budget_for(self, rows: int) -> int:
+        """How many customers the budget calls among ``rows``: an absolute budget wins over a share."""
+        if self.budget is not None:
+            return min(self.budget, rows)
+        return max(1, min(rows, round(rows * self.budget_share)))
+
+    def for_pipeline(self) -> dict:
+        """The settings a pipeline run needs, passed explicitly as one parameter (no env read inside)."""
+        return self.model_dump(mode="json")

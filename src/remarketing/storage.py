@@ -1,0 +1,229 @@
+"""Read and write by address: ``gs://bucket/path`` or a local path, through one small interface.
+
+``gs://`` goes through the real google-cloud-storage client; in local mode that client talks to the
+storage emulator (``Settings.storage_emulator_host``) with anonymous credentials. No client is built at
+import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from remarketing.errors import PreconditionFailed, StorageError
+
+if TYPE_CHECKING:
+    from google.cloud import storage as gcs
+
+    from remarketing.settings import Settings
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    size: int
+    generation: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+
+def split_gs(uri: str) -> tuple[str, str]:
+    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``."""
+    if not uri.startswith("gs://"):
+        raise StorageError(f"not a gs:// address: {uri!r}")
+    bucket, _, name = uri[5:].partition("/")
+    if not bucket:
+        raise StorageError(f"no bucket in {uri!r}")
+    return bucket, name
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Storage:
+    """Address-based storage. Local paths are plain files; generations there are mtimes in ns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @cached_property
+    def client(self) -> gcs.Client:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage as gcs
+
+        host = self._settings.storage_emulator_host
+        if host:
+            return gcs.Client(
+                project=self._settings.gcp_project,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": host},
+            )
+        return gcs.Client(project=self._settings.gcp_project)
+
+    def _blob(self, uri: str, generation: int | None = None) -> Any:
+        bucket, name = split_gs(uri)
+        return self.client.bucket(bucket).blob(name, generation=generation)
+
+    # --- objects -------------------------------------------------------------------------------
+    def read_bytes(self, uri: str) -> bytes:
+        if not uri.startswith("gs://"):
+            try:
+                return Path(uri).read_bytes()
+            except FileNotFoundError as exc:
+                raise StorageError(f"{uri} does not exist") from exc
+        from google.api_core import exceptions as gexc
+
+        try:
+            return bytes(self._blob(uri).download_as_bytes())
+        except gexc.NotFound as exc:
+            raise StorageError(f"{uri} does not exist") from exc
+
+    def read_text(self, uri: str) -> str:
+        return self.read_bytes(uri).decode("utf-8")
+
+    def read_with_generation(self, uri: str) -> tuple[bytes, int]:
+        """The content and the generation it belongs to (for compare-and-swap updates)."""
+        if not uri.startswith("gs://"):
+            path = Path(uri)
+            return path.read_bytes(), path.stat().st_mtime_ns
+        from google.api_core import exceptions as gexc
+
+        bucket, name = split_gs(uri)
+        try:
+            blob = self.client.bucket(bucket).get_blob(name)
+            if blob is None:
+                raise StorageError(f"{uri} does not exist")
+            generation = int(blob.generation)
+            data = blob.download_as_bytes(if_generation_match=generation)
+        except gexc.NotFound as exc:
+            raise StorageError(f"{uri} does not exist") from exc
+        except gexc.PreconditionFailed as exc:  # changed between the lookup and the download
+            raise PreconditionFailed(f"{uri} changed while being read") from exc
+        return bytes(data), generation
+
+    def write_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        if_generation_match: int | None = None,
+    ) -> int:
+        """Write ``data``; ``if_generation_match=0`` means create-only. Returns the new generation."""
+        if not uri.startswith("gs://"):
+            path = Path(uri)
+            if if_generation_match == 0 and path.exists():
+                raise PreconditionFailed(f"{uri} already exists")
+            if if_generation_match and (not path.exists() or path.stat().st_mtime_ns != if_generation_match):
+                raise PreconditionFailed(f"{uri} changed since generation {if_generation_match}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            return path.stat().st_mtime_ns
+        from google.api_core import exceptions as gexc
+
+        blob = self._blob(uri)
+        if metadata:
+            blob.metadata = metadata
+        try:
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
+        except gexc.PreconditionFailed as exc:
+            raise PreconditionFailed(f"{uri}: generation precondition {if_generation_match} not met") from exc
+        return int(blob.generation)
+
+    def write_text(self, uri: str, text: str, **kwargs: Any) -> int:
+        kwargs.setdefault("content_type", "text/plain; charset=utf-8")
+        return self.write_bytes(uri, text.encode("utf-8"), **kwargs)
+
+    def stat(self, uri: str) -> ObjectInfo:
+        if not uri.startswith("gs://"):
+            path = Path(uri)
+            if not path.is_file():
+                raise StorageError(f"{uri} does not exist")
+            st = path.stat()
+            return ObjectInfo(uri=str(path), size=st.st_size, generation=st.st_mtime_ns)
+        bucket, name = split_gs(uri)
+        blob = self.client.bucket(bucket).get_blob(name)
+        if blob is None:
+            raise StorageError(f"{uri} does not exist")
+        return ObjectInfo(
+            uri=uri,
+            size=int(blob.size or 0),
+            generation=int(blob.generation),
+            metadata=dict(blob.metadata or {}),
+            content_type=blob.content_type,
+        )
+
+    def delete(self, uri: str) -> None:
+        """Remove one object; a missing one is not an error."""
+        if not uri.startswith("gs://"):
+            Path(uri).unlink(missing_ok=True)
+            return
+        from google.api_core import exceptions as gexc
+
+        try:
+            self._blob(uri).delete()
+        except gexc.NotFound:
+            pass
+
+    def exists(self, uri: str) -> bool:
+        try:
+            self.stat(uri)
+        except StorageError:
+            return False
+        return True
+
+    def list(self, prefix_uri: str) -> Iterator[str]:
+        """Every object address under a prefix (recursively)."""
+        if not prefix_uri.startswith("gs://"):
+            root = Path(prefix_uri)
+            if root.is_file():
+                yield str(root)
+            elif root.is_dir():
+                yield from sorted(str(p) for p in root.rglob("*") if p.is_file())
+            return
+        bucket, prefix = split_gs(prefix_uri)
+        for blob in self.client.list_blobs(bucket, prefix=prefix):
+            yield f"gs://{bucket}/{blob.name}"
+
+    # --- folders (model bundles) ---------------------------------------------------------------
+    def upload_dir(self, local_dir: Path, uri: str) -> None:
+        for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
+            rel = path.relative_to(local_dir).as_posix()
+            self.write_bytes(join(uri, rel), path.read_bytes())
+
+    def download_dir(self, uri: str, local_dir: Path) -> Path:
+        local_dir = Path(local_dir)
+        if not uri.startswith("gs://"):
+            shutil.copytree(uri, local_dir, dirs_exist_ok=True)
+            return local_dir
+        prefix = uri.rstrip("/") + "/"
+        found = False
+        for obj in self.list(prefix):
+            found = True
+            target = local_dir / obj[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read_bytes(obj))
+        if not found:
+            raise StorageError(f"{uri} holds no files")
+        return local_dir
+
+    def ensure_bucket(self, bucket: str) -> None:
+        from google.api_core import exceptions as gexc
+
+        try:
+            self.client.create_bucket(bucket)
+        except gexc.Conflict:
+            pass

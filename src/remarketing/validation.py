@@ -1,0 +1,258 @@
+"""Check a campaign file against its dataset spec and turn it into a typed frame.
+
+File-level problems (empty, encoding, separator, missing columns) stop at once. Cell problems are found
+in one lazy pandera pass over the file as text, so the error lists every problem at once: the column,
+the file's line numbers and sample values, capped with counts. Training refuses a file with any cell
+problem; scoring rejects the offending rows instead and keeps the rest.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pandas as pd
+import pandera.pandas as pa
+
+from remarketing.datasets import DatasetSpec, Feature
+from remarketing.errors import DataValidationError
+
+SAMPLES = 5  # sample values shown per problem
+OTHER_SEPARATORS = [",", ";", "\t", "|"]
+
+
+class Purpose(Enum):
+    TRAINING = "training"  # target required; any bad cell fails the file
+    SCORING = "scoring"  # target ignored; bad rows rejected, unseen categories counted
+
+
+@dataclass
+class Validated:
+    frame: pd.DataFrame  # id column, features (float or str), target as 0/1 for training
+    warnings: list[str] = field(default_factory=list)
+    rejects: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["row", "column", "value", "reason"])
+    )
+    unseen_categories: dict[str, int] = field(default_factory=dict)
+    id_generated: bool = False
+    rows_read: int = 0
+
+
+def _line(index: int) -> int:
+    """The 1-based line of a data row in the file (the header is line 1)."""
+    return int(index) + 2
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def decode(data: bytes, spec: DatasetSpec) -> str:
+    if not data.strip():
+        raise DataValidationError([f"the file is empty ({len(data)} bytes): it needs a header and data rows"])
+    try:
+        return data.decode("utf-8-sig")  # a BOM is accepted and removed
+    except UnicodeDecodeError as exc:
+        bad_lines = sum(1 for line in data.splitlines() if not _is_utf8(line))
+        line_no = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataValidationError(
+            [
+                f"the file is not UTF-8 text: byte 0x{data[exc.start]:02X} at line {line_no}, character "
+                f"{col} ({_plural(bad_lines, 'line')} affected). Save or export it as UTF-8 "
+                f"({spec.name} files are {spec.encoding})."
+            ]
+        ) from exc
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_text_frame(data: bytes, spec: DatasetSpec) -> pd.DataFrame:
+    """Parse the CSV as text cells (no type guessing), checking separator and emptiness."""
+    text = decode(data, spec)
+    header = text.splitlines()[0]
+    if spec.separator not in header:
+        found = [s for s in OTHER_SEPARATORS if s != spec.separator and s in header]
+        shown = {"\t": "tab"}.get(spec.separator, spec.separator)
+        if found:
+            used = {"\t": "tab"}.get(found[0], found[0])
+            raise DataValidationError(
+                [
+                    f"wrong separator: the header is split by {used!r}, but {spec.name} files are separated "
+                    f"by {shown!r}. Export the file with {shown!r} as the separator."
+                ]
+            )
+        raise DataValidationError([f"the header {header[:80]!r} has a single column: expected {shown!r}-separated"])
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except pd.errors.ParserError as exc:
+        raise DataValidationError([f"the file is not valid CSV: {exc}"]) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataValidationError(["the file has a header but no data rows"])
+    return frame
+
+
+# --- columns ---------------------------------------------------------------------------------------
+def _select_columns(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) -> tuple[pd.DataFrame, list[str]]:
+    warnings: list[str] = []
+    problems: list[str] = []
+    target = spec.target.column
+    required = spec.input_columns(with_target=purpose is Purpose.TRAINING)
+    missing = [c for c in required if c not in frame.columns]
+    if target in missing:
+        problems.append(f"the target column {target!r} is missing: a training file needs the outcome of each call")
+        missing.remove(target)
+    if missing:
+        problems.append(f"missing {_plural(len(missing), 'column')}: {', '.join(map(repr, missing))}")
+    if problems:
+        raise DataValidationError(problems)
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise DataValidationError([f"columns appear more than once: {', '.join(map(repr, duplicated))}"])
+
+    for column, reason in spec.never_use.items():
+        if column in frame.columns:
+            warnings.append(f"column {column!r} dropped: {reason}")
+    if purpose is Purpose.SCORING and target in frame.columns:
+        warnings.append(f"column {target!r} (the target) ignored: scoring does not use outcomes")
+    known = set(required) | set(spec.never_use) | {spec.id_column, target}
+    unknown = [c for c in frame.columns if c not in known]
+    if unknown:
+        warnings.append(f"unknown {_plural(len(unknown), 'column')} dropped: {', '.join(map(repr, unknown))}")
+    keep = [c for c in [spec.id_column, *required] if c in frame.columns]
+    return frame[keep], warnings
+
+
+# --- cells -----------------------------------------------------------------------------------------
+def _as_number(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s.str.strip(), errors="coerce")
+
+
+def _feature_checks(feature: Feature, purpose: Purpose) -> list[pa.Check]:
+    if feature.type == "category":
+        if purpose is Purpose.SCORING:
+            return []  # unseen categories are scored and counted, not rejected
+        allowed = set(feature.categories or [])
+        return [pa.Check(lambda s: s.str.strip().isin(allowed), error=f"is not one of {sorted(allowed)}")]
+    checks = [pa.Check(lambda s: _as_number(s).notna(), error="is not a number")]
+    if feature.type == "integer":
+        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x % 1 == 0)), error="is not a whole number"))
+    if feature.min is not None:
+        lo = feature.min
+        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x >= lo)), error=f"is below {lo:g}"))
+    if feature.max is not None:
+        hi = feature.max
+        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x <= hi)), error=f"is above {hi:g}"))
+    return checks
+
+
+def build_schema(spec: DatasetSpec, purpose: Purpose, *, has_id: bool) -> pa.DataFrameSchema:
+    columns: dict[str, pa.Column] = {
+        name: pa.Column(str, _feature_checks(feature, purpose), name=name) for name, feature in spec.features.items()
+    }
+    if purpose is Purpose.TRAINING:
+        labels = {spec.target.positive, spec.target.negative}
+        columns[spec.target.column] = pa.Column(
+            str, pa.Check(lambda s: s.str.strip().isin(labels), error=f"is not one of {sorted(labels)}")
+        )
+    if has_id:
+        columns[spec.id_column] = pa.Column(
+            str, pa.Check(lambda s: s.str.strip() != "", error="is empty"), unique=True, report_duplicates="all"
+        )
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()].copy()
+        cases["check"] = cases["check"].replace({"field_uniqueness": "appears more than once"})
+        return cases[["column", "check", "failure_case", "index"]].astype({"index": int})
+    return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+
+
+def describe_failures(cases: pd.DataFrame, id_column: str) -> list[str]:
+    """One sentence per (column, check), with line numbers and sample values, capped with counts."""
+    problems = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        group = group.sort_values("index")
+        shown = ", ".join(f"line {_line(i)}: {v!r}" for i, v in zip(group["index"][:SAMPLES], group["failure_case"][:SAMPLES]))
+        more = f" and {len(group) - SAMPLES} more" if len(group) > SAMPLES else ""
+        what = "value" if column != id_column else "id"
+        problems.append(f"column {column!r}: {_plural(len(group), 'row')} where the {what} {check} ({shown}{more})")
+    return problems
+
+
+def validate(data: bytes, spec: DatasetSpec, purpose: Purpose, *, source: str = "") -> Validated:
+    """The typed frame for ``purpose``, or :class:`DataValidationError` listing every problem."""
+    try:
+        raw = read_text_frame(data, spec)
+        rows_read = len(raw)
+        frame, warnings = _select_columns(raw, spec, purpose)
+        has_id = spec.id_column in frame.columns
+        cases = _failures(frame, build_schema(spec, purpose, has_id=has_id))
+    except DataValidationError as exc:
+        exc.source = source
+        raise DataValidationError(exc.problems, source=source) from None
+
+    if purpose is Purpose.TRAINING or (has_id and (cases["column"] == spec.id_column).any()):
+        # Training needs every row; duplicate ids make a scored file ambiguous whatever the purpose.
+        blocking = cases if purpose is Purpose.TRAINING else cases[cases["column"] == spec.id_column]
+        if not blocking.empty:
+            raise DataValidationError(describe_failures(blocking, spec.id_column), source=source)
+
+    rejects = pd.DataFrame(
+        {
+            "row": cases["index"].map(_line),
+            "column": cases["column"],
+            "value": cases["failure_case"].astype(str),
+            "reason": cases["check"],
+        }
+    ).sort_values(["row", "column"], ignore_index=True)
+    if not cases.empty:
+        frame = frame.drop(index=cases["index"].unique())
+        warnings.append(f"{_plural(cases['index'].nunique(), 'row')} rejected (see rejects)")
+        if frame.empty:
+            raise DataValidationError(["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source)
+
+    typed, id_generated, unseen = _typed(frame, spec, purpose)
+    if id_generated:
+        warnings.append(f"no {spec.id_column!r} column: ids generated from the row number (1..{rows_read})")
+    for column, count in unseen.items():
+        warnings.append(f"column {column!r}: {_plural(count, 'row')} with a category not seen in the spec (scored)")
+    return Validated(typed, warnings, rejects, unseen, id_generated, rows_read)
+
+
+def _typed(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) -> tuple[pd.DataFrame, bool, dict[str, int]]:
+    out = pd.DataFrame(index=frame.index)
+    id_generated = spec.id_column not in frame.columns
+    out[spec.id_column] = (frame.index + 1).astype(str) if id_generated else frame[spec.id_column].str.strip()
+    unseen: dict[str, int] = {}
+    for name, feature in spec.features.items():
+        if feature.type == "category":
+            values = frame[name].str.strip()
+            outside = int((~values.isin(feature.categories or [])).sum())
+            if outside:
+                unseen[name] = outside
+            out[name] = values
+        else:
+            out[name] = _as_number(frame[name]).astype("float64")
+    if spec.order_column:
+        out[spec.order_column] = frame[spec.order_column]
+        out = out.sort_values(spec.order_column, kind="stable")
+    if purpose is Purpose.TRAINING:
+        out[spec.target.column] = (frame[spec.target.column].str.strip() == spec.target.positive).astype("int8")
+    return out.reset_index(drop=True), id_generated, unseen
