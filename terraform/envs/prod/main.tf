@@ -1,0 +1,32 @@
+# Production: regional GKE control plane and nodes, highly available database, deletion protection.
+module "platform" {
+  source = "../../modules/platform"
+
+  project_id  = var.project_id
+  region      = var.region
+  environment = "prod"
+  name        = "rmk-prod"
+  image_tag   = var.image_tag
+
+  gke_location     = var.region
+  gke_machine_type = "e2-standard-8"
+  gke_min_nodes    = 1
+  gke_max_nodes    = 5
+
+  sql_tier              = "db-custom-2-7680"
+  sql_high_availability = true
+  deletion_protection   = true
+
+  api_max_instances = 10
+  app_max_instances = 5
+
+  functions_source_root    = var.functions_source_root
+  kms_key_name             = var.kms_key_name
+  app_access               = var.app_access
+  app_users                = var.app_users
+  api_users                = var.api_users
+  mlflow_users             = var.mlflow_users
+  cluster_operators        = var.cluster_operators
+  deployer_service_account = var.deployer_service_account
+  gke_rbac_security_group  = var.gke_rbac_security_group
+}

@@ -1,0 +1,14 @@
+output "serving_namespace" {
+  description = "Namespace of the InferenceServices."
+  value       = kubernetes_namespace.serving.metadata[0].name
+}
+
+output "predictor_service_account" {
+  description = "Kubernetes service account to set as serviceAccountName in the InferenceService."
+  value       = kubernetes_service_account.predictor.metadata[0].name
+}
+
+output "kfp_proxy_path" {
+  description = "Path of the KFP API behind the API server's service proxy."
+  value       = "/api/v1/namespaces/${local.kfp_namespace}/services/ml-pipeline:8888/proxy"
+}

@@ -1,0 +1,249 @@
+# The whole Remarketing stack on one project, composed from the modules beside this one. envs/dev and
+# envs/prod call it with their own sizes and protections, so the two environments cannot drift apart in
+# shape, only in the values they are given.
+
+locals {
+  labels = merge(var.labels, {
+    app         = "remarketing"
+    environment = var.environment
+  })
+
+  landing_bucket   = coalesce(var.landing_bucket_name, "${var.project_id}-${var.name}-landing")
+  artifacts_bucket = coalesce(var.artifacts_bucket_name, "${var.project_id}-${var.name}-artifacts")
+  bucket_location  = coalesce(var.bucket_location, var.region)
+
+  registry = module.registry.repository_url
+  images = {
+    components = "${local.registry}/components:${var.image_tag}"
+    serving    = "${local.registry}/serving:${var.image_tag}"
+    api        = "${local.registry}/api:${var.image_tag}"
+    app        = "${local.registry}/app:${var.image_tag}"
+    mlflow     = "${local.registry}/mlflow:${var.image_tag}"
+  }
+
+  sa = module.iam.emails
+  m  = module.iam.members
+
+  deployer_member = var.deployer_service_account == null ? null : "serviceAccount:${var.deployer_service_account}"
+
+  kfp_host = "https://${module.gke.dns_endpoint}${module.kubeflow.kfp_proxy_path}"
+
+  # The settings of GCP mode (pydantic-settings, prefix REMARKETING_). No secret here: REMARKETING_API_KEY
+  # comes from Secret Manager where it is needed.
+  settings = {
+    REMARKETING_MODE                      = "gcp"
+    REMARKETING_GCP_PROJECT               = var.project_id
+    REMARKETING_REGION                    = var.region
+    REMARKETING_LANDING_BUCKET            = module.storage.landing_bucket
+    REMARKETING_ARTIFACTS_BUCKET          = module.storage.artifacts_bucket
+    REMARKETING_TRACKING_URI              = module.mlflow.tracking_uri
+    REMARKETING_KFP_HOST                  = local.kfp_host
+    REMARKETING_COMPONENTS_IMAGE          = local.images.components
+    REMARKETING_SERVING_IMAGE             = local.images.serving
+    REMARKETING_SERVING_NAMESPACE         = module.kubeflow.serving_namespace
+    REMARKETING_SERVING_SERVICE_ACCOUNT   = module.kubeflow.predictor_service_account
+  }
+}
+
+module "apis" {
+  source     = "../apis"
+  project_id = var.project_id
+}
+
+module "network" {
+  source     = "../network"
+  project_id = var.project_id
+  region     = var.region
+  name       = var.name
+
+  depends_on = [module.apis]
+}
+
+module "iam" {
+  source            = "../iam"
+  project_id        = var.project_id
+  name              = var.name
+  cluster_operators = compact(concat(var.cluster_operators, [local.deployer_member]))
+
+  depends_on = [module.apis]
+}
+
+module "storage" {
+  source                = "../storage"
+  project_id            = var.project_id
+  name                  = var.name
+  location              = local.bucket_location
+  landing_bucket_name   = local.landing_bucket
+  artifacts_bucket_name = local.artifacts_bucket
+  kms_key_name          = var.kms_key_name
+  labels                = local.labels
+  members               = local.m
+}
+
+module "registry" {
+  source       = "../registry"
+  project_id   = var.project_id
+  region       = var.region
+  kms_key_name = var.kms_key_name
+  labels       = local.labels
+  readers = {
+    gke-nodes = local.m["gke-nodes"]
+  }
+  writers = var.deployer_service_account == null ? {} : { deployer = local.deployer_member }
+
+  depends_on = [module.apis]
+}
+
+module "secrets" {
+  source       = "../secrets"
+  project_id   = var.project_id
+  region       = var.region
+  name         = var.name
+  kms_key_name = var.kms_key_name
+  labels       = local.labels
+  accessors = [
+    { secret = "api-key", label = "api", member = local.m.api },
+    { secret = "api-key", label = "app", member = local.m.app },
+    { secret = "mlflow-db", label = "mlflow", member = local.m.mlflow },
+  ]
+
+  depends_on = [module.apis]
+}
+
+module "gke" {
+  source               = "../gke"
+  project_id           = var.project_id
+  name                 = "${var.name}-kfp"
+  location             = var.gke_location
+  network_id           = module.network.network_id
+  subnet_id            = module.network.gke_subnet_id
+  pods_range_name      = module.network.gke_pods_range_name
+  services_range_name  = module.network.gke_services_range_name
+  node_service_account = local.sa["gke-nodes"]
+  machine_type         = var.gke_machine_type
+  min_nodes            = var.gke_min_nodes
+  max_nodes            = var.gke_max_nodes
+  rbac_security_group  = var.gke_rbac_security_group
+  kms_key_name         = var.kms_key_name
+  deletion_protection  = var.deletion_protection
+  labels               = local.labels
+}
+
+module "kubeflow" {
+  source               = "../kubeflow"
+  project_id           = var.project_id
+  cluster_name         = module.gke.name
+  cluster_location     = module.gke.location
+  kfp_version          = var.kfp_version
+  kserve_version       = var.kserve_version
+  knative_version      = var.knative_version
+  cert_manager_version = var.cert_manager_version
+  pipelines_gsa_email  = local.sa.pipelines
+  pipelines_gsa_id     = module.iam.ids.pipelines
+  serving_gsa_email    = local.sa.serving
+  serving_gsa_id       = module.iam.ids.serving
+  kfp_client_emails    = compact([local.sa.functions, var.deployer_service_account])
+}
+
+module "mlflow" {
+  source                      = "../mlflow"
+  project_id                  = var.project_id
+  region                      = var.region
+  instance_name               = "${var.name}-mlflow"
+  service_name                = "${var.name}-mlflow"
+  image                       = local.images.mlflow
+  service_account_email       = local.sa.mlflow
+  network_id                  = module.network.network_id
+  private_services_connection = module.network.private_services_connection
+  vpc_subnet_id               = module.network.serverless_subnet_id
+  artifacts_destination       = module.storage.mlflow_artifacts_uri
+  db_password                 = module.secrets.mlflow_db_password
+  db_password_secret_id       = module.secrets.secret_ids["mlflow-db"]
+  tier                        = var.sql_tier
+  high_availability           = var.sql_high_availability
+  kms_key_name                = var.kms_key_name
+  deletion_protection         = var.deletion_protection
+  labels                      = local.labels
+  invokers = merge(
+    { pipelines = local.m.pipelines },
+    { for i, member in var.mlflow_users : "user-${i}" => member },
+  )
+
+  depends_on = [module.secrets]
+}
+
+module "functions" {
+  source                        = "../functions"
+  project_id                    = var.project_id
+  region                        = var.region
+  bucket_location               = lower(local.bucket_location)
+  landing_bucket                = module.storage.landing_bucket
+  source_root                   = var.functions_source_root
+  source_bucket_name            = "${var.project_id}-${var.name}-fn-source"
+  runtime_service_account_email = local.sa.functions
+  trigger_service_account_email = local.sa.eventarc
+  build_service_account_email   = local.sa["functions-build"]
+  kms_key_name                  = var.kms_key_name
+  labels                        = local.labels
+  environment                   = local.settings
+}
+
+# The API signs V4 URLs of scored files as itself (IAM signBlob on its own account; no key file exists).
+resource "google_service_account_iam_member" "api_signs_as_itself" {
+  service_account_id = module.iam.ids.api
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.m.api
+}
+
+module "api" {
+  source                = "../cloud_run_service"
+  project_id            = var.project_id
+  region                = var.region
+  name                  = "${var.name}-api"
+  description           = "Remarketing API (FastAPI)"
+  image                 = local.images.api
+  service_account_email = local.sa.api
+  access                = "invoker"
+  invokers = merge(
+    { app = local.m.app },
+    { for i, member in var.api_users : "user-${i}" => member },
+  )
+  max_instances       = var.api_max_instances
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+  environment = merge(local.settings, {
+    REMARKETING_SIGNING_SERVICE_ACCOUNT = local.sa.api
+  })
+  secret_environment = {
+    REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
+  }
+
+  depends_on = [module.secrets]
+}
+
+module "app" {
+  source                = "../cloud_run_service"
+  project_id            = var.project_id
+  region                = var.region
+  name                  = "${var.name}-app"
+  description           = "Remarketing Streamlit app"
+  image                 = local.images.app
+  service_account_email = local.sa.app
+  access                = var.app_access
+  iap_members           = { for i, member in var.app_users : "user-${i}" => member }
+  invokers              = var.app_access == "invoker" ? { for i, member in var.app_users : "user-${i}" => member } : {}
+  concurrency           = 20
+  timeout_seconds       = 3600 # Streamlit keeps a websocket open per session
+  max_instances         = var.app_max_instances
+  deletion_protection   = var.deletion_protection
+  labels                = local.labels
+  environment = {
+    REMARKETING_MODE    = "gcp"
+    REMARKETING_API_URL = module.api.uri
+  }
+  secret_environment = {
+    REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
+  }
+
+  depends_on = [module.secrets]
+}

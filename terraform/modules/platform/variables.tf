@@ -1,0 +1,179 @@
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of every regional resource (Cloud Run, functions, Cloud SQL, Artifact Registry, subnets)."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "environment" {
+  description = "Environment label (dev, prod)."
+  type        = string
+}
+
+variable "name" {
+  description = "Short prefix of resource names, unique per environment in the project (3-14 chars), e.g. rmk-dev."
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Tag of the five images in Artifact Registry (the release pipeline uses the commit SHA). Tags are immutable."
+  type        = string
+}
+
+variable "landing_bucket_name" {
+  description = "Landing bucket name (null = <project>-<name>-landing)."
+  type        = string
+  default     = null
+}
+
+variable "artifacts_bucket_name" {
+  description = "Artifacts bucket name (null = <project>-<name>-artifacts)."
+  type        = string
+  default     = null
+}
+
+variable "bucket_location" {
+  description = "Location of the two buckets (null = var.region; a regional bucket keeps Eventarc in one region)."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_name" {
+  description = "Optional CMEK for buckets, registry, secrets, GKE secrets and Cloud SQL (the key must be in var.region and the service agents allowed to use it). null = Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "gke_location" {
+  description = "Zone (zonal cluster) or region (regional cluster) of GKE."
+  type        = string
+}
+
+variable "gke_machine_type" {
+  description = "GKE node machine type."
+  type        = string
+  default     = "e2-standard-4"
+}
+
+variable "gke_min_nodes" {
+  description = "Minimum nodes per zone."
+  type        = number
+  default     = 1
+}
+
+variable "gke_max_nodes" {
+  description = "Maximum nodes per zone."
+  type        = number
+  default     = 4
+}
+
+variable "gke_rbac_security_group" {
+  description = "Optional Google Groups for RBAC group (gke-security-groups@<domain>)."
+  type        = string
+  default     = null
+}
+
+variable "kfp_version" {
+  description = "Kubeflow Pipelines backend release (match kfp-server-api in constraints.txt)."
+  type        = string
+  default     = "2.17.3"
+}
+
+variable "kserve_version" {
+  description = "KServe chart version (match the kserve SDK in constraints.txt)."
+  type        = string
+  default     = "v0.21.0"
+}
+
+variable "knative_version" {
+  description = "Knative Operator / Serving version."
+  type        = string
+  default     = "1.21.1"
+}
+
+variable "cert_manager_version" {
+  description = "cert-manager chart version."
+  type        = string
+  default     = "v1.17.2"
+}
+
+variable "sql_tier" {
+  description = "Cloud SQL tier of the MLflow database."
+  type        = string
+  default     = "db-custom-1-3840"
+}
+
+variable "sql_high_availability" {
+  description = "Regional (HA) Cloud SQL instance."
+  type        = bool
+  default     = false
+}
+
+variable "functions_source_root" {
+  description = "Folder with the staged function sources (terraform/scripts/stage-functions.sh writes build/functions)."
+  type        = string
+}
+
+variable "app_access" {
+  description = "How people reach the Streamlit app: \"iap\" (Identity-Aware Proxy; the project must be in an organization) or \"invoker\" (IAM; use `gcloud run services proxy`)."
+  type        = string
+  default     = "iap"
+}
+
+variable "app_users" {
+  description = "IAM members (user:, group:, domain:) allowed to open the Streamlit app."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_users" {
+  description = "IAM members allowed to call the API directly (besides the app's service account)."
+  type        = list(string)
+  default     = []
+}
+
+variable "mlflow_users" {
+  description = "IAM members allowed to open MLflow (besides the pipelines' service account)."
+  type        = list(string)
+  default     = []
+}
+
+variable "cluster_operators" {
+  description = "IAM members allowed to reach the GKE DNS endpoint (grant Kubernetes permissions separately, e.g. roles/container.developer)."
+  type        = list(string)
+  default     = []
+}
+
+variable "deployer_service_account" {
+  description = "Email of the release pipeline's service account (pushes images, uploads pipelines). null = none."
+  type        = string
+  default     = null
+}
+
+variable "api_max_instances" {
+  description = "Maximum API instances."
+  type        = number
+  default     = 5
+}
+
+variable "app_max_instances" {
+  description = "Maximum Streamlit instances."
+  type        = number
+  default     = 3
+}
+
+variable "deletion_protection" {
+  description = "Protect the cluster, database and services from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "labels" {
+  description = "Extra labels on every labelled resource."
+  type        = map(string)
+  default     = {}
+}

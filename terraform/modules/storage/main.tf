@@ -1,0 +1,276 @@
+# The two buckets of CONTRACTS.md and who may touch what in them.
+#
+#   landing   (Eventarc triggers attached)  input/  weekly/
+#   artifacts (no trigger)                  model-output/<model>/<version>/  output/<run_id>/  runs/<run_id>.json
+#                                           mlflow/ (MLflow's artifact root)
+#
+# Least privilege inside a bucket: GCS IAM has no per-folder grant on a plain bucket, so object access is
+# granted with IAM conditions on the object name prefix:
+#   resource.name.startsWith("projects/_/buckets/<bucket>/objects/<prefix>")
+# A list request is authorised against the bucket, not an object, so a prefix condition can never allow it.
+# Readers that must list (the KServe storage initializer lists a model directory, the API lists run
+# records) get a custom role holding only storage.objects.list on the bucket: it reveals object names, not
+# their content. (Managed folders would also scope listing; they are not used to keep the bucket layout
+# exactly the plain prefixes of CONTRACTS.md.)
+
+locals {
+  artifacts_objects = "projects/_/buckets/${google_storage_bucket.artifacts.name}/objects"
+  landing_objects   = "projects/_/buckets/${google_storage_bucket.landing.name}/objects"
+
+  # One condition expression per set of prefixes.
+  prefix_expr = {
+    for k, prefixes in {
+      runs         = ["runs/"]
+      model_output = ["model-output/"]
+      pipelines    = ["model-output/", "output/", "runs/"]
+      api_read     = ["runs/", "output/"]
+      mlflow       = ["mlflow/"]
+    } : k => join(" || ", [for p in prefixes : "resource.name.startsWith(\"${local.artifacts_objects}/${p}\")"])
+  }
+}
+
+# Data access (read and write) audit logs for Cloud Storage: who read or wrote which object. They replace
+# the legacy bucket usage logs (see the skips below).
+resource "google_project_iam_audit_config" "storage" {
+  count = var.enable_data_access_audit_logs ? 1 : 0
+
+  project = var.project_id
+  service = "storage.googleapis.com"
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
+}
+
+resource "google_storage_bucket" "landing" {
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs data access logs (google_project_iam_audit_config.storage); legacy usage logs would need a third bucket that cannot log itself.
+  project                     = var.project_id
+  name                        = var.landing_bucket_name
+  location                    = var.location
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  dynamic "encryption" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+
+  # Uploaded files stay where they were put (ARCHITECTURE.md); only superseded generations expire.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+  lifecycle_rule {
+    condition {
+      age            = var.cold_after_days
+      matches_prefix = ["input/", "weekly/"]
+      with_state     = "LIVE"
+    }
+    action {
+      type          = "SetStorageClass"
+      storage_class = "NEARLINE"
+    }
+  }
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_kms_crypto_key_iam_member.gcs_agent]
+}
+
+resource "google_storage_bucket" "artifacts" {
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs data access logs (google_project_iam_audit_config.storage); legacy usage logs would need a third bucket that cannot log itself.
+  project                     = var.project_id
+  name                        = var.artifacts_bucket_name
+  location                    = var.location
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  dynamic "encryption" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+
+  # Model bundles and run records are never deleted (promotion and rollback move an alias, CONTRACTS.md);
+  # old scored files move to a colder class; superseded generations expire.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+  lifecycle_rule {
+    condition {
+      age            = var.cold_after_days
+      matches_prefix = ["output/"]
+      with_state     = "LIVE"
+    }
+    action {
+      type          = "SetStorageClass"
+      storage_class = "NEARLINE"
+    }
+  }
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_kms_crypto_key_iam_member.gcs_agent]
+}
+
+# Optional CMEK: the project's Cloud Storage service agent must be able to use the key.
+data "google_storage_project_service_account" "gcs" {
+  project = var.project_id
+}
+
+resource "google_kms_crypto_key_iam_member" "gcs_agent" {
+  count = var.kms_key_name == null ? 0 : 1
+
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+# Listing without reading (see the header).
+resource "google_project_iam_custom_role" "object_lister" {
+  project     = var.project_id
+  role_id     = replace("${var.name}_object_lister", "-", "_")
+  title       = "${var.name} object lister"
+  description = "List object names in a bucket; reading them needs a separate, prefix-conditioned grant."
+  permissions = ["storage.objects.list"]
+}
+
+# ---------------------------------------------------------------- landing bucket
+# functions: read the landing bucket (the object that fired the event, its metadata).
+resource "google_storage_bucket_iam_member" "landing_functions_read" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.functions
+}
+
+# pipelines: read the landing bucket (the training or weekly file of the run).
+resource "google_storage_bucket_iam_member" "landing_pipelines_read" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.pipelines
+}
+
+# api: create objects under weekly/ only. objectCreator cannot overwrite or delete, so an upload can never
+# replace a file that is already there (the API names each upload uniquely).
+resource "google_storage_bucket_iam_member" "landing_api_weekly_create" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectCreator"
+  member = var.members.api
+  condition {
+    title       = "weekly-prefix"
+    description = "Only objects under weekly/"
+    expression  = "resource.name.startsWith(\"${local.landing_objects}/weekly/\")"
+  }
+}
+
+# ---------------------------------------------------------------- artifacts bucket
+# functions: create and update run records (create-only precondition, then the status if launching fails).
+resource "google_storage_bucket_iam_member" "artifacts_functions_runs" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = var.members.functions
+  condition {
+    title       = "runs-prefix"
+    description = "Only run records under runs/"
+    expression  = local.prefix_expr.runs
+  }
+}
+
+# pipelines: write model bundles, scored files and run records.
+resource "google_storage_bucket_iam_member" "artifacts_pipelines_write" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = var.members.pipelines
+  condition {
+    title       = "pipeline-prefixes"
+    description = "model-output/, output/ and runs/"
+    expression  = local.prefix_expr.pipelines
+  }
+}
+
+# serving: read model bundles only.
+resource "google_storage_bucket_iam_member" "artifacts_serving_read" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.serving
+  condition {
+    title       = "model-output-prefix"
+    description = "Only model bundles under model-output/"
+    expression  = local.prefix_expr.model_output
+  }
+}
+
+# api: read run records and scored files (and sign URLs for them, as itself: see modules/cloud_run_service).
+resource "google_storage_bucket_iam_member" "artifacts_api_read" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.api
+  condition {
+    title       = "runs-output-prefixes"
+    description = "runs/ and output/"
+    expression  = local.prefix_expr.api_read
+  }
+}
+
+# mlflow: its artifact root, gs://<artifacts>/mlflow (--artifacts-destination, proxied artifact access).
+resource "google_storage_bucket_iam_member" "artifacts_mlflow" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = var.members.mlflow
+  condition {
+    title       = "mlflow-prefix"
+    description = "Only MLflow's artifact root"
+    expression  = local.prefix_expr.mlflow
+  }
+}
+
+# Listing (names only) for the parts that must list.
+resource "google_storage_bucket_iam_member" "artifacts_list" {
+  for_each = toset(["pipelines", "serving", "api", "mlflow"])
+
+  bucket = google_storage_bucket.artifacts.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = var.members[each.key]
+}
