@@ -3,8 +3,8 @@
     MLmodel, python_env.yaml, requirements.txt   the MLflow pyfunc flavour (loader: this module)
     metadata.json                                 spec, data sha256, metrics, versions, git sha, explainer
     background.parquet                            the raw rows SHAP values are relative to
-    model/preprocessor.joblib                     preprocessing fitted on the training slice
-    model/estimator.joblib | model/estimator.keras
+    data/model/preprocessor.joblib                preprocessing fitted on the training slice
+    data/model/estimator.joblib | .keras          the estimator
 
 ``mlflow.pyfunc.load_model(...)`` on it returns the probability of subscribing for raw rows (the input
 file's columns without the target). Bundles come from the project's own artifacts bucket: joblib files
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pandas as pd
 
 from remarketing.models import EXPLAINERS, CampaignModel
 
+PARTS = Path("data") / "model"  # preprocessor and estimator, where MLflow's data_path lands
 LIBRARIES = ("scikit-learn", "pandas", "numpy", "shap", "tensorflow-cpu", "keras", "mlflow", "pandera")
 
 
@@ -57,24 +59,20 @@ def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Pat
     import mlflow.pyfunc
 
     directory = Path(directory)
-    staging = directory.with_name(directory.name + ".model")
-    staging.mkdir(parents=True)
-    joblib.dump(model.preprocessor, staging / "preprocessor.joblib")
-    if model.family == "mlp":
-        model.estimator.save(staging / "estimator.keras")
-    else:
-        joblib.dump(model.estimator, staging / "estimator.joblib")
-    mlflow.pyfunc.save_model(
-        path=str(directory),
-        loader_module="remarketing.bundle",
-        data_path=str(staging),
-        pip_requirements=_requirements(model.family),
-    )
-    (directory / staging.name).rename(directory / "model")
-    _retarget_data(directory / "MLmodel", staging.name)
-    for f in staging.iterdir():
-        f.unlink()
-    staging.rmdir()
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = Path(tmp) / "model"  # MLflow copies it to <bundle>/data/model
+        parts.mkdir()
+        joblib.dump(model.preprocessor, parts / "preprocessor.joblib")
+        if model.family == "mlp":
+            model.estimator.save(parts / "estimator.keras")
+        else:
+            joblib.dump(model.estimator, parts / "estimator.joblib")
+        mlflow.pyfunc.save_model(
+            path=str(directory),
+            loader_module="remarketing.bundle",
+            data_path=str(parts),
+            pip_requirements=_requirements(model.family),
+        )
     model.background.to_parquet(directory / "background.parquet", index=False)
     full = {
         **metadata,
@@ -89,14 +87,6 @@ def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Pat
     }
     (directory / "metadata.json").write_text(json.dumps(full, indent=2, default=str))
     return directory
-
-
-def _retarget_data(mlmodel: Path, old: str) -> None:
-    import yaml
-
-    spec = yaml.safe_load(mlmodel.read_text())
-    spec["flavors"]["python_function"]["data"] = "model"
-    mlmodel.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def copy_tree(source: Path, target: Path) -> Path:
@@ -114,7 +104,7 @@ def load(directory: Path) -> CampaignModel:
     """The :class:`CampaignModel` of a bundle on local disk."""
     directory = Path(directory)
     meta = read_metadata(directory)
-    parts = directory / "model"
+    parts = directory / PARTS
     if meta["family"] == "mlp":
         import keras
 
@@ -145,5 +135,5 @@ class PyfuncModel:
 
 
 def _load_pyfunc(data_path: str) -> PyfuncModel:
-    """MLflow's loader hook: ``data_path`` is the bundle's ``model/`` folder."""
-    return PyfuncModel(load(Path(data_path).parent))
+    """MLflow's loader hook: ``data_path`` is the bundle's ``data/model`` folder."""
+    return PyfuncModel(load(Path(data_path).parents[1]))

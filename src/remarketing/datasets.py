@@ -21,6 +21,9 @@ class Feature(BaseModel):
     min: float | None = None
     max: float | None = None
     sentinel: float | None = Field(default=None, description="a value meaning 'not applicable' (pdays=-1)")
+    transform: Literal["none", "log", "signed_log"] = Field(
+        default="none", description="for linear and neural models: log1p for counts, signed log1p for heavy tails"
+    )
 
     @model_validator(mode="after")
     def _categories_for_categories(self) -> Feature:

@@ -7,7 +7,6 @@ computed and how fast (``EXPLAINERS``), so batch scoring can explain every custo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,16 +19,15 @@ from sklearn.linear_model import LogisticRegression
 from remarketing.datasets import DatasetSpec
 from remarketing.features import build_preprocessor, field_matrix, output_fields
 
-# How each family is explained; the speeds are measured by benchmarks/ (rows per second, one core).
+# How each family is explained, and how fast (rows per second on one core; see benchmarks/).
 EXPLAINERS = {
-    "logreg": "exact linear SHAP, coef * (x - background mean), on the one-hot/quantile design matrix "
-    "(vectorised; about a million rows per second)",
-    "hgb": "shap.TreeExplainer (path-dependent, exact for trees) on the ordinal matrix, in log-odds "
-    "(about 1,500 rows per second)",
-    "mlp": "shap.GradientExplainer (expected gradients) against the background sample, in logits "
-    "(about 2,000 rows per second)",
+    "logreg": "exact linear SHAP, coef * (x - background mean), on the one-hot design matrix; equal to "
+    "shap.LinearExplainer with an independent masker (vectorised: about a million rows per second)",
+    "hgb": "shap.TreeExplainer (exact, path-dependent) on the one-hot design matrix, in log-odds "
+    "(about 1,000 rows per second)",
+    "mlp": "shap.DeepExplainer (DeepLIFT rescale, additive) against the background sample, in logits "
+    "(about 300 rows per second)",
 }
-
 
 @dataclass(frozen=True)
 class Explanation:
@@ -37,73 +35,61 @@ class Explanation:
     base_value: float  # calibrated log-odds of the background; contributions sum to logit(p) - base
 
 
-def _threads() -> int:
-    return int(os.environ.get("REMARKETING_THREADS", "2"))
-
-
 # --- families --------------------------------------------------------------------------------------
-def _fit_logreg(X, y, Xv, yv, spec: DatasetSpec, seed: int) -> LogisticRegression:
-    return LogisticRegression(C=0.05, max_iter=2000).fit(X, y)
+# Chosen on the validation slice of bank-full's time split (benchmarks/quality.md): recency weights help
+# the linear model follow the drifting prior; the MLP's epoch count is found with early stopping on
+# validation and reused when it is refitted on train + validation.
+RECENCY_TAU = {"logreg": 0.1}
 
 
-def _fit_hgb(X, y, Xv, yv, spec: DatasetSpec, seed: int) -> HistGradientBoostingClassifier:
+def recency_weights(n: int, tau: float | None) -> np.ndarray | None:
+    """exp((t - t_last) / (tau * n)): the latest rows weigh 1, rows a tau-fraction older weigh 1/e."""
+    if not tau:
+        return None
+    t = np.arange(n, dtype="float64")
+    return np.exp((t - (n - 1)) / (tau * n))
+
+
+def _fit_logreg(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[LogisticRegression, None]:
+    return LogisticRegression(C=1.0, max_iter=3000).fit(X, y, sample_weight=w), None
+
+
+def _fit_hgb(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[HistGradientBoostingClassifier, None]:
     model = HistGradientBoostingClassifier(
-        learning_rate=0.05,
-        max_iter=300,
-        max_leaf_nodes=15,
-        min_samples_leaf=200,
-        l2_regularization=1.0,
-        categorical_features=_ordinal_mask(spec),
-        early_stopping=False,
-        random_state=seed,
+        learning_rate=0.03, max_iter=300, max_leaf_nodes=15, l2_regularization=10.0, min_samples_leaf=50,
+        early_stopping=False, random_state=seed,
     )
-    return model.fit(X, y)
+    return model.fit(X, y, sample_weight=w), None
 
 
-def _ordinal_mask(spec: DatasetSpec) -> list[bool]:
-    """Which columns of the ordinal design matrix are category codes (one column per field, spec order)."""
-    mask: list[bool] = []
-    for feature in spec.features.values():
-        if feature.type == "category":
-            mask.append(True)
-        else:
-            mask.extend([False, False] if feature.sentinel is not None else [False])
-    return mask
-
-
-def _fit_mlp(X, y, Xv, yv, spec: DatasetSpec, seed: int) -> Any:
+def _fit_mlp(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[Any, int]:
     import keras
 
     keras.utils.set_random_seed(seed)
+    l2 = keras.regularizers.L2(1e-4)
     model = keras.Sequential(
         [
             keras.Input(shape=(X.shape[1],)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dropout(0.2),
-            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(64, activation="relu", kernel_regularizer=l2),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(32, activation="relu", kernel_regularizer=l2),
             keras.layers.Dense(1),  # logits: the margin SHAP explains
         ]
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.AUC(name="auc", from_logits=True)],
-    )
-    stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=4, restore_best_weights=True)
-    model.fit(
-        X.astype("float32"),
-        np.asarray(y, dtype="float32"),
-        validation_data=(Xv.astype("float32"), np.asarray(yv, dtype="float32")),
-        epochs=40,
-        batch_size=512,
-        callbacks=[stop],
-        verbose=0,
-    )
-    return model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.AUC(name="auc", from_logits=True)])
+    fit_args: dict[str, Any] = {"batch_size": 512, "verbose": 0, "sample_weight": w}
+    if epochs is None:  # find the epoch count on validation
+        stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=5, restore_best_weights=True)
+        history = model.fit(X.astype("float32"), np.asarray(y, "float32"), epochs=40, callbacks=[stop],
+                            validation_data=(Xv.astype("float32"), np.asarray(yv, "float32")), **fit_args)
+        aucs = history.history["val_auc"]
+        return model, int(np.argmax(aucs)) + 1
+    model.fit(X.astype("float32"), np.asarray(y, "float32"), epochs=epochs, **fit_args)
+    return model, epochs
 
 
 FIT = {"logreg": _fit_logreg, "hgb": _fit_hgb, "mlp": _fit_mlp}
-ENCODING = {"logreg": "onehot", "hgb": "ordinal", "mlp": "onehot"}
 FAMILIES = list(FIT)
 
 
@@ -170,41 +156,45 @@ class CampaignModel:
         if self.family == "hgb":
             values = self._explainer.shap_values(X, check_additivity=False)
             return np.asarray(values).reshape(X.shape), float(np.ravel(self._explainer.expected_value)[0])
-        values = self._explainer.shap_values(X.astype("float32"))
+        values = self._explainer.shap_values(X.astype("float32"), check_additivity=False)
         phi = np.asarray(values, dtype="float64").reshape(X.shape)
-        base = float(_margin(self.family, self.estimator, self.design(self.background)).mean())
-        return phi, base
+        return phi, float(np.ravel(self._explainer.expected_value)[0])
 
     def _build_explainer(self) -> Any:
         import shap
 
         if self.family == "hgb":
             return shap.TreeExplainer(self.estimator)
-        background = self.design(self.background).astype("float32")
-        return shap.GradientExplainer(self.estimator, background)
+        return shap.DeepExplainer(self.estimator, self.design(self.background).astype("float32"))
 
 
-def fit_candidate(
-    family: str, spec: DatasetSpec, train: pd.DataFrame, validation: pd.DataFrame, *, seed: int, background_rows: int
-) -> CampaignModel:
-    """Fit one family on the training slice (the validation slice only steers early stopping)."""
+@dataclass
+class Fitted:
+    model: CampaignModel
+    epochs: int | None  # the epoch count found on validation (neural models), reused to refit
+
+
+def fit_family(
+    family: str, spec: DatasetSpec, rows: pd.DataFrame, *, seed: int, background_rows: int,
+    validation: pd.DataFrame | None = None, epochs: int | None = None,
+) -> Fitted:
+    """Fit one family on ``rows`` (time-ordered). ``validation`` steers early stopping when given;
+    ``epochs`` fixes the training length instead (a refit)."""
     if family not in FIT:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FIT)}")
     target = spec.target.column
-    preprocessor = build_preprocessor(spec, encoding=ENCODING[family])
-    X = preprocessor.fit_transform(train[spec.feature_names])
-    Xv = preprocessor.transform(validation[spec.feature_names])
-    estimator = FIT[family](X, train[target].to_numpy(), Xv, validation[target].to_numpy(), spec, seed)
-    background = train[spec.feature_names].sample(min(background_rows, len(train)), random_state=seed)
-    return CampaignModel(
-        family=family,
-        dataset=spec.name,
-        features=spec.feature_names,
-        numeric=spec.numeric,
-        preprocessor=preprocessor,
-        estimator=estimator,
-        background=background.reset_index(drop=True),
+    preprocessor = build_preprocessor(spec, encoding="onehot")
+    X = preprocessor.fit_transform(rows[spec.feature_names])
+    Xv, yv = (None, None) if validation is None else (
+        preprocessor.transform(validation[spec.feature_names]), validation[target].to_numpy())
+    weights = recency_weights(len(rows), RECENCY_TAU.get(family))
+    estimator, epochs = FIT[family](X, rows[target].to_numpy(), weights, Xv, yv, seed, epochs)
+    background = rows[spec.feature_names].sample(min(background_rows, len(rows)), random_state=seed)
+    model = CampaignModel(
+        family=family, dataset=spec.name, features=spec.feature_names, numeric=spec.numeric,
+        preprocessor=preprocessor, estimator=estimator, background=background.reset_index(drop=True),
     )
+    return Fitted(model, epochs)
 
 
 def calibrate(model: CampaignModel, rows: pd.DataFrame, labels: np.ndarray) -> CampaignModel:

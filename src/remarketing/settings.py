@@ -6,6 +6,7 @@ MLflow) follow from it. Build it once at the edge (CLI, function, API) and pass 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
             return min(self.budget, rows)
         return max(1, min(rows, round(rows * self.budget_share)))
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``REMARKETING_*`` variables, for a child process to rebuild them."""
+        env = {}
+        for key, value in self.model_dump(mode="json").items():
+            if value is not None:
+                env[f"REMARKETING_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        return env
+
     def for_pipeline(self) -> dict:
-        """The settings a pipeline run needs, passed explicitly as one parameter (no env read inside)."""
-        return self.model_dump(mode="json")
+        """The settings a pipeline run needs, passed explicitly as one parameter (no env read inside).
+        Unset values are left out: KFP parameters cannot be null."""
+        return self.model_dump(mode="json", exclude_none=True)

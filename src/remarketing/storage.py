@@ -75,7 +75,8 @@ class Storage:
         return self.client.bucket(bucket).blob(name, generation=generation)
 
     # --- objects -------------------------------------------------------------------------------
-    def read_bytes(self, uri: str) -> bytes:
+    def read_bytes(self, uri: str, *, generation: int | None = None) -> bytes:
+        """The object's content; ``generation`` pins the version (a later upload does not change it)."""
         if not uri.startswith("gs://"):
             try:
                 return Path(uri).read_bytes()
@@ -84,9 +85,10 @@ class Storage:
         from google.api_core import exceptions as gexc
 
         try:
-            return bytes(self._blob(uri).download_as_bytes())
+            return bytes(self._blob(uri, generation).download_as_bytes())
         except gexc.NotFound as exc:
-            raise StorageError(f"{uri} does not exist") from exc
+            at = f" at generation {generation}" if generation else ""
+            raise StorageError(f"{uri} does not exist{at}") from exc
 
     def read_text(self, uri: str) -> str:
         return self.read_bytes(uri).decode("utf-8")

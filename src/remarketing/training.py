@@ -19,7 +19,7 @@ from remarketing import bundle, evaluation, plots
 from remarketing.datasets import load_spec
 from remarketing.errors import PreconditionFailed, RemarketingError
 from remarketing.gate import Floors, decide
-from remarketing.models import calibrate, fit_candidate
+from remarketing.models import calibrate, fit_family
 from remarketing.registry import CHALLENGER, CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.settings import Settings
@@ -53,7 +53,8 @@ def validate_source(settings: Settings | dict, run_id: str, source_uri: str, dat
     s, storage, store = _context(settings)
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
-        data = storage.read_bytes(source_uri)
+        generation = store.get(run_id).source.generation if source_uri.startswith("gs://") else None
+        data = storage.read_bytes(source_uri, generation=generation)
         checked = validate(data, spec, Purpose.TRAINING, source=source_uri)
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         checked.frame.to_parquet(out_path, index=False)
@@ -80,22 +81,29 @@ def split_rows(settings: Settings | dict, run_id: str, dataset: str, rows_path: 
 
 def train_candidate(settings: Settings | dict, run_id: str, dataset: str, family: str, train_path: str,
                     validation_path: str, model_dir: str) -> dict:
-    """Fit one family, calibrate it on the validation slice, save it as a bundle, report validation metrics."""
+    """Fit one family on the training slice and measure it on validation; then refit it on train +
+    validation (the most recent labelled rows matter most under drift), calibrate it on the validation
+    slice, and save it as a bundle. Returns the validation metrics."""
     s, _, store = _context(settings)
     with store.step(run_id, f"train-{family}"):
         spec = load_spec(dataset)
         train, validation = pd.read_parquet(train_path), pd.read_parquet(validation_path)
-        started = time.perf_counter()
-        model = fit_candidate(family, spec, train, validation, seed=s.seed, background_rows=s.shap_background_rows)
-        fit_seconds = time.perf_counter() - started
         labels = validation[spec.target.column].to_numpy()
-        calibrate(model, validation, labels)
+        started = time.perf_counter()
+        common = {"seed": s.seed, "background_rows": s.shap_background_rows}
+        probe = fit_family(family, spec, train, validation=validation, **common)
         metrics = evaluation.campaign_metrics(
-            labels, model.predict_proba(validation), budget=s.budget_for(len(validation))
+            labels, probe.model.predict_proba(validation), budget=s.budget_for(len(validation))
         )
-        bundle.save(model, Path(model_dir), {
-            "validation_metrics": metrics, "fit_seconds": fit_seconds,
-            "training_profile": profile(train, spec.feature_names),
+        both = pd.concat([train, validation], ignore_index=True)
+        final = fit_family(family, spec, both, epochs=probe.epochs, **common).model
+        calibrate(final, validation, labels)
+        bundle.save(final, Path(model_dir), {
+            "validation_metrics": metrics,
+            "fit_seconds": time.perf_counter() - started,
+            "epochs": probe.epochs,
+            "rows": {"train": len(train), "validation": len(validation)},
+            "training_profile": profile(both, spec.feature_names),
         })
     return metrics
 

@@ -129,7 +129,7 @@ def _select_columns(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) ->
     known = set(required) | set(spec.never_use) | {spec.id_column, target}
     unknown = [c for c in frame.columns if c not in known]
     if unknown:
-        warnings.append(f"unknown {_plural(len(unknown), 'column')} dropped: {', '.join(map(repr, unknown))}")
+        warnings.append(f"{_plural(len(unknown), 'unknown column')} dropped: {', '.join(map(repr, unknown))}")
     keep = [c for c in [spec.id_column, *required] if c in frame.columns]
     return frame[keep], warnings
 

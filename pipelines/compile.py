@@ -1,0 +1,24 @@
+"""Compile every pipeline to the IR YAML a real Kubeflow Pipelines accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kfp import compiler
+
+from pipelines import training
+
+PIPELINES = {"training": training.build}
+
+
+def compile_one(name: str, output_dir: Path, image: str) -> Path:
+    if name not in PIPELINES:
+        raise ValueError(f"no pipeline {name!r}; known: {', '.join(PIPELINES)}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"{name}.yaml"
+    compiler.Compiler().compile(PIPELINES[name](image), str(path))
+    return path
+
+
+def compile_all(output_dir: Path, image: str) -> list[Path]:
+    return [compile_one(name, output_dir, image) for name in PIPELINES]

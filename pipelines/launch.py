@@ -1,0 +1,57 @@
+"""``launch()``: the one entry point that starts a run for an object generation in the landing bucket.
+
+Called by the Cloud Functions, the CLI and the API alike. It creates ``runs/<run_id>.json`` create-only;
+a caller that loses the race gets the existing run back and launches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.launchers import Launcher, launcher_for
+from remarketing.errors import RemarketingError
+from remarketing.runs import RunRecord, RunStore, Source, kind_of, run_id_for
+from remarketing.settings import Settings
+from remarketing.storage import Storage
+
+# Object metadata keys that carry per-upload parameters.
+PARAM_KEYS = ("budget", "budget_share", "model_version")
+
+
+@dataclass(frozen=True)
+class Launched:
+    record: RunRecord
+    created: bool  # False: the run already existed (a redelivered event or a second caller)
+
+
+def launch(
+    bucket: str, name: str, generation: int | str, *, settings: Settings, dataset: str | None = None,
+    params: dict[str, Any] | None = None, launcher: Launcher | None = None, storage: Storage | None = None,
+) -> Launched:
+    kind = kind_of(name)
+    if kind is None:
+        raise RemarketingError(f"gs://{bucket}/{name} is not under input/ or weekly/: nothing to launch")
+    storage = storage or Storage(settings)
+    uri = f"gs://{bucket}/{name}"
+    info = storage.stat(uri)
+    metadata = info.metadata
+    run_params = {k: metadata[k] for k in PARAM_KEYS if metadata.get(k) not in (None, "")}
+    run_params.update({k: v for k, v in (params or {}).items() if v is not None})
+    record = RunRecord(
+        run_id=run_id_for(bucket, name, generation),
+        kind=kind,
+        dataset=dataset or metadata.get("dataset") or settings.default_dataset,
+        source=Source(uri=uri, generation=int(generation), size=info.size),
+        params=run_params,
+    )
+    store = RunStore(storage, settings.artifacts_root)
+    record, created = store.create(record)
+    if created:
+        try:
+            run = (launcher or launcher_for(settings)).submit(record, settings)
+        except Exception as exc:
+            store.fail(record.run_id, f"the pipeline could not be launched: {exc}", step="launch")
+            raise
+        record = store.update(record.run_id, lambda r: r.pipeline_run.update(run))
+    return Launched(record, created)

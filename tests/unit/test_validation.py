@@ -1,0 +1,92 @@
+import pytest
+
+from remarketing.datasets import load_spec
+from remarketing.errors import DataValidationError
+from remarketing.validation import Purpose, validate
+
+SPEC = load_spec("bank-marketing")
+HEADER = b'"age";"job";"marital";"education";"default";"balance";"housing";"loan";"contact";"day";"month";"duration";"campaign";"pdays";"previous";"poutcome";"y"\n'
+ROW = b'58;"management";"married";"tertiary";"no";2143;"yes";"no";"unknown";5;"may";261;1;-1;0;"unknown";"no"\n'
+ROW_YES = b'30;"student";"single";"tertiary";"no";100;"no";"no";"cellular";5;"may";100;1;90;2;"success";"yes"\n'
+
+
+def problems(data: bytes, purpose=Purpose.TRAINING) -> str:
+    with pytest.raises(DataValidationError) as info:
+        validate(data, SPEC, purpose, source="input/x.csv")
+    return str(info.value)
+
+
+def test_the_real_file_validates_with_the_leak_dropped_and_ids_generated(bank_bytes):
+    checked = validate(bank_bytes, SPEC, Purpose.TRAINING)
+    assert checked.frame.shape == (45211, 2 + len(SPEC.features))
+    assert "duration" not in checked.frame.columns
+    assert checked.frame["y"].sum() == 5289
+    assert any("'duration' dropped: leaks the outcome" in w for w in checked.warnings)
+    assert checked.id_generated and checked.frame["customer_id"].iloc[-1] == "45211"
+
+
+def test_thera_bank_with_bom_and_crlf(thera_bytes):
+    spec = load_spec("thera-bank")
+    checked = validate(thera_bytes, spec, Purpose.TRAINING)
+    assert checked.frame.shape[0] == 5000
+    assert checked.frame["Personal Loan"].sum() == 480
+    assert not checked.id_generated  # the BOM did not hide the ID column
+
+
+def test_empty_file():
+    assert "the file is empty (0 bytes)" in problems(b"")
+
+
+def test_header_only():
+    assert "header but no data rows" in problems(HEADER)
+
+
+def test_wrong_separator():
+    assert "wrong separator" in problems((HEADER + ROW).replace(b";", b","))
+
+
+def test_missing_target():
+    text = problems(HEADER.replace(b';"y"', b"") + ROW.rsplit(b";", 1)[0] + b"\n")
+    assert "target column 'y' is missing" in text
+
+
+def test_target_values_outside_the_spec_are_listed_with_lines():
+    text = problems(HEADER + ROW + ROW.replace(b'"no"\n', b'"maybe"\n') + ROW_YES)
+    assert "column 'y': 1 row where the value is not one of ['no', 'yes'] (line 3: 'maybe')" in text
+
+
+def test_non_utf8_bytes_name_the_line():
+    text = problems(HEADER + ROW + ROW.replace(b"management", b"gest\xe3o"))
+    assert "not UTF-8" in text and "line 3" in text
+
+
+def test_duplicate_ids():
+    header = HEADER.replace(b'"age"', b'"customer_id";"age"')
+    text = problems(header + b"7;" + ROW + b"7;" + ROW_YES)
+    assert "column 'customer_id': 2 rows where the id appears more than once" in text
+
+
+def test_every_problem_is_listed_and_capped_with_counts():
+    bad = [ROW.replace(b"58;", f"{x};".encode(), 1) for x in ["abc", "1.5", "200"]] * 3
+    text = problems(HEADER + ROW_YES + b"".join(bad))
+    assert "column 'age': 3 rows where the value is not a number" in text
+    assert "is not a whole number" in text and "is above 120" in text
+    assert "and 1 more" not in text  # only 3 per problem here
+    many = problems(HEADER + ROW_YES + ROW.replace(b"58;", b"x;", 1) * 8)
+    assert "8 rows where the value is not a number" in many and "and 3 more" in many
+
+
+def test_unknown_columns_are_dropped_with_a_warning():
+    data = HEADER.replace(b'"y"\n', b'"y";"shoe_size"\n') + ROW.replace(b'"no"\n', b'"no";44\n') + ROW_YES.replace(b'"yes"\n', b'"yes";40\n')
+    checked = validate(data, SPEC, Purpose.TRAINING)
+    assert "shoe_size" not in checked.frame.columns
+    assert any("1 unknown column dropped: 'shoe_size'" in w for w in checked.warnings)
+
+
+def test_scoring_rejects_bad_rows_counts_unseen_categories_and_ignores_the_target():
+    data = HEADER + ROW + ROW.replace(b"58;", b"old;", 1) + ROW.replace(b"management", b"astronaut")
+    checked = validate(data, SPEC, Purpose.SCORING)
+    assert len(checked.frame) == 2 and "y" not in checked.frame.columns
+    assert checked.rejects.to_dict("records") == [{"row": 3, "column": "age", "value": "old", "reason": "is not a number"}]
+    assert checked.unseen_categories == {"job": 1}
+    assert any("target) ignored" in w for w in checked.warnings)
