@@ -19,7 +19,13 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
-REQUIRED = ("MLFLOW_DB_HOST", "MLFLOW_DB_NAME", "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_ARTIFACTS_DESTINATION")
+REQUIRED = (
+    "MLFLOW_DB_HOST",
+    "MLFLOW_DB_NAME",
+    "MLFLOW_DB_USER",
+    "MLFLOW_DB_PASSWORD",
+    "MLFLOW_ARTIFACTS_DESTINATION",
+)
 
 
 def backend_store_uri(env: Mapping[str, str]) -> str:

@@ -65,5 +65,11 @@ def run(args: list[str | Path], *, timeout: float = 300, **kwargs) -> subprocess
     """Run a tool with no network surprises: checkov is told not to call its platform."""
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_EXPERIMENTAL_IMAGE_REFERENCING="False")
     return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, check=False, **kwargs
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        **kwargs,
     )

@@ -13,7 +13,12 @@ from .conftest import REPO, repo_files, run
 pytestmark = pytest.mark.deploy
 
 DOCKERFILES = repo_files("**/Dockerfile", "**/*.Dockerfile", "**/Dockerfile.*")
-OWN = ["docker/components.Dockerfile", "frontend/api/Dockerfile", "frontend/app/Dockerfile", "mlflow/Dockerfile"]
+OWN = [
+    "docker/components.Dockerfile",
+    "frontend/api/Dockerfile",
+    "frontend/app/Dockerfile",
+    "mlflow/Dockerfile",
+]
 
 
 def ids(paths: list[Path]) -> list[str]:
@@ -58,7 +63,9 @@ def test_base_images_are_pinned_by_digest(dockerfile: Path) -> None:
         tokens = [t for t in args.split() if not t.startswith("--")]
         image = tokens[0]
         if image.lower() not in stages and image != "scratch":
-            assert re.search(r"@sha256:[0-9a-f]{64}$", image), f"{dockerfile}: base {image} is not pinned by digest"
+            assert re.search(r"@sha256:[0-9a-f]{64}$", image), (
+                f"{dockerfile}: base {image} is not pinned by digest"
+            )
         if len(tokens) >= 3 and tokens[1].upper() == "AS":
             stages.add(tokens[2].lower())
 

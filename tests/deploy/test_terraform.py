@@ -17,7 +17,8 @@ pytestmark = pytest.mark.deploy
 
 TERRAFORM = REPO / "terraform"
 
-# Parses every file given on the command line; prints {"version": ..., "parsed": {path: body}, "errors": {path: msg}}.
+# Parses every file given on the command line and prints JSON:
+# {"version": ..., "parsed": {path: body}, "errors": {path: message}}.
 PARSE_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -60,7 +61,17 @@ def parse(hcl2_python: Path, files: list[Path]) -> dict:
 
 def checkov_scan(checkov: Path, directory: Path) -> list[dict]:
     result = run(
-        [checkov, "--directory", directory, "--output", "json", "--skip-download", "--framework", "terraform", "secrets"],
+        [
+            checkov,
+            "--directory",
+            directory,
+            "--output",
+            "json",
+            "--skip-download",
+            "--framework",
+            "terraform",
+            "secrets",
+        ],
         timeout=600,
     )
     assert result.returncode in (0, 1), f"checkov crashed:\n{result.stderr[-3000:]}"
@@ -88,7 +99,9 @@ def test_layout_has_modules_and_both_environments() -> None:
 def test_every_tf_file_parses(parsed: dict) -> None:
     # The real python-hcl2, not checkov's fork that installs the same `hcl2` module.
     assert int(parsed["version"].split(".")[0]) >= 7, parsed
-    assert not parsed["errors"], "HCL parse errors:\n" + "\n".join(f"{k}: {v}" for k, v in parsed["errors"].items())
+    assert not parsed["errors"], "HCL parse errors:\n" + "\n".join(
+        f"{k}: {v}" for k, v in parsed["errors"].items()
+    )
     assert len(parsed["parsed"]) == len(tf_files()) > 20
 
 
@@ -146,7 +159,9 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
     }
     # The named prefix sets of `local.prefix_expr` (a for expression: read from the source text).
     source = (TERRAFORM / "modules" / "storage" / "main.tf").read_text(encoding="utf-8")
-    named = {k: re.findall(r'"([^"]+)"', v) for k, v in re.findall(r"^\s+(\w+)\s+=\s+\[([^\]]*)\]", source, re.M)}
+    named = {
+        k: re.findall(r'"([^"]+)"', v) for k, v in re.findall(r"^\s+(\w+)\s+=\s+\[([^\]]*)\]", source, re.M)
+    }
     for name, prefixes in expected_prefixes.items():
         expression = grants[name]["condition"][0]["expression"]
         key = re.search(r"local\.prefix_expr\.(\w+)", expression)
@@ -172,7 +187,9 @@ def test_checkov_passes_with_inline_skips_only(checkov: Path) -> None:
     )
     for check in skipped:
         reason = (check.get("check_result") or {}).get("suppress_comment") or ""
-        assert len(reason.strip()) >= 20, f"{check['check_id']} on {check['resource']} is skipped without a reason"
+        assert len(reason.strip()) >= 20, (
+            f"{check['check_id']} on {check['resource']} is skipped without a reason"
+        )
 
 
 def test_no_repository_wide_skip_list() -> None:
@@ -182,7 +199,9 @@ def test_no_repository_wide_skip_list() -> None:
     for path in tf_files():
         for line in path.read_text(encoding="utf-8").splitlines():
             if "checkov:skip" in line:
-                assert re.match(r"^\s*#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{19,}", line), f"{path}: {line.strip()}"
+                assert re.match(r"^\s*#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{19,}", line), (
+                    f"{path}: {line.strip()}"
+                )
 
 
 def test_checkov_catches_a_public_bucket(checkov: Path, tmp_path: Path) -> None:
