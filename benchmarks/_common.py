@@ -1,0 +1,66 @@
+"""Shared helpers for benchmarks: a private local stack, process-tree memory sampling, result records."""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).parent / "results"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PeakMemory:
+    """Samples the summed RSS of a process and its descendants (optionally excluding some PIDs)."""
+
+    def __init__(self, pid: int, exclude: set[int] | None = None, interval: float = 0.1) -> None:
+        self.pid, self.exclude, self.interval = pid, exclude or set(), interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+                total = sum(p.memory_info().rss for p in procs if p.pid not in self.exclude)
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def record(name: str, figures: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                    "python": platform.python_version()},
+        **figures,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(json.dumps(payload, indent=2))
+    return path

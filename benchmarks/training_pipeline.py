@@ -1,0 +1,104 @@
+"""Wall time and peak memory of the training pipeline on bank-full, locally, against the same core
+functions called in one process; and the quality reached on the time split.
+
+    .venv/bin/python benchmarks/training_pipeline.py [--data PATH]
+
+The pipeline is run as a user runs it (``remarketing train``: upload, launch, kfp.local tasks as
+subprocesses). Memory is the peak summed RSS of the pipeline's process tree (services excluded). The
+in-process run calls the same step functions from ``remarketing.training`` in one Python process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import DATA, PeakMemory, free_port, record  # noqa: E402
+
+
+def pipeline_run(settings, data: Path) -> dict:
+    env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "remarketing.cli", "train", str(data)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # The launched pipeline process is not a child of the CLI (it has its own session): follow it too.
+    with PeakMemory(process.pid) as cli_memory:
+        pipeline_peak = 0
+        while process.poll() is None:
+            for p in psutil.process_iter(["cmdline"]):
+                if "pipelines.local_runner" in " ".join(p.info["cmdline"] or []):
+                    with PeakMemory(p.pid) as memory:
+                        while p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                            time.sleep(0.1)
+                    pipeline_peak = max(pipeline_peak, memory.peak)
+            time.sleep(0.1)
+    wall = time.perf_counter() - started
+    out = json.loads(process.stdout.read().strip().splitlines()[-1])
+    return {"wall_seconds": round(wall, 1), "peak_rss_mb": round(max(pipeline_peak, cli_memory.peak) / 2**20),
+            "status": out["status"], "family": out["metrics"].get("family"), "test": out["metrics"]}
+
+
+def in_process_run(settings, data: Path) -> dict:
+    from remarketing import training
+    from remarketing.runs import RunRecord, RunStore, Source, run_id_for
+    from remarketing.storage import Storage
+
+    storage = Storage(settings)
+    name = "input/benchmark-in-process.csv"
+    uri = f"gs://{settings.landing_bucket}/{name}"
+    generation = storage.write_bytes(uri, data.read_bytes())
+    run_id = run_id_for(settings.landing_bucket, name, generation)
+    RunStore(storage, settings.artifacts_root).create(
+        RunRecord(run_id=run_id, kind="training", dataset="bank-marketing", source=Source(uri=uri, generation=generation))
+    )
+    started = time.perf_counter()
+    with PeakMemory(os.getpid()) as memory, tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        s, ds = settings, "bank-marketing"
+        training.validate_source(s, run_id, uri, ds, str(t / "rows.parquet"))
+        training.split_rows(s, run_id, ds, str(t / "rows.parquet"), *(str(t / f"{n}.parquet") for n in ("train", "valid", "test")))
+        dirs = {}
+        for family in ("logreg", "hgb", "mlp"):
+            dirs[family] = str(t / family)
+            training.train_candidate(s, run_id, ds, family, str(t / "train.parquet"), str(t / "valid.parquet"), dirs[family])
+        training.evaluate_and_gate(s, run_id, ds, dirs, str(t / "test.parquet"), str(t / "chosen"), str(t / "report.json"))
+        training.explain_model(s, run_id, ds, str(t / "chosen"), str(t / "test.parquet"), str(t / "shap"))
+        training.register_model(s, run_id, ds, str(t / "chosen"), str(t / "report.json"), str(t / "shap"), str(t / "test.parquet"))
+    return {"wall_seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(memory.peak / 2**20)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    args = parser.parse_args()
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    from remarketing.local import services
+    from remarketing.settings import Settings
+
+    with tempfile.TemporaryDirectory() as state:
+        settings = Settings(state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port())
+        services.ensure_stack(settings)
+        try:
+            pipeline = pipeline_run(settings, args.data)
+            in_process = in_process_run(settings, args.data)
+        finally:
+            services.down(settings)
+    record("training_pipeline", {
+        "data": str(args.data.name),
+        "pipeline": pipeline,
+        "in_process": in_process,
+        "overhead_ratio": round(pipeline["wall_seconds"] / in_process["wall_seconds"], 2),
+    })
+
+
+if __name__ == "__main__":
+    main()

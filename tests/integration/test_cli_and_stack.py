@@ -1,0 +1,70 @@
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+
+from pipelines.launch import launch
+from remarketing.runs import RunStore
+from remarketing.settings import Settings
+from remarketing.storage import Storage
+from tests.integration.conftest import free_port
+from tests.integration.helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_usage_errors_exit_2(settings, tmp_path):
+    assert run_cli("train", str(tmp_path / "missing.csv"), env=settings.to_env()).code == 2
+    existing = tmp_path / "x.csv"
+    existing.write_text("a\n1\n")
+    result = run_cli("train", str(existing), "--dataset", "nope", env=settings.to_env())
+    assert result.code == 2 and "unknown dataset 'nope'" in result.stderr
+
+
+def test_compiled_pipelines_load_with_kfp_and_carry_the_image(tmp_path):
+    from kfp import components
+
+    result = run_cli("pipelines", "compile", "--output-dir", str(tmp_path), "--image", "registry.example/c:1.2.3")
+    assert result.code == 0
+    for path in result.json["pipelines"]:
+        loaded = components.load_component_from_file(path)
+        assert loaded.name == "remarketing-training"
+        text = open(path).read()
+        assert "image: registry.example/c:1.2.3" in text and "pip install" not in text
+
+
+def test_the_same_object_launched_concurrently_runs_once(settings):
+    storage = Storage(settings)
+    name = "input/launched-twice.csv"
+    generation = storage.write_text(f"gs://{settings.landing_bucket}/{name}", "not;a;campaign\n1;2;3\n")
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: launch(settings.landing_bucket, name, generation, settings=settings), range(5)))
+    assert sum(r.created for r in results) == 1
+    assert len({r.record.run_id for r in results}) == 1
+    store = RunStore(storage, settings.artifacts_root)
+    run_id = results[0].record.run_id
+    deadline = time.monotonic() + 120
+    while not store.get(run_id).finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+    record = store.get(run_id)
+    assert record.status == "failed" and "missing" in record.error.message and record.error.step == "validate"
+
+
+def test_up_status_down_leave_no_process_behind(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state", emulator_port=free_port(), mlflow_port=free_port())
+    env = settings.to_env()
+    up = run_cli("up", env=env)
+    assert up.code == 0, up.stderr
+    status = run_cli("status", "--json", env=env).json
+    assert status["storage_emulator_host"] == settings.storage_emulator_host
+    assert status["landing_bucket"] == f"gs://{settings.landing_bucket}"
+    pids = [s["pid"] for s in status["services"].values()]
+    assert all(s["healthy"] for s in status["services"].values()) and all(pids)
+    again = run_cli("up", env=env).json  # reuses what runs
+    assert [s["pid"] for s in again["services"].values()] == pids
+    down = run_cli("down", env=env)
+    assert down.code == 0 and sorted(down.json["stopped"]) == ["mlflow", "storage-emulator"]
+    time.sleep(0.5)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())

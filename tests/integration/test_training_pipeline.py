@@ -1,0 +1,155 @@
+"""The training pipeline on kfp.local, driven through the CLI, against the real emulator and MLflow."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from remarketing.registry import CHALLENGER, CHAMPION, Registry
+from remarketing.runs import RunStore
+from remarketing.storage import Storage
+from tests.integration.helpers import run_cli
+
+pytestmark = pytest.mark.integration
+MODEL = "remarketing-bank-marketing"
+LOW_FLOORS = {"REMARKETING_FLOOR_ROC_AUC": "0.5", "REMARKETING_FLOOR_LIFT_AT_10PCT": "1.0"}
+
+
+@pytest.fixture(scope="module")
+def trained(stack, bank_sample, tmp_path_factory):
+    """One real training run on a ~4,500-row time-ordered sample with an extra unknown column."""
+    frame = pd.read_csv(pd.io.common.BytesIO(bank_sample), sep=";")
+    frame["shoe_size"] = 42
+    path = tmp_path_factory.mktemp("data") / "campaign-sample.csv"
+    frame.to_csv(path, sep=";", index=False)
+    result = run_cli("train", str(path), env={**stack.to_env(), **LOW_FLOORS})
+    return result, path
+
+
+def test_training_registers_a_champion_with_its_bundle(trained, stack, tmp_path):
+    result, _ = trained
+    assert result.code == 0, result.stderr
+    out = result.json
+    assert out["status"] == "success" and out["promoted"] is True
+    assert set(out["metrics"]) >= {"roc_auc", "pr_auc", "precision_at_10pct", "lift_at_10pct"}
+    assert 0.55 < out["metrics"]["roc_auc"] < 0.9  # above 0.9 would mean a leak
+    assert out["tracking_uri"] == stack.tracking_uri
+    assert out["model_uri"] == f"gs://{stack.artifacts_bucket}/model-output/{MODEL}/{out['model_version']}"
+
+    registry = Registry(stack.tracking_uri)
+    champion = registry.by_alias(MODEL, CHAMPION)
+    assert champion is not None and champion.version == out["model_version"] and champion.source == out["model_uri"]
+
+    files = {uri.rsplit(out["model_uri"] + "/", 1)[1] for uri in Storage(stack).list(out["model_uri"] + "/")}
+    assert {"MLmodel", "metadata.json", "background.parquet", "data/model/preprocessor.joblib"} <= files
+
+
+def test_the_run_record_tells_every_step_and_every_dropped_column(trained, stack):
+    result, _ = trained
+    record = RunStore(Storage(stack), stack.artifacts_root).get(result.json["run_id"])
+    names = [s.name for s in record.steps]
+    assert names[:2] == ["validate", "split"] and names[5:] == ["evaluate", "explain", "register"]
+    assert sorted(names[2:5]) == ["train-hgb", "train-logreg", "train-mlp"]  # candidates in any order
+    assert all(s.status == "success" for s in record.steps)
+    assert any("'duration' dropped: leaks the outcome" in w for w in record.warnings)
+    assert any("unknown column dropped: 'shoe_size'" in w for w in record.warnings)
+    assert record.source.sha256 and record.mlflow_run_id
+
+
+def test_the_champion_loads_as_users_load_it(trained, stack, monkeypatch, bank_bytes):
+    import mlflow
+
+    # What a user sets (README) to reach the local stack: the emulator and the tracking server.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", stack.storage_emulator_host)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    rows = pd.read_csv(pd.io.common.BytesIO(bank_bytes), sep=";").drop(columns="y").tail(50)
+    probabilities = model.predict(rows)
+    assert len(probabilities) == 50 and probabilities.between(0, 1).all()
+    assert probabilities.nunique() > 10
+
+
+def test_mlflow_run_has_metrics_and_plots(trained, stack):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(stack.tracking_uri)
+    run = client.get_run(trained[0].json["mlflow_run_id"])
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained[0].json["metrics"]["roc_auc"])
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    shap = {a.path for a in client.list_artifacts(run.info.run_id, "shap")}
+    assert plots == {f"plots/{n}.png" for n in ("roc", "pr", "lift", "calibration")}
+    assert {"shap/shap_summary.png", "shap/shap_importance.json"} <= shap
+
+
+def test_a_model_below_the_floors_becomes_challenger_and_the_champion_stays(trained, stack):
+    before = Registry(stack.tracking_uri).by_alias(MODEL, CHAMPION)
+    result = run_cli("train", str(trained[1]), env={**stack.to_env(), "REMARKETING_FLOOR_ROC_AUC": "0.99"})
+    assert result.code == 0 and result.json["promoted"] is False
+    assert any("below the floor 0.9900" in w for w in result.json["warnings"])
+    registry = Registry(stack.tracking_uri)
+    assert registry.by_alias(MODEL, CHAMPION).version == before.version
+    assert registry.by_alias(MODEL, CHALLENGER).version == result.json["model_version"]
+
+
+def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, stack):
+    registry = Registry(stack.tracking_uri)
+    versions_before = [v.version for v in registry.versions(MODEL)]
+    champion = registry.by_alias(MODEL, CHAMPION).version
+    challenger = registry.by_alias(MODEL, CHALLENGER).version
+    promoted = run_cli("models", "promote", challenger, env=stack.to_env())
+    assert promoted.code == 0 and promoted.json["champion"] == challenger
+    rolled = run_cli("models", "rollback", env=stack.to_env())
+    assert rolled.code == 0 and rolled.json["champion"] == champion
+    listed = run_cli("models", "list", env=stack.to_env())
+    assert [v["version"] for v in listed.json["versions"]] == versions_before
+
+
+
+
+def _bad_files(sample: bytes) -> dict[str, tuple[bytes, str]]:
+    lines = sample.splitlines(keepends=True)
+    header, rows = lines[0], lines[1:200]
+    body = b"".join(rows)
+    no_target_header = header.replace(b';"y"', b"")
+    return {
+        "empty": (b"", "the file is empty"),
+        "header only": (header, "header but no data rows"),
+        "wrong separator": ((header + body).replace(b";", b","), "wrong separator"),
+        "missing target": (no_target_header + b"".join(r.rsplit(b";", 1)[0] + b"\n" for r in rows), "target column 'y' is missing"),
+        "target outside the spec": (header + body.replace(b'"no"\n', b'"maybe"\n', 3), "is not one of ['no', 'yes']"),
+        "non-UTF-8 bytes": (header + body.replace(b"management", b"gest\xe3o", 1), "not UTF-8"),
+        "duplicate ids": (
+            b'"customer_id";' + header + b"".join(b"%d;" % (i // 2) + r for i, r in enumerate(rows)),
+            "appears more than once",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_files(b'"age";"y"\n1;"no"\n')))
+def test_bad_input_fails_clearly_and_loses_nothing(case, trained, stack, bank_sample, tmp_path):
+    data, expected = _bad_files(bank_sample)[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    registry = Registry(stack.tracking_uri)
+    versions = [v.version for v in registry.versions(MODEL)]
+    champion = registry.by_alias(MODEL, CHAMPION).version
+
+    result = run_cli("train", str(path), env=stack.to_env())
+
+    assert result.code == 1
+    assert result.json["status"] == "failed" and expected in result.json["error"]["message"]
+    assert result.json["error"]["step"] == "validate"
+    assert expected in result.stderr
+    assert [v.version for v in registry.versions(MODEL)] == versions  # nothing registered
+    assert registry.by_alias(MODEL, CHAMPION).version == champion
+    landed = Storage(stack).read_bytes(result.json["source"]["uri"])
+    assert landed == data and path.read_bytes() == data  # the input is untouched
+
+
+def test_thera_bank_trains_through_the_same_pipeline(stack, thera_bytes, tmp_path):
+    path = tmp_path / "thera.csv"
+    path.write_bytes(thera_bytes)
+    result = run_cli("train", str(path), "--dataset", "thera-bank", env=stack.to_env())
+    assert result.code == 0, result.stderr
+    assert result.json["model_name"] == "remarketing-thera-bank" and result.json["metrics"]["roc_auc"] > 0.9
+    assert any("'ZIP Code' dropped" in w for w in result.json["warnings"])

@@ -1,0 +1,89 @@
+"""Every family on a small slice of the real data: probabilities, calibration, exact SHAP additivity."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logit
+
+from remarketing import bundle
+from remarketing.datasets import load_spec
+from remarketing.features import fold_to_fields
+from remarketing.models import EXPLAINERS, FAMILIES, calibrate, fit_family, recency_weights
+from remarketing.split import time_split
+from remarketing.validation import Purpose, validate
+
+SPEC = load_spec("bank-marketing")
+
+
+@pytest.fixture(scope="module")
+def splits(bank_sample):
+    return time_split(validate(bank_sample, SPEC, Purpose.TRAINING).frame, SPEC)
+
+
+def test_time_split_keeps_order_and_fractions(splits):
+    sizes = splits.sizes()
+    assert sizes == {"train": 2713, "validation": 904, "test": 905}
+    # file order is time order: the ids (row numbers) only grow across the slices
+    ids = [frame["customer_id"].astype(int) for frame in (splits.train, splits.validation, splits.test)]
+    assert ids[0].max() < ids[1].min() and ids[1].max() < ids[2].min()
+
+
+def test_recency_weights_favour_the_latest_rows():
+    w = recency_weights(100, 0.1)
+    assert w[-1] == pytest.approx(1.0) and w[-11] == pytest.approx(np.exp(-1), rel=1e-2) and np.all(np.diff(w) > 0)
+    assert recency_weights(100, None) is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_predicts_and_explains_additively(family, splits, tmp_path):
+    fitted = fit_family(family, SPEC, splits.train, validation=splits.validation, seed=1, background_rows=50)
+    model = calibrate(fitted.model, splits.validation, splits.validation["y"].to_numpy())
+    rows = splits.test.head(40)
+    p = model.predict_proba(rows)
+    assert p.shape == (40,) and np.all((p > 0) & (p < 1))
+    explanation = model.explain(rows)
+    assert list(explanation.contributions.columns) == SPEC.feature_names
+    # SHAP contributions in calibrated log-odds add up to the model's own logit, exactly
+    total = explanation.contributions.sum(axis=1).to_numpy() + explanation.base_value
+    np.testing.assert_allclose(total, logit(p), atol=1e-4)
+    assert family in EXPLAINERS
+
+    saved = bundle.save(model, tmp_path / "bundle", {"note": "test"})
+    again = bundle.load(saved)
+    np.testing.assert_allclose(again.predict_proba(rows), p, atol=1e-6)
+    assert bundle.read_metadata(saved)["explainer"] == EXPLAINERS[family]
+
+
+def test_linear_shap_equals_shap_linear_explainer(splits):
+    import shap
+
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=100).model
+    rows = splits.test.head(30)
+    background = model.design(model.background)
+    expected = shap.LinearExplainer(model.estimator, shap.maskers.Independent(background, max_samples=100))(
+        model.design(rows)
+    ).values
+    ours, _ = model._shap(model.design(rows))
+    np.testing.assert_allclose(ours, expected, atol=1e-9)
+
+
+def test_fold_to_fields_sums_each_fields_columns():
+    folded = fold_to_fields(np.array([[1.0, 2.0, 3.0]]), ["a", "b", "a"], ["a", "b"])
+    assert folded.to_dict("records") == [{"a": 4.0, "b": 2.0}]
+
+
+def test_a_model_names_missing_and_non_numeric_columns(splits):
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    with pytest.raises(ValueError, match="missing columns: age"):
+        model.predict_proba(splits.test.drop(columns="age"))
+    bad = splits.test.head(3).astype({"balance": object})
+    bad.loc[bad.index[0], "balance"] = "lots"
+    with pytest.raises(ValueError, match="'balance' must be numeric"):
+        model.predict_proba(bad)
+
+
+def test_pyfunc_takes_raw_rows_with_extra_columns(splits):
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    raw = splits.test.head(5).assign(duration=100, month="may").drop(columns="y")
+    out = bundle.PyfuncModel(model).predict(raw)
+    assert isinstance(out, pd.Series) and out.between(0, 1).all()

@@ -1,0 +1,61 @@
+import threading
+
+import pytest
+
+from remarketing.runs import RunRecord, RunStore, Source, kind_of, run_id_for
+from remarketing.settings import Settings
+from remarketing.storage import Storage
+
+
+def test_run_id_is_derived_from_bucket_name_and_generation_only():
+    a = run_id_for("landing", "input/x.csv", 17)
+    assert a == run_id_for("landing", "input/x.csv", "17") and a.startswith("training-")
+    assert a != run_id_for("landing", "input/x.csv", 18)
+    assert a != run_id_for("other", "input/x.csv", 17)
+    assert run_id_for("landing", "weekly/x.csv", 17).startswith("scoring-")
+
+
+def test_kind_comes_from_the_folder():
+    assert kind_of("input/a.csv") == "training" and kind_of("weekly/a.csv") == "scoring"
+    assert kind_of("output/a.csv") is None
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(Storage(Settings(state_dir=tmp_path)), str(tmp_path / "artifacts"))
+
+
+def record(run_id="training-1") -> RunRecord:
+    return RunRecord(run_id=run_id, kind="training", dataset="bank-marketing", source=Source(uri="x", generation=1))
+
+
+def test_create_is_create_only_and_the_loser_gets_the_existing_run(store):
+    first, created = store.create(record())
+    assert created
+    store.update("training-1", lambda r: r.warnings.append("kept"))
+    again, created_again = store.create(record())
+    assert not created_again and again.warnings == ["kept"]
+
+
+def test_concurrent_updates_lose_nothing(store):
+    store.create(record())
+    threads = [threading.Thread(target=store.update, args=("training-1", lambda r, i=i: r.warnings.append(str(i))))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(store.get("training-1").warnings) == [str(i) for i in range(8)]
+
+
+def test_a_failing_step_fails_the_run_with_its_message(store):
+    store.create(record())
+    with store.step("training-1", "validate"):
+        pass
+    with pytest.raises(ValueError), store.step("training-1", "split"):
+        raise ValueError("too few rows to split")
+    got = store.get("training-1")
+    assert [(s.name, s.status) for s in got.steps] == [("validate", "success"), ("split", "failed")]
+    assert got.status == "failed" and got.error.message == "too few rows to split" and got.error.step == "split"
+    store.finish("training-1")  # a late finish never turns a failure into success
+    assert store.get("training-1").status == "failed"
