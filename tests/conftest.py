@@ -10,7 +10,9 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATA = Path(os.environ.get("REMARKETING_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA = Path(
+    os.environ.get("REMARKETING_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
 BANK = DATA / "bank-marketing" / "bank-full.csv"
 THERA = DATA / "thera-bank" / "Bank_Personal_Loan_Modelling.csv"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import tempfile
 from importlib import metadata as importlib_metadata
@@ -42,7 +43,9 @@ def library_versions() -> dict[str, str]:
 
 def git_sha() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -55,24 +58,16 @@ def _requirements(family: str) -> list[str]:
 
 
 def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model`` as a bundle into ``directory`` (which must not exist yet)."""
-    import mlflow.pyfunc
-
+    """Write ``model``'s parts, background and metadata into ``directory``. Cheap: no MLflow import;
+    :func:`add_pyfunc_flavour` makes it loadable by MLflow once it is chosen for registration."""
     directory = Path(directory)
-    with tempfile.TemporaryDirectory() as tmp:
-        parts = Path(tmp) / "model"  # MLflow copies it to <bundle>/data/model
-        parts.mkdir()
-        joblib.dump(model.preprocessor, parts / "preprocessor.joblib")
-        if model.family == "mlp":
-            model.estimator.save(parts / "estimator.keras")
-        else:
-            joblib.dump(model.estimator, parts / "estimator.joblib")
-        mlflow.pyfunc.save_model(
-            path=str(directory),
-            loader_module="remarketing.bundle",
-            data_path=str(parts),
-            pip_requirements=_requirements(model.family),
-        )
+    parts = directory / PARTS
+    parts.mkdir(parents=True)
+    joblib.dump(model.preprocessor, parts / "preprocessor.joblib")
+    if model.family == "mlp":
+        model.estimator.save(parts / "estimator.keras")
+    else:
+        joblib.dump(model.estimator, parts / "estimator.joblib")
     model.background.to_parquet(directory / "background.parquet", index=False)
     full = {
         **metadata,
@@ -85,19 +80,41 @@ def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Pat
         "libraries": library_versions(),
         "git_sha": git_sha(),
     }
-    (directory / "metadata.json").write_text(json.dumps(full, indent=2, default=str))
+    write_metadata(directory, full)
+    return directory
+
+
+def add_pyfunc_flavour(directory: Path) -> Path:
+    """Add MLflow's pyfunc files (MLmodel, requirements) to a saved bundle; the loader is this module."""
+    import mlflow.pyfunc
+
+    directory = Path(directory)
+    family = read_metadata(directory)["family"]
+    with tempfile.TemporaryDirectory() as tmp:
+        flavoured = Path(tmp) / "bundle"
+        mlflow.pyfunc.save_model(
+            path=str(flavoured),
+            loader_module="remarketing.bundle",
+            data_path=str(directory / PARTS),
+            pip_requirements=_requirements(family),
+        )
+        for path in flavoured.iterdir():
+            if path.is_file():
+                shutil.copy2(path, directory / path.name)
     return directory
 
 
 def copy_tree(source: Path, target: Path) -> Path:
-    import shutil
-
     shutil.copytree(source, target, dirs_exist_ok=True)
     return target
 
 
 def read_metadata(directory: Path) -> dict[str, Any]:
     return json.loads((Path(directory) / "metadata.json").read_text())
+
+
+def write_metadata(directory: Path, metadata: dict[str, Any]) -> None:
+    (Path(directory) / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
 
 
 def load(directory: Path) -> CampaignModel:

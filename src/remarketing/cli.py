@@ -57,8 +57,9 @@ def train(settings: Settings, source: str, dataset: str | None, no_wait: bool) -
 
     dataset = dataset or settings.default_dataset
     if dataset not in datasets.available():
-        raise click.BadParameter(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}",
-                                 param_hint="--dataset")
+        raise click.BadParameter(
+            f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
+        )
     record = _put_and_launch(settings, source, "input/", dataset=dataset)
     if no_wait:
         emit(_run_summary(settings, record))
@@ -83,7 +84,9 @@ def _put_and_launch(settings: Settings, source: str, prefix: str, **launch_args:
                 raise click.BadParameter(f"{source} is not a file", param_hint="SOURCE")
             bucket, name = settings.landing_bucket, prefix + path.name
             generation = storage.write_bytes(
-                f"gs://{bucket}/{name}", path.read_bytes(), content_type="text/csv",
+                f"gs://{bucket}/{name}",
+                path.read_bytes(),
+                content_type="text/csv",
                 metadata={k: str(v) for k, v in launch_args.items() if v is not None},
             )
             err.print(f"uploaded {source} to gs://{bucket}/{name} (generation {generation})")
@@ -113,15 +116,19 @@ def _wait(settings: Settings, run_id: str):
                 if seen.get(step.name) != step.status:
                     seen[step.name] = step.status
                     colour = {"success": "green", "failed": "red"}.get(step.status, "cyan")
-                    err.print(f"  [{colour}]{step.status:>8}[/{colour}]  {step.name}  ({time.monotonic() - started:5.1f}s)")
+                    elapsed = time.monotonic() - started
+                    err.print(f"  [{colour}]{step.status:>8}[/{colour}]  {step.name}  ({elapsed:5.1f}s)")
             if record.finished:
                 return record
-            spinner.update(f"{record.status}: {', '.join(s.name for s in record.steps if s.status == 'running') or 'waiting for a slot'}")
+            running = ", ".join(s.name for s in record.steps if s.status == "running")
+            spinner.update(f"{record.status}: {running or 'waiting for a slot'}")
             entry = registry.get(process_name(run_id))
             if settings.mode == "local" and entry is not None and not entry.alive():
                 time.sleep(1)  # the runner forgets its entry on a clean exit; a dead one did not
                 if not store.get(run_id).finished:
-                    return store.fail(run_id, f"the pipeline process {entry.pid} died without finishing; see {entry.log}")
+                    return store.fail(
+                        run_id, f"the pipeline process {entry.pid} died without finishing; see {entry.log}"
+                    )
             time.sleep(0.5)
 
 
@@ -133,7 +140,9 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
     if record.kind == "training":
         out["promoted"] = record.metrics.get("promoted")
         if record.model_version:
-            out["model_uri"] = f"{settings.artifacts_root}/model-output/{record.model_name}/{record.model_version}"
+            out["model_uri"] = (
+                f"{settings.artifacts_root}/model-output/{record.model_name}/{record.model_version}"
+            )
     return out
 
 
@@ -144,11 +153,17 @@ def _finish(settings: Settings, record) -> None:
         err.print(record.error.message if record.error else "unknown error", markup=False, highlight=False)
     else:
         m = record.metrics
-        verdict = "promoted to champion" if payload.get("promoted") else "registered as challenger (not promoted)"
-        err.print(f"[green]run {record.run_id} succeeded[/green]: {record.model_name} v{record.model_version} "
-                  f"({m.get('family')}) {verdict}")
-        err.print(f"  test ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC {m.get('pr_auc', 0):.3f}, "
-                  f"precision@10% {m.get('precision_at_10pct', 0):.3f}, lift@10% {m.get('lift_at_10pct', 0):.2f}")
+        verdict = (
+            "promoted to champion" if payload.get("promoted") else "registered as challenger (not promoted)"
+        )
+        err.print(
+            f"[green]run {record.run_id} succeeded[/green]: {record.model_name} v{record.model_version} "
+            f"({m.get('family')}) {verdict}"
+        )
+        err.print(
+            f"  test ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC {m.get('pr_auc', 0):.3f}, "
+            f"precision@10% {m.get('precision_at_10pct', 0):.3f}, lift@10% {m.get('lift_at_10pct', 0):.2f}"
+        )
         for warning in record.warnings:
             err.print(f"  [yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
         err.print(f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}")
@@ -182,7 +197,9 @@ def models_list(settings: Settings, dataset: str | None) -> None:
     versions = [v.as_dict() for v in _registry(settings).versions(name)]
     for v in versions:
         aliases = ",".join(v["aliases"]) or "-"
-        err.print(f"  v{v['version']:<4} {aliases:<20} {v['family'] or '':<8} test ROC-AUC {v['test_roc_auc']}")
+        err.print(
+            f"  v{v['version']:<4} {aliases:<20} {v['family'] or '':<8} test ROC-AUC {v['test_roc_auc']}"
+        )
     emit({"model_name": name, "versions": versions})
 
 
@@ -222,7 +239,9 @@ def pipelines() -> None:
 
 
 @pipelines.command("compile")
-@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("build/pipelines"), show_default=True)
+@click.option(
+    "--output-dir", type=click.Path(path_type=Path), default=Path("build/pipelines"), show_default=True
+)
 @click.option("--image", default=None, help="Components base image (default: REMARKETING_COMPONENTS_IMAGE).")
 @click.pass_obj
 def pipelines_compile(settings: Settings, output_dir: Path, image: str | None) -> None:
@@ -273,7 +292,10 @@ def status(settings: Settings, as_json: bool) -> None:
     state = services.status(settings)
     if not as_json:
         for name, service in state["services"].items():
-            err.print(f"  {name:<18} {service['address']}  running={service['running']} healthy={service['healthy']}")
+            err.print(
+                f"  {name:<18} {service['address']}  "
+                f"running={service['running']} healthy={service['healthy']}"
+            )
         err.print(f"  buckets: {state['landing_bucket']} {state['artifacts_bucket']}")
     emit(state)
 

@@ -22,7 +22,8 @@ class Feature(BaseModel):
     max: float | None = None
     sentinel: float | None = Field(default=None, description="a value meaning 'not applicable' (pdays=-1)")
     transform: Literal["none", "log", "signed_log"] = Field(
-        default="none", description="for linear and neural models: log1p for counts, signed log1p for heavy tails"
+        default="none",
+        description="for linear and neural models: log1p for counts, signed log1p for heavy tails",
     )
 
     @model_validator(mode="after")
@@ -64,12 +65,14 @@ class DatasetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _roles_do_not_overlap(self) -> DatasetSpec:
-        roles = {self.target.column, self.id_column, *( [self.order_column] if self.order_column else [])}
+        roles = {self.target.column, self.id_column, *([self.order_column] if self.order_column else [])}
         clash = roles & set(self.features)
         if clash:
             raise ValueError(f"id, order and target columns are never features: {sorted(clash)}")
         if set(self.never_use) & set(self.features):
-            raise ValueError(f"columns both used and never used: {sorted(set(self.never_use) & set(self.features))}")
+            raise ValueError(
+                f"columns both used and never used: {sorted(set(self.never_use) & set(self.features))}"
+            )
         return self
 
     @property

@@ -29,7 +29,9 @@ class NumericEncoder(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(getattr(X, "columns", ["x0"]), dtype=object)
         self.n_features_in_ = 1
         values, _ = self._parts(X)
-        self.mean_, self.std_ = (float(values.mean()), float(values.std() or 1.0)) if self.scale else (0.0, 1.0)
+        self.mean_, self.std_ = (
+            (float(values.mean()), float(values.std() or 1.0)) if self.scale else (0.0, 1.0)
+        )
         return self
 
     def _parts(self, X) -> tuple[np.ndarray, np.ndarray | None]:
@@ -51,7 +53,9 @@ class NumericEncoder(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         name = str(self.feature_names_in_[0])
-        return np.asarray([f"{name}_not_applicable", name] if self.sentinel is not None else [name], dtype=object)
+        return np.asarray(
+            [f"{name}_not_applicable", name] if self.sentinel is not None else [name], dtype=object
+        )
 
 
 def build_preprocessor(spec: DatasetSpec, *, encoding: str) -> ColumnTransformer:
@@ -66,10 +70,18 @@ def build_preprocessor(spec: DatasetSpec, *, encoding: str) -> ColumnTransformer
             if encoding == "onehot":
                 enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
             else:
-                enc = OrdinalEncoder(categories=cats, handle_unknown="use_encoded_value", unknown_value=np.nan)
+                enc = OrdinalEncoder(
+                    categories=cats, handle_unknown="use_encoded_value", unknown_value=np.nan
+                )
             parts.append((name, enc, [name]))
         else:
-            parts.append((name, NumericEncoder(feature.sentinel, feature.transform, scale=encoding == "onehot"), [name]))
+            parts.append(
+                (
+                    name,
+                    NumericEncoder(feature.sentinel, feature.transform, scale=encoding == "onehot"),
+                    [name],
+                )
+            )
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
 
 

@@ -29,6 +29,7 @@ EXPLAINERS = {
     "(about 300 rows per second)",
 }
 
+
 @dataclass(frozen=True)
 class Explanation:
     contributions: pd.DataFrame  # one column per raw field, in calibrated log-odds
@@ -56,8 +57,13 @@ def _fit_logreg(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[Logisti
 
 def _fit_hgb(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[HistGradientBoostingClassifier, None]:
     model = HistGradientBoostingClassifier(
-        learning_rate=0.03, max_iter=300, max_leaf_nodes=15, l2_regularization=10.0, min_samples_leaf=50,
-        early_stopping=False, random_state=seed,
+        learning_rate=0.03,
+        max_iter=300,
+        max_leaf_nodes=15,
+        l2_regularization=10.0,
+        min_samples_leaf=50,
+        early_stopping=False,
+        random_state=seed,
     )
     return model.fit(X, y, sample_weight=w), None
 
@@ -76,13 +82,24 @@ def _fit_mlp(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[Any, int]:
             keras.layers.Dense(1),  # logits: the margin SHAP explains
         ]
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.AUC(name="auc", from_logits=True)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.AUC(name="auc", from_logits=True)],
+    )
     fit_args: dict[str, Any] = {"batch_size": 512, "verbose": 0, "sample_weight": w}
     if epochs is None:  # find the epoch count on validation
-        stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=5, restore_best_weights=True)
-        history = model.fit(X.astype("float32"), np.asarray(y, "float32"), epochs=40, callbacks=[stop],
-                            validation_data=(Xv.astype("float32"), np.asarray(yv, "float32")), **fit_args)
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=5, restore_best_weights=True
+        )
+        history = model.fit(
+            X.astype("float32"),
+            np.asarray(y, "float32"),
+            epochs=40,
+            callbacks=[stop],
+            validation_data=(Xv.astype("float32"), np.asarray(yv, "float32")),
+            **fit_args,
+        )
         aucs = history.history["val_auc"]
         return model, int(np.argmax(aucs)) + 1
     model.fit(X.astype("float32"), np.asarray(y, "float32"), epochs=epochs, **fit_args)
@@ -175,8 +192,14 @@ class Fitted:
 
 
 def fit_family(
-    family: str, spec: DatasetSpec, rows: pd.DataFrame, *, seed: int, background_rows: int,
-    validation: pd.DataFrame | None = None, epochs: int | None = None,
+    family: str,
+    spec: DatasetSpec,
+    rows: pd.DataFrame,
+    *,
+    seed: int,
+    background_rows: int,
+    validation: pd.DataFrame | None = None,
+    epochs: int | None = None,
 ) -> Fitted:
     """Fit one family on ``rows`` (time-ordered). ``validation`` steers early stopping when given;
     ``epochs`` fixes the training length instead (a refit)."""
@@ -185,26 +208,36 @@ def fit_family(
     target = spec.target.column
     preprocessor = build_preprocessor(spec, encoding="onehot")
     X = preprocessor.fit_transform(rows[spec.feature_names])
-    Xv, yv = (None, None) if validation is None else (
-        preprocessor.transform(validation[spec.feature_names]), validation[target].to_numpy())
+    Xv, yv = (
+        (None, None)
+        if validation is None
+        else (preprocessor.transform(validation[spec.feature_names]), validation[target].to_numpy())
+    )
     weights = recency_weights(len(rows), RECENCY_TAU.get(family))
     estimator, epochs = FIT[family](X, rows[target].to_numpy(), weights, Xv, yv, seed, epochs)
     background = rows[spec.feature_names].sample(min(background_rows, len(rows)), random_state=seed)
     model = CampaignModel(
-        family=family, dataset=spec.name, features=spec.feature_names, numeric=spec.numeric,
-        preprocessor=preprocessor, estimator=estimator, background=background.reset_index(drop=True),
+        family=family,
+        dataset=spec.name,
+        features=spec.feature_names,
+        numeric=spec.numeric,
+        preprocessor=preprocessor,
+        estimator=estimator,
+        background=background.reset_index(drop=True),
     )
     return Fitted(model, epochs)
 
 
 def calibrate(model: CampaignModel, rows: pd.DataFrame, labels: np.ndarray) -> CampaignModel:
-    """Platt scaling on a recent labelled slice, so probabilities follow the recent prior (ranks unchanged)."""
+    """Platt scaling on a recent labelled slice: probabilities follow the recent prior, ranks unchanged."""
     m = model.margin(rows).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(m, labels)
     a = float(platt.coef_[0, 0])
     if a <= 0:  # a model that ranks backwards on the slice: keep its order, move only the level
         a = 1.0
-        b = float(logit(np.clip(labels.mean(), 1e-6, 1 - 1e-6)) - logit(np.clip(expit(m).mean(), 1e-6, 1 - 1e-6)))
+        b = float(
+            logit(np.clip(labels.mean(), 1e-6, 1 - 1e-6)) - logit(np.clip(expit(m).mean(), 1e-6, 1 - 1e-6))
+        )
     else:
         b = float(platt.intercept_[0])
     model.calibration = (a, b)

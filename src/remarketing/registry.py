@@ -90,7 +90,8 @@ class Registry:
         champion = self.by_alias(name, CHAMPION)
         if champion is None:
             raise ModelNotFoundError(
-                f"{name} has no champion yet: train one first (remarketing train FILE) or pass --model-version"
+                f"{name} has no champion yet: train one first (remarketing train FILE) "
+                "or pass --model-version"
             )
         return champion
 
@@ -129,7 +130,9 @@ class Registry:
             raise ModelNotFoundError(f"{name} has no champion to roll back")
         previous = current.tags.get("previous_champion")
         if not previous:
-            raise RemarketingError(f"{name} v{current.version} replaced no earlier champion: nothing to roll back to")
+            raise RemarketingError(
+                f"{name} v{current.version} replaced no earlier champion: nothing to roll back to"
+            )
         self.set_alias(name, CHAMPION, previous)
         self.set_alias(name, CHALLENGER, current.version)
         return self.get(name, previous)

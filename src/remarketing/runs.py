@@ -111,7 +111,9 @@ class RunStore:
         """Create the record unless it exists; ``(record, created)``. The loser gets the existing run."""
         try:
             self.storage.write_text(
-                self.uri(record.run_id), record.model_dump_json(indent=2), if_generation_match=0,
+                self.uri(record.run_id),
+                record.model_dump_json(indent=2),
+                if_generation_match=0,
                 content_type="application/json",
             )
         except PreconditionFailed:
@@ -133,7 +135,9 @@ class RunStore:
             record.updated = now()
             try:
                 self.storage.write_text(
-                    self.uri(run_id), record.model_dump_json(indent=2), if_generation_match=generation,
+                    self.uri(run_id),
+                    record.model_dump_json(indent=2),
+                    if_generation_match=generation,
                     content_type="application/json",
                 )
                 return record

@@ -84,7 +84,9 @@ class Settings(BaseSettings):
         env = {}
         for key, value in self.model_dump(mode="json").items():
             if value is not None:
-                env[f"REMARKETING_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+                env[f"REMARKETING_{key.upper()}"] = (
+                    json.dumps(value) if isinstance(value, list | dict) else str(value)
+                )
         return env
 
     def for_pipeline(self) -> dict:

@@ -216,7 +216,9 @@ class Storage:
             if root.is_file():
                 yield str(root)
             elif root.is_dir():
-                yield from sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+                yield from sorted(
+                    str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                )
             return
         bucket, prefix = split_gs(prefix_uri)
         for blob in self.client.list_blobs(bucket, prefix=prefix):

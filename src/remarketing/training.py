@@ -1,7 +1,7 @@
 """The training pipeline's steps as plain functions on paths and addresses.
 
-Each KFP component calls exactly one of these; ``run_in_process`` chains them in one process (used by
-the benchmark to measure the pipeline's overhead). Every step is recorded in the run record.
+Each KFP component calls exactly one of these (benchmarks/training_pipeline.py also chains them in one
+process to measure the pipeline's overhead). Every step is recorded in the run record.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from remarketing import bundle, evaluation, plots
 from remarketing.datasets import load_spec
 from remarketing.errors import PreconditionFailed, RemarketingError
-from remarketing.gate import Floors, decide
-from remarketing.models import calibrate, fit_family
-from remarketing.registry import CHALLENGER, CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.settings import Settings
-from remarketing.split import time_split
 from remarketing.storage import Storage, join, sha256_bytes
-from remarketing.validation import Purpose, validate
+
+# Each step imports what it needs inside its body: every pipeline task is a fresh process, and
+# importing scikit-learn, matplotlib, pandera and MLflow for every step costs seconds per task.
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -48,8 +45,12 @@ def _read_json(path: str | Path) -> Any:
 # --- steps ---------------------------------------------------------------------------------------
 
 
-def validate_source(settings: Settings | dict, run_id: str, source_uri: str, dataset: str, out_path: str) -> dict:
+def validate_source(
+    settings: Settings | dict, run_id: str, source_uri: str, dataset: str, out_path: str
+) -> dict:
     """Read the campaign file, check it against the spec, write the typed rows (parquet)."""
+    from remarketing.validation import Purpose, validate
+
     s, storage, store = _context(settings)
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
@@ -68,22 +69,45 @@ def validate_source(settings: Settings | dict, run_id: str, source_uri: str, dat
     return {"rows": len(checked.frame), "sha256": digest, "warnings": checked.warnings}
 
 
-def split_rows(settings: Settings | dict, run_id: str, dataset: str, rows_path: str, train_path: str,
-               validation_path: str, test_path: str) -> dict:
+def split_rows(
+    settings: Settings | dict,
+    run_id: str,
+    dataset: str,
+    rows_path: str,
+    train_path: str,
+    validation_path: str,
+    test_path: str,
+) -> dict:
+    from remarketing.split import time_split
+
     _, _, store = _context(settings)
     with store.step(run_id, "split"):
         splits = time_split(pd.read_parquet(rows_path), load_spec(dataset))
-        for frame, path in ((splits.train, train_path), (splits.validation, validation_path), (splits.test, test_path)):
+        for frame, path in (
+            (splits.train, train_path),
+            (splits.validation, validation_path),
+            (splits.test, test_path),
+        ):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             frame.to_parquet(path, index=False)
     return splits.sizes()
 
 
-def train_candidate(settings: Settings | dict, run_id: str, dataset: str, family: str, train_path: str,
-                    validation_path: str, model_dir: str) -> dict:
+def train_candidate(
+    settings: Settings | dict,
+    run_id: str,
+    dataset: str,
+    family: str,
+    train_path: str,
+    validation_path: str,
+    model_dir: str,
+) -> dict:
     """Fit one family on the training slice and measure it on validation; then refit it on train +
     validation (the most recent labelled rows matter most under drift), calibrate it on the validation
     slice, and save it as a bundle. Returns the validation metrics."""
+    from remarketing import bundle, evaluation
+    from remarketing.models import calibrate, fit_family
+
     s, _, store = _context(settings)
     with store.step(run_id, f"train-{family}"):
         spec = load_spec(dataset)
@@ -98,24 +122,41 @@ def train_candidate(settings: Settings | dict, run_id: str, dataset: str, family
         both = pd.concat([train, validation], ignore_index=True)
         final = fit_family(family, spec, both, epochs=probe.epochs, **common).model
         calibrate(final, validation, labels)
-        bundle.save(final, Path(model_dir), {
-            "validation_metrics": metrics,
-            "fit_seconds": time.perf_counter() - started,
-            "epochs": probe.epochs,
-            "rows": {"train": len(train), "validation": len(validation)},
-            "training_profile": profile(both, spec.feature_names),
-        })
+        bundle.save(
+            final,
+            Path(model_dir),
+            {
+                "validation_metrics": metrics,
+                "fit_seconds": time.perf_counter() - started,
+                "epochs": probe.epochs,
+                "rows": {"train": len(train), "validation": len(validation)},
+                "training_profile": profile(both, spec.feature_names),
+            },
+        )
     return metrics
 
 
-def evaluate_and_gate(settings: Settings | dict, run_id: str, dataset: str, candidate_dirs: dict[str, str],
-                      test_path: str, chosen_dir: str, report_path: str) -> dict:
+def evaluate_and_gate(
+    settings: Settings | dict,
+    run_id: str,
+    dataset: str,
+    candidate_dirs: dict[str, str],
+    test_path: str,
+    chosen_dir: str,
+    report_path: str,
+) -> dict:
     """Choose by the validation metric named in settings, score the chosen one on test, re-score the
     champion on the same rows, and decide promotion."""
+    from remarketing import bundle, evaluation
+    from remarketing.gate import Floors, decide
+    from remarketing.registry import CHAMPION, Registry
+
     s, storage, store = _context(settings)
     with store.step(run_id, "evaluate"):
         spec = load_spec(dataset)
-        validation = {f: bundle.read_metadata(Path(d))["validation_metrics"] for f, d in candidate_dirs.items()}
+        validation = {
+            f: bundle.read_metadata(Path(d))["validation_metrics"] for f, d in candidate_dirs.items()
+        }
         family = max(validation, key=lambda f: validation[f][s.selection_metric])
         model = bundle.load(Path(candidate_dirs[family]))
         test = pd.read_parquet(test_path)
@@ -132,8 +173,10 @@ def evaluate_and_gate(settings: Settings | dict, run_id: str, dataset: str, cand
                 old = bundle.load(storage.download_dir(champion.source, Path(tmp) / "champion"))
                 champion_metrics = evaluation.campaign_metrics(labels, old.predict_proba(test), budget=budget)
         decision = decide(
-            test_metrics, champion_metrics,
-            floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct), margin=s.promotion_margin,
+            test_metrics,
+            champion_metrics,
+            floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct),
+            margin=s.promotion_margin,
         )
         bundle.copy_tree(Path(candidate_dirs[family]), Path(chosen_dir))
         report = {
@@ -149,9 +192,12 @@ def evaluate_and_gate(settings: Settings | dict, run_id: str, dataset: str, cand
     return report
 
 
-def explain_model(settings: Settings | dict, run_id: str, dataset: str, model_dir: str, test_path: str,
-                  out_dir: str) -> dict:
+def explain_model(
+    settings: Settings | dict, run_id: str, dataset: str, model_dir: str, test_path: str, out_dir: str
+) -> dict:
     """Global SHAP importance and the summary plot, on (up to 2,000 of) the test rows."""
+    from remarketing import bundle, plots
+
     s, _, store = _context(settings)
     with store.step(run_id, "explain"):
         model = bundle.load(Path(model_dir))
@@ -163,16 +209,29 @@ def explain_model(settings: Settings | dict, run_id: str, dataset: str, model_di
         out.mkdir(parents=True, exist_ok=True)
         plots.shap_summary(explanation.contributions, rows).savefig(out / "shap_summary.png")
         plots.importance(importance).savefig(out / "shap_importance.png")
-        payload = {"base_value": explanation.base_value, "importance": importance.to_dict(), "rows": len(rows)}
+        payload = {
+            "base_value": explanation.base_value,
+            "importance": importance.to_dict(),
+            "rows": len(rows),
+        }
         _write_json(out / "shap_importance.json", payload)
     return payload
 
 
-def register_model(settings: Settings | dict, run_id: str, dataset: str, model_dir: str, report_path: str,
-                   explain_dir: str, test_path: str) -> dict:
+def register_model(
+    settings: Settings | dict,
+    run_id: str,
+    dataset: str,
+    model_dir: str,
+    report_path: str,
+    explain_dir: str,
+    test_path: str,
+) -> dict:
     """Write the bundle to ``model-output/<name>/<version>/``, log the MLflow run with its plots, register
     the version and set its alias; then close the run record."""
     import mlflow
+    from remarketing import bundle, plots
+    from remarketing.registry import CHALLENGER, Registry
 
     s, storage, store = _context(settings)
     with store.step(run_id, "register"):
@@ -188,24 +247,39 @@ def register_model(settings: Settings | dict, run_id: str, dataset: str, model_d
         mlflow.set_tracking_uri(s.tracking_uri)
         mlflow.set_experiment(name)
         with mlflow.start_run(run_name=run_id) as mlflow_run:
-            mlflow.set_tags({"run_id": run_id, "dataset": dataset, "family": report["family"],
-                             "promoted": str(report["promote"]).lower()})
-            mlflow.log_params({
-                "family": report["family"], "selection_metric": report["selection_metric"],
-                "source": record.source.uri, "source_sha256": record.source.sha256,
-                "features": ",".join(spec.feature_names), "never_use": ",".join(spec.never_use),
-                "calibration": json.dumps(list(model.calibration)),
-            })
+            mlflow.set_tags(
+                {
+                    "run_id": run_id,
+                    "dataset": dataset,
+                    "family": report["family"],
+                    "promoted": str(report["promote"]).lower(),
+                }
+            )
+            mlflow.log_params(
+                {
+                    "family": report["family"],
+                    "selection_metric": report["selection_metric"],
+                    "source": record.source.uri,
+                    "source_sha256": record.source.sha256,
+                    "features": ",".join(spec.feature_names),
+                    "never_use": ",".join(spec.never_use),
+                    "calibration": json.dumps(list(model.calibration)),
+                }
+            )
             for family, metrics in report["validation"].items():
                 mlflow.log_metrics({f"validation_{family}_{k}": v for k, v in metrics.items()})
             mlflow.log_metrics({f"test_{k}": v for k, v in report["test"].items()})
             if report["champion"]:
                 mlflow.log_metrics({f"champion_test_{k}": v for k, v in report["champion"]["test"].items()})
-            for figure, file in ((plots.roc, "roc.png"), (plots.precision_recall, "pr.png"),
-                                 (plots.lift, "lift.png"), (plots.calibration, "calibration.png")):
-                mlflow.log_figure(figure(labels, probabilities), f"plots/{file}")
-            for file in Path(explain_dir).iterdir():
-                mlflow.log_artifact(str(file), "shap")
+            for figure, filename in (
+                (plots.roc, "roc.png"),
+                (plots.precision_recall, "pr.png"),
+                (plots.lift, "lift.png"),
+                (plots.calibration, "calibration.png"),
+            ):
+                mlflow.log_figure(figure(labels, probabilities), f"plots/{filename}")
+            for path in Path(explain_dir).iterdir():
+                mlflow.log_artifact(str(path), "shap")
             mlflow.log_dict(report, "evaluation.json")
             mlflow_run_id = mlflow_run.info.run_id
 
@@ -213,7 +287,11 @@ def register_model(settings: Settings | dict, run_id: str, dataset: str, model_d
             **bundle.read_metadata(Path(model_dir)),
             "model_name": name,
             "spec": spec.model_dump(),
-            "training_data": {"uri": record.source.uri, "sha256": record.source.sha256, "generation": record.source.generation},
+            "training_data": {
+                "uri": record.source.uri,
+                "sha256": record.source.sha256,
+                "generation": record.source.generation,
+            },
             "validation_metrics": report["validation"][report["family"]],
             "test_metrics": report["test"],
             "gate": {"promote": report["promote"], "reasons": report["reasons"]},
@@ -225,25 +303,49 @@ def register_model(settings: Settings | dict, run_id: str, dataset: str, model_d
             version = registry.latest_version_number(name) + 1
             uri = join(s.artifacts_root, "model-output", name, str(version))
             metadata["version"] = str(version)
-            (Path(model_dir) / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
+            bundle.write_metadata(Path(model_dir), metadata)
+            bundle.add_pyfunc_flavour(Path(model_dir))
             storage.upload_dir(Path(model_dir), uri)
-            info = registry.register(name, uri, run_id=mlflow_run_id, tags={
-                "family": report["family"], "test_roc_auc": f"{report['test']['roc_auc']:.6f}", "run_id": run_id,
-            })
+            info = registry.register(
+                name,
+                uri,
+                run_id=mlflow_run_id,
+                tags={
+                    "family": report["family"],
+                    "test_roc_auc": f"{report['test']['roc_auc']:.6f}",
+                    "run_id": run_id,
+                },
+            )
             if info.version != str(version):
-                raise RemarketingError(f"MLflow numbered the model {info.version}, expected {version}: "
-                                       "another process registered at the same time; re-run the training")
+                raise RemarketingError(
+                    f"MLflow numbered the model {info.version}, expected {version}: "
+                    "another process registered at the same time; re-run the training"
+                )
         if report["promote"]:
             registry.promote(name, info.version)
         else:
             registry.set_alias(name, CHALLENGER, info.version)
-        metrics = {k: report["test"][k] for k in ("roc_auc", "pr_auc", "precision_at_10pct", "lift_at_10pct",
-                                                 "precision_at_20pct", "lift_at_20pct", "brier",
-                                                 "conversion_at_budget", "base_rate")}
+        metrics = {
+            k: report["test"][k]
+            for k in (
+                "roc_auc",
+                "pr_auc",
+                "precision_at_10pct",
+                "lift_at_10pct",
+                "precision_at_20pct",
+                "lift_at_20pct",
+                "brier",
+                "conversion_at_budget",
+                "base_rate",
+            )
+        }
         reasons = [f"not promoted: {r}" for r in report["reasons"]] if not report["promote"] else []
     store.finish(
-        run_id, model_name=name, model_version=info.version, metrics={**metrics, "family": report["family"],
-        "promoted": report["promote"]}, mlflow_run_id=mlflow_run_id,
+        run_id,
+        model_name=name,
+        model_version=info.version,
+        metrics={**metrics, "family": report["family"], "promoted": report["promote"]},
+        mlflow_run_id=mlflow_run_id,
     )
     if reasons:
         store.update(run_id, lambda r: r.warnings.extend(reasons))
@@ -256,8 +358,11 @@ def profile(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
     for column in features:
         s = rows[column]
         if pd.api.types.is_numeric_dtype(s):
-            out[column] = {"type": "numeric", "quantiles": np.quantile(s, np.linspace(0, 1, 11)).tolist(),
-                           "mean": float(s.mean())}
+            out[column] = {
+                "type": "numeric",
+                "quantiles": np.quantile(s, np.linspace(0, 1, 11)).tolist(),
+                "mean": float(s.mean()),
+            }
         else:
             out[column] = {"type": "category", "frequencies": s.value_counts(normalize=True).to_dict()}
     return out
@@ -267,7 +372,9 @@ class _registration_lock:
     """Serialise registrations of one model name: MLflow numbers versions, and the bundle's folder must
     carry the same number. A lock older than ``stale`` seconds is from a dead run and is broken."""
 
-    def __init__(self, storage: Storage, s: Settings, name: str, owner: str, *, wait: float = 120, stale: float = 600):
+    def __init__(
+        self, storage: Storage, s: Settings, name: str, owner: str, *, wait: float = 120, stale: float = 600
+    ):
         self.storage, self.owner, self.wait, self.stale = storage, owner, wait, stale
         self.uri = join(s.artifacts_root, "model-output", name, ".register-lock")
 
@@ -275,8 +382,9 @@ class _registration_lock:
         deadline = time.monotonic() + self.wait
         while True:
             try:
-                self.storage.write_text(self.uri, json.dumps({"owner": self.owner, "at": time.time()}),
-                                        if_generation_match=0)
+                self.storage.write_text(
+                    self.uri, json.dumps({"owner": self.owner, "at": time.time()}), if_generation_match=0
+                )
                 return
             except PreconditionFailed:
                 held = json.loads(self.storage.read_text(self.uri))
@@ -284,7 +392,9 @@ class _registration_lock:
                     self.storage.delete(self.uri)
                     continue
                 if time.monotonic() > deadline:
-                    raise RemarketingError(f"{held['owner']} is registering {self.uri}; try again later") from None
+                    raise RemarketingError(
+                        f"{held['owner']} is registering {self.uri}; try again later"
+                    ) from None
                 time.sleep(1)
 
     def __exit__(self, *exc: object) -> None:

@@ -90,7 +90,9 @@ def read_text_frame(data: bytes, spec: DatasetSpec) -> pd.DataFrame:
                     f"by {shown!r}. Export the file with {shown!r} as the separator."
                 ]
             )
-        raise DataValidationError([f"the header {header[:80]!r} has a single column: expected {shown!r}-separated"])
+        raise DataValidationError(
+            [f"the header {header[:80]!r} has a single column: expected {shown!r}-separated"]
+        )
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, skipinitialspace=True
@@ -104,14 +106,18 @@ def read_text_frame(data: bytes, spec: DatasetSpec) -> pd.DataFrame:
 
 
 # --- columns ---------------------------------------------------------------------------------------
-def _select_columns(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) -> tuple[pd.DataFrame, list[str]]:
+def _select_columns(
+    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose
+) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
     problems: list[str] = []
     target = spec.target.column
     required = spec.input_columns(with_target=purpose is Purpose.TRAINING)
     missing = [c for c in required if c not in frame.columns]
     if target in missing:
-        problems.append(f"the target column {target!r} is missing: a training file needs the outcome of each call")
+        problems.append(
+            f"the target column {target!r} is missing: a training file needs the outcome of each call"
+        )
         missing.remove(target)
     if missing:
         problems.append(f"missing {_plural(len(missing), 'column')}: {', '.join(map(repr, missing))}")
@@ -147,19 +153,28 @@ def _feature_checks(feature: Feature, purpose: Purpose) -> list[pa.Check]:
         return [pa.Check(lambda s: s.str.strip().isin(allowed), error=f"is not one of {sorted(allowed)}")]
     checks = [pa.Check(lambda s: _as_number(s).notna(), error="is not a number")]
     if feature.type == "integer":
-        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x % 1 == 0)), error="is not a whole number"))
+        checks.append(
+            pa.Check(
+                lambda s: _as_number(s).pipe(lambda x: x.isna() | (x % 1 == 0)), error="is not a whole number"
+            )
+        )
     if feature.min is not None:
         lo = feature.min
-        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x >= lo)), error=f"is below {lo:g}"))
+        checks.append(
+            pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x >= lo)), error=f"is below {lo:g}")
+        )
     if feature.max is not None:
         hi = feature.max
-        checks.append(pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x <= hi)), error=f"is above {hi:g}"))
+        checks.append(
+            pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x <= hi)), error=f"is above {hi:g}")
+        )
     return checks
 
 
 def build_schema(spec: DatasetSpec, purpose: Purpose, *, has_id: bool) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {
-        name: pa.Column(str, _feature_checks(feature, purpose), name=name) for name, feature in spec.features.items()
+        name: pa.Column(str, _feature_checks(feature, purpose), name=name)
+        for name, feature in spec.features.items()
     }
     if purpose is Purpose.TRAINING:
         labels = {spec.target.positive, spec.target.negative}
@@ -168,7 +183,10 @@ def build_schema(spec: DatasetSpec, purpose: Purpose, *, has_id: bool) -> pa.Dat
         )
     if has_id:
         columns[spec.id_column] = pa.Column(
-            str, pa.Check(lambda s: s.str.strip() != "", error="is empty"), unique=True, report_duplicates="all"
+            str,
+            pa.Check(lambda s: s.str.strip() != "", error="is empty"),
+            unique=True,
+            report_duplicates="all",
         )
     return pa.DataFrameSchema(columns, strict=False)
 
@@ -189,10 +207,15 @@ def describe_failures(cases: pd.DataFrame, id_column: str) -> list[str]:
     problems = []
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         group = group.sort_values("index")
-        shown = ", ".join(f"line {_line(i)}: {v!r}" for i, v in zip(group["index"][:SAMPLES], group["failure_case"][:SAMPLES]))
+        shown = ", ".join(
+            f"line {_line(i)}: {v!r}"
+            for i, v in zip(group["index"][:SAMPLES], group["failure_case"][:SAMPLES], strict=True)
+        )
         more = f" and {len(group) - SAMPLES} more" if len(group) > SAMPLES else ""
         what = "value" if column != id_column else "id"
-        problems.append(f"column {column!r}: {_plural(len(group), 'row')} where the {what} {check} ({shown}{more})")
+        problems.append(
+            f"column {column!r}: {_plural(len(group), 'row')} where the {what} {check} ({shown}{more})"
+        )
     return problems
 
 
@@ -226,17 +249,23 @@ def validate(data: bytes, spec: DatasetSpec, purpose: Purpose, *, source: str = 
         frame = frame.drop(index=cases["index"].unique())
         warnings.append(f"{_plural(cases['index'].nunique(), 'row')} rejected (see rejects)")
         if frame.empty:
-            raise DataValidationError(["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source)
+            raise DataValidationError(
+                ["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source
+            )
 
     typed, id_generated, unseen = _typed(frame, spec, purpose)
     if id_generated:
         warnings.append(f"no {spec.id_column!r} column: ids generated from the row number (1..{rows_read})")
     for column, count in unseen.items():
-        warnings.append(f"column {column!r}: {_plural(count, 'row')} with a category not seen in the spec (scored)")
+        warnings.append(
+            f"column {column!r}: {_plural(count, 'row')} with a category not seen in the spec (scored)"
+        )
     return Validated(typed, warnings, rejects, unseen, id_generated, rows_read)
 
 
-def _typed(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) -> tuple[pd.DataFrame, bool, dict[str, int]]:
+def _typed(
+    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose
+) -> tuple[pd.DataFrame, bool, dict[str, int]]:
     out = pd.DataFrame(index=frame.index)
     id_generated = spec.id_column not in frame.columns
     out[spec.id_column] = (frame.index + 1).astype(str) if id_generated else frame[spec.id_column].str.strip()
@@ -254,5 +283,7 @@ def _typed(frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose) -> tuple[pd
         out[spec.order_column] = frame[spec.order_column]
         out = out.sort_values(spec.order_column, kind="stable")
     if purpose is Purpose.TRAINING:
-        out[spec.target.column] = (frame[spec.target.column].str.strip() == spec.target.positive).astype("int8")
+        out[spec.target.column] = (frame[spec.target.column].str.strip() == spec.target.positive).astype(
+            "int8"
+        )
     return out.reset_index(drop=True), id_generated, unseen

@@ -21,8 +21,9 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("state")
-    settings = Settings(state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port(),
-                        api_port=free_port())
+    settings = Settings(
+        state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port(), api_port=free_port()
+    )
     services.ensure_stack(settings)
     yield settings
     services.down(settings)

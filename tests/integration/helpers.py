@@ -19,8 +19,12 @@ class CliResult:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> CliResult:
     process = subprocess.run(
-        [sys.executable, "-m", "remarketing.cli", *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "remarketing.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
     lines = process.stdout.strip().splitlines()
     payload = json.loads(lines[-1]) if lines else {}

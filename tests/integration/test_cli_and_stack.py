@@ -25,7 +25,9 @@ def test_usage_errors_exit_2(settings, tmp_path):
 def test_compiled_pipelines_load_with_kfp_and_carry_the_image(tmp_path):
     from kfp import components
 
-    result = run_cli("pipelines", "compile", "--output-dir", str(tmp_path), "--image", "registry.example/c:1.2.3")
+    result = run_cli(
+        "pipelines", "compile", "--output-dir", str(tmp_path), "--image", "registry.example/c:1.2.3"
+    )
     assert result.code == 0
     for path in result.json["pipelines"]:
         loaded = components.load_component_from_file(path)
@@ -39,7 +41,9 @@ def test_the_same_object_launched_concurrently_runs_once(settings):
     name = "input/launched-twice.csv"
     generation = storage.write_text(f"gs://{settings.landing_bucket}/{name}", "not;a;campaign\n1;2;3\n")
     with ThreadPoolExecutor(5) as pool:
-        results = list(pool.map(lambda _: launch(settings.landing_bucket, name, generation, settings=settings), range(5)))
+        results = list(
+            pool.map(lambda _: launch(settings.landing_bucket, name, generation, settings=settings), range(5))
+        )
     assert sum(r.created for r in results) == 1
     assert len({r.record.run_id for r in results}) == 1
     store = RunStore(storage, settings.artifacts_root)

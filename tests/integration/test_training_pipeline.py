@@ -38,7 +38,11 @@ def test_training_registers_a_champion_with_its_bundle(trained, stack, tmp_path)
 
     registry = Registry(stack.tracking_uri)
     champion = registry.by_alias(MODEL, CHAMPION)
-    assert champion is not None and champion.version == out["model_version"] and champion.source == out["model_uri"]
+    assert (
+        champion is not None
+        and champion.version == out["model_version"]
+        and champion.source == out["model_uri"]
+    )
 
     files = {uri.rsplit(out["model_uri"] + "/", 1)[1] for uri in Storage(stack).list(out["model_uri"] + "/")}
     assert {"MLmodel", "metadata.json", "background.parquet", "data/model/preprocessor.joblib"} <= files
@@ -104,8 +108,6 @@ def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, sta
     assert [v["version"] for v in listed.json["versions"]] == versions_before
 
 
-
-
 def _bad_files(sample: bytes) -> dict[str, tuple[bytes, str]]:
     lines = sample.splitlines(keepends=True)
     header, rows = lines[0], lines[1:200]
@@ -115,8 +117,14 @@ def _bad_files(sample: bytes) -> dict[str, tuple[bytes, str]]:
         "empty": (b"", "the file is empty"),
         "header only": (header, "header but no data rows"),
         "wrong separator": ((header + body).replace(b";", b","), "wrong separator"),
-        "missing target": (no_target_header + b"".join(r.rsplit(b";", 1)[0] + b"\n" for r in rows), "target column 'y' is missing"),
-        "target outside the spec": (header + body.replace(b'"no"\n', b'"maybe"\n', 3), "is not one of ['no', 'yes']"),
+        "missing target": (
+            no_target_header + b"".join(r.rsplit(b";", 1)[0] + b"\n" for r in rows),
+            "target column 'y' is missing",
+        ),
+        "target outside the spec": (
+            header + body.replace(b'"no"\n', b'"maybe"\n', 3),
+            "is not one of ['no', 'yes']",
+        ),
         "non-UTF-8 bytes": (header + body.replace(b"management", b"gest\xe3o", 1), "not UTF-8"),
         "duplicate ids": (
             b'"customer_id";' + header + b"".join(b"%d;" % (i // 2) + r for i, r in enumerate(rows)),

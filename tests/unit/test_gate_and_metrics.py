@@ -18,7 +18,10 @@ def test_first_model_clearing_the_floors_becomes_champion():
 def test_below_a_floor_is_not_promoted_and_says_why():
     decision = decide(m(roc=0.6, lift=1.2), None, floors=FLOORS, margin=0.005)
     assert not decision.promote
-    assert decision.reasons == ["roc_auc 0.6000 is below the floor 0.6500", "lift_at_10pct 1.2000 is below the floor 1.5000"]
+    assert decision.reasons == [
+        "roc_auc 0.6000 is below the floor 0.6500",
+        "lift_at_10pct 1.2000 is below the floor 1.5000",
+    ]
 
 
 def test_worse_than_the_champion_by_more_than_the_margin_is_not_promoted():
@@ -36,7 +39,11 @@ def test_campaign_metrics_on_a_known_ranking():
     assert out["lift_at_10pct"] == pytest.approx(1.0)
     assert out["conversion_at_budget"] == pytest.approx(0.3) and out["budget"] == 10
     perfect = campaign_metrics(labels, labels + 0.0, budget=30)
-    assert perfect["roc_auc"] == 1.0 and perfect["precision_at_20pct"] == 1.0 and perfect["conversion_at_budget"] == 1.0
+    assert (
+        perfect["roc_auc"] == 1.0
+        and perfect["precision_at_20pct"] == 1.0
+        and perfect["conversion_at_budget"] == 1.0
+    )
 
 
 def test_metrics_need_both_outcomes():

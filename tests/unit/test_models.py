@@ -30,7 +30,11 @@ def test_time_split_keeps_order_and_fractions(splits):
 
 def test_recency_weights_favour_the_latest_rows():
     w = recency_weights(100, 0.1)
-    assert w[-1] == pytest.approx(1.0) and w[-11] == pytest.approx(np.exp(-1), rel=1e-2) and np.all(np.diff(w) > 0)
+    assert (
+        w[-1] == pytest.approx(1.0)
+        and w[-11] == pytest.approx(np.exp(-1), rel=1e-2)
+        and np.all(np.diff(w) > 0)
+    )
     assert recency_weights(100, None) is None
 
 

@@ -26,7 +26,9 @@ def store(tmp_path) -> RunStore:
 
 
 def record(run_id="training-1") -> RunRecord:
-    return RunRecord(run_id=run_id, kind="training", dataset="bank-marketing", source=Source(uri="x", generation=1))
+    return RunRecord(
+        run_id=run_id, kind="training", dataset="bank-marketing", source=Source(uri="x", generation=1)
+    )
 
 
 def test_create_is_create_only_and_the_loser_gets_the_existing_run(store):
@@ -39,8 +41,10 @@ def test_create_is_create_only_and_the_loser_gets_the_existing_run(store):
 
 def test_concurrent_updates_lose_nothing(store):
     store.create(record())
-    threads = [threading.Thread(target=store.update, args=("training-1", lambda r, i=i: r.warnings.append(str(i))))
-               for i in range(8)]
+    threads = [
+        threading.Thread(target=store.update, args=("training-1", lambda r, i=i: r.warnings.append(str(i))))
+        for i in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -56,6 +60,8 @@ def test_a_failing_step_fails_the_run_with_its_message(store):
         raise ValueError("too few rows to split")
     got = store.get("training-1")
     assert [(s.name, s.status) for s in got.steps] == [("validate", "success"), ("split", "failed")]
-    assert got.status == "failed" and got.error.message == "too few rows to split" and got.error.step == "split"
+    assert (
+        got.status == "failed" and got.error.message == "too few rows to split" and got.error.step == "split"
+    )
     store.finish("training-1")  # a late finish never turns a failure into success
     assert store.get("training-1").status == "failed"

@@ -5,9 +5,16 @@ from remarketing.errors import DataValidationError
 from remarketing.validation import Purpose, validate
 
 SPEC = load_spec("bank-marketing")
-HEADER = b'"age";"job";"marital";"education";"default";"balance";"housing";"loan";"contact";"day";"month";"duration";"campaign";"pdays";"previous";"poutcome";"y"\n'
-ROW = b'58;"management";"married";"tertiary";"no";2143;"yes";"no";"unknown";5;"may";261;1;-1;0;"unknown";"no"\n'
-ROW_YES = b'30;"student";"single";"tertiary";"no";100;"no";"no";"cellular";5;"may";100;1;90;2;"success";"yes"\n'
+HEADER = (
+    b'"age";"job";"marital";"education";"default";"balance";"housing";"loan";"contact";"day";"month";'
+    b'"duration";"campaign";"pdays";"previous";"poutcome";"y"\n'
+)
+ROW = (
+    b'58;"management";"married";"tertiary";"no";2143;"yes";"no";"unknown";5;"may";261;1;-1;0;"unknown";"no"\n'
+)
+ROW_YES = (
+    b'30;"student";"single";"tertiary";"no";100;"no";"no";"cellular";5;"may";100;1;90;2;"success";"yes"\n'
+)
 
 
 def problems(data: bytes, purpose=Purpose.TRAINING) -> str:
@@ -77,7 +84,11 @@ def test_every_problem_is_listed_and_capped_with_counts():
 
 
 def test_unknown_columns_are_dropped_with_a_warning():
-    data = HEADER.replace(b'"y"\n', b'"y";"shoe_size"\n') + ROW.replace(b'"no"\n', b'"no";44\n') + ROW_YES.replace(b'"yes"\n', b'"yes";40\n')
+    data = (
+        HEADER.replace(b'"y"\n', b'"y";"shoe_size"\n')
+        + ROW.replace(b'"no"\n', b'"no";44\n')
+        + ROW_YES.replace(b'"yes"\n', b'"yes";40\n')
+    )
     checked = validate(data, SPEC, Purpose.TRAINING)
     assert "shoe_size" not in checked.frame.columns
     assert any("1 unknown column dropped: 'shoe_size'" in w for w in checked.warnings)
@@ -87,6 +98,8 @@ def test_scoring_rejects_bad_rows_counts_unseen_categories_and_ignores_the_targe
     data = HEADER + ROW + ROW.replace(b"58;", b"old;", 1) + ROW.replace(b"management", b"astronaut")
     checked = validate(data, SPEC, Purpose.SCORING)
     assert len(checked.frame) == 2 and "y" not in checked.frame.columns
-    assert checked.rejects.to_dict("records") == [{"row": 3, "column": "age", "value": "old", "reason": "is not a number"}]
+    assert checked.rejects.to_dict("records") == [
+        {"row": 3, "column": "age", "value": "old", "reason": "is not a number"}
+    ]
     assert checked.unseen_categories == {"job": 1}
     assert any("target) ignored" in w for w in checked.warnings)

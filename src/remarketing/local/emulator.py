@@ -42,8 +42,15 @@ def insert_with_preconditions(request, response, storage, *args, **kwargs):
             current = 0
         if name is not None and int(wanted[0]) != current:
             response.status = HTTPStatus.PRECONDITION_FAILED
-            response.json({"error": {"code": 412, "message": "At least one of the pre-conditions you specified did not hold.",
-                                     "errors": [{"reason": "conditionNotMet", "message": "Precondition Failed"}]}})
+            response.json(
+                {
+                    "error": {
+                        "code": 412,
+                        "message": "At least one of the pre-conditions you specified did not hold.",
+                        "errors": [{"reason": "conditionNotMet", "message": "Precondition Failed"}],
+                    }
+                }
+            )
             return None
     return _original_insert(request, response, storage, *args, **kwargs)
 
@@ -54,7 +61,9 @@ def download_generation(request, response, storage, *args, **kwargs):
     wanted = request.query.get("generation")
     if wanted:
         try:
-            live = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])["generation"]
+            live = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])[
+                "generation"
+            ]
         except NotFound:
             live = None
         if live is not None and str(live) != wanted[0]:

@@ -31,8 +31,10 @@ class Entry:
     def alive(self) -> bool:
         try:
             process = psutil.Process(self.pid)
-            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE and (
-                not self.create_time or abs(process.create_time() - self.create_time) < 1
+            return (
+                process.is_running()
+                and process.status() != psutil.STATUS_ZOMBIE
+                and (not self.create_time or abs(process.create_time() - self.create_time) < 1)
             )
         except psutil.Error:
             return False
@@ -63,18 +65,36 @@ class ProcessRegistry:
         with self._locked() as entries:
             return Entry(**entries[name]) if name in entries else None
 
-    def start(self, name: str, command: list[str], *, address: str = "", kind: str = "service",
-              env: dict[str, str] | None = None) -> Entry:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        address: str = "",
+        kind: str = "service",
+        env: dict[str, str] | None = None,
+    ) -> Entry:
         """Start ``command`` in its own session (it outlives this command), logging to logs/<name>.log."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env={**os.environ, **(env or {})},
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
             )
-        entry = Entry(name, process.pid, command, address, str(log), kind,
-                      create_time=psutil.Process(process.pid).create_time())
+        entry = Entry(
+            name,
+            process.pid,
+            command,
+            address,
+            str(log),
+            kind,
+            create_time=psutil.Process(process.pid).create_time(),
+        )
         with self._locked() as entries:
             entries[name] = asdict(entry)
         return entry

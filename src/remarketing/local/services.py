@@ -35,8 +35,19 @@ def emulator(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     data = settings.state_dir.resolve() / "emulator"
     data.mkdir(parents=True, exist_ok=True)
     service = Service("storage-emulator", f"http://127.0.0.1:{settings.emulator_port}", "/", 30)
-    command = [sys.executable, "-m", "remarketing.local.emulator", "--port", str(settings.emulator_port),
-               "--data-dir", str(data), "--bucket", settings.landing_bucket, "--bucket", settings.artifacts_bucket]
+    command = [
+        sys.executable,
+        "-m",
+        "remarketing.local.emulator",
+        "--port",
+        str(settings.emulator_port),
+        "--data-dir",
+        str(data),
+        "--bucket",
+        settings.landing_bucket,
+        "--bucket",
+        settings.artifacts_bucket,
+    ]
     return service, command, {}
 
 
@@ -44,9 +55,20 @@ def mlflow_server(settings: Settings) -> tuple[Service, list[str], dict[str, str
     root = settings.state_dir.resolve() / "mlflow"
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
     service = Service("mlflow", f"http://127.0.0.1:{settings.mlflow_port}", "/health", 90)
-    command = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-               "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
-               "--port", str(settings.mlflow_port), "--workers", "1"]
+    command = [
+        _bin("mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "1",
+    ]
     # One worker and no job runner: 512 MB instead of 1.8 GB (STACK.md).
     return service, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
@@ -76,8 +98,10 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
     if entry:
         registry.stop(name)
     if _port_in_use(service.port):
-        raise ServiceError(f"{name}: port {service.port} is taken by a program this state folder did not start; "
-                           f"stop it or choose another port (see README: settings)")
+        raise ServiceError(
+            f"{name}: port {service.port} is taken by a program this state folder did not start; "
+            f"stop it or choose another port (see README: settings)"
+        )
     if on_start:
         on_start(name, service.address)
     entry = registry.start(name, command, address=service.address, env=env)
@@ -93,7 +117,9 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
     raise ServiceError(f"{name} did not become healthy at {service.address}; its log ends:\n{tail}")
 
 
-def ensure_stack(settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow"), *, on_start=None) -> None:
+def ensure_stack(
+    settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow"), *, on_start=None
+) -> None:
     if settings.mode != "local":
         return
     for name in names:
@@ -113,8 +139,11 @@ def status(settings: Settings) -> dict:
             "healthy": healthy(service, timeout=0.5),
             "log": entry.log if entry else None,
         }
-    others = [{"name": e.name, "kind": e.kind, "pid": e.pid, "address": e.address, "running": e.alive()}
-              for e in registry.entries() if e.name not in SERVICES]
+    others = [
+        {"name": e.name, "kind": e.kind, "pid": e.pid, "address": e.address, "running": e.alive()}
+        for e in registry.entries()
+        if e.name not in SERVICES
+    ]
     return {
         "mode": settings.mode,
         "state_dir": str(settings.state_dir.resolve()),
