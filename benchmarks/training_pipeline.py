@@ -49,8 +49,11 @@ def pipeline_run(settings, data: Path) -> dict:
             time.sleep(0.1)
     wall = time.perf_counter() - started
     out = json.loads(process.stdout.read().strip().splitlines()[-1])
+    created, updated = (datetime.fromisoformat(out[k]) for k in ("created", "updated"))
+    run_seconds = (updated - created).total_seconds()
     return {
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": round(wall, 1),  # as a user waits: CLI start, upload, launch, pipeline, summary
+        "run_seconds": round(run_seconds, 1),  # from the run record's creation to its last update
         "peak_rss_mb": round(max(pipeline_peak, cli_memory.peak) / 2**20),
         "status": out["status"],
         "family": out["metrics"].get("family"),
@@ -130,7 +133,7 @@ def main() -> None:
             "pipeline": pipeline,
             "in_process": in_process,
             "overhead_ratio": round(pipeline["wall_seconds"] / in_process["wall_seconds"], 2),
-        "overhead_ratio_run_only": round(pipeline["run_seconds"] / in_process["wall_seconds"], 2),
+            "overhead_ratio_run_only": round(pipeline["run_seconds"] / in_process["wall_seconds"], 2),
         },
     )
 
