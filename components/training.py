@@ -16,8 +16,13 @@ def validate_data(settings: dict, run_id: str, source_uri: str, dataset: str, ro
 
 
 def split_data(
-    settings: dict, run_id: str, dataset: str, rows: Input[Dataset],
-    train: Output[Dataset], validation: Output[Dataset], test: Output[Dataset],
+    settings: dict,
+    run_id: str,
+    dataset: str,
+    rows: Input[Dataset],
+    train: Output[Dataset],
+    validation: Output[Dataset],
+    test: Output[Dataset],
 ) -> None:
     from remarketing.training import split_rows
 
@@ -25,19 +30,35 @@ def split_data(
 
 
 def train_candidate(
-    settings: dict, run_id: str, dataset: str, family: str, train: Input[Dataset], validation: Input[Dataset],
-    model: Output[Model], metrics: Output[Metrics],
+    settings: dict,
+    run_id: str,
+    dataset: str,
+    family: str,
+    train: Input[Dataset],
+    validation: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
 ) -> None:
     from remarketing.training import train_candidate as fit
 
-    for name, value in fit(settings, run_id, dataset, family, train.path, validation.path, model.path).items():
+    for name, value in fit(
+        settings, run_id, dataset, family, train.path, validation.path, model.path
+    ).items():
         metrics.log_metric(f"validation_{name}", value)
     model.metadata["family"] = family
 
 
 def evaluate_and_gate(
-    settings: dict, run_id: str, dataset: str, logreg: Input[Model], hgb: Input[Model], mlp: Input[Model],
-    test: Input[Dataset], chosen: Output[Model], report: Output[Artifact], metrics: Output[Metrics],
+    settings: dict,
+    run_id: str,
+    dataset: str,
+    logreg: Input[Model],
+    hgb: Input[Model],
+    mlp: Input[Model],
+    test: Input[Dataset],
+    chosen: Output[Model],
+    report: Output[Artifact],
+    metrics: Output[Metrics],
 ) -> None:
     from remarketing.training import evaluate_and_gate as evaluate
 
@@ -49,7 +70,12 @@ def evaluate_and_gate(
 
 
 def explain_model(
-    settings: dict, run_id: str, dataset: str, model: Input[Model], test: Input[Dataset], shap: Output[Artifact],
+    settings: dict,
+    run_id: str,
+    dataset: str,
+    model: Input[Model],
+    test: Input[Dataset],
+    shap: Output[Artifact],
 ) -> None:
     from remarketing.training import explain_model as explain
 
@@ -57,8 +83,13 @@ def explain_model(
 
 
 def register_model(
-    settings: dict, run_id: str, dataset: str, model: Input[Model], report: Input[Artifact],
-    shap: Input[Artifact], test: Input[Dataset],
+    settings: dict,
+    run_id: str,
+    dataset: str,
+    model: Input[Model],
+    report: Input[Artifact],
+    shap: Input[Artifact],
+    test: Input[Dataset],
 ) -> str:
     from remarketing.training import register_model as register
 
@@ -69,7 +100,4 @@ def build(image: str) -> dict:
     """The components for ``image``. kfp is not re-installed at run time: the image carries the
     whole distribution (and locally the runner uses this interpreter)."""
     functions = [validate_data, split_data, train_candidate, evaluate_and_gate, explain_model, register_model]
-    return {
-        f.__name__: dsl.component(f, base_image=image, install_kfp_package=False)
-        for f in functions
-    }
+    return {f.__name__: dsl.component(f, base_image=image, install_kfp_package=False) for f in functions}

@@ -26,8 +26,15 @@ class Launched:
 
 
 def launch(
-    bucket: str, name: str, generation: int | str, *, settings: Settings, dataset: str | None = None,
-    params: dict[str, Any] | None = None, launcher: Launcher | None = None, storage: Storage | None = None,
+    bucket: str,
+    name: str,
+    generation: int | str,
+    *,
+    settings: Settings,
+    dataset: str | None = None,
+    params: dict[str, Any] | None = None,
+    launcher: Launcher | None = None,
+    storage: Storage | None = None,
 ) -> Launched:
     kind = kind_of(name)
     if kind is None:

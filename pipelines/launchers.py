@@ -31,8 +31,10 @@ class LocalLauncher:
     def submit(self, record: RunRecord, settings: Settings) -> dict[str, Any]:
         registry = ProcessRegistry(settings.state_dir)
         entry = registry.start(
-            process_name(record.run_id), [sys.executable, "-m", "pipelines.local_runner", record.run_id],
-            kind="pipeline", env={**settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"},
+            process_name(record.run_id),
+            [sys.executable, "-m", "pipelines.local_runner", record.run_id],
+            kind="pipeline",
+            env={**settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"},
         )
         return {"runner": "kfp.local", "pid": entry.pid, "log": entry.log}
 
@@ -57,13 +59,21 @@ class KfpLauncher:
             package = compile_one(record.kind, Path(tmp), settings.components_image)
             run = self.client(settings).create_run_from_pipeline_package(
                 str(package),
-                arguments={"source_uri": record.source.uri, "dataset": record.dataset, "run_id": record.run_id,
-                           "settings": settings.for_pipeline()},
+                arguments={
+                    "source_uri": record.source.uri,
+                    "dataset": record.dataset,
+                    "run_id": record.run_id,
+                    "settings": settings.for_pipeline(),
+                },
                 run_name=record.run_id,
                 experiment_name=f"remarketing-{record.kind}",
             )
         run_id = getattr(run, "run_id", None)
-        return {"runner": "kfp", "kfp_run_id": run_id, "ui": f"{settings.kfp_host.rstrip('/')}/#/runs/details/{run_id}"}
+        return {
+            "runner": "kfp",
+            "kfp_run_id": run_id,
+            "ui": f"{settings.kfp_host.rstrip('/')}/#/runs/details/{run_id}",
+        }
 
 
 def launcher_for(settings: Settings) -> Launcher:

@@ -52,8 +52,8 @@ def pipeline_for(kind: str, image: str):
 def run(run_id: str, settings: Settings) -> int:
     from kfp import local
 
-    from remarketing.local.processes import ProcessRegistry
     from pipelines.launchers import process_name
+    from remarketing.local.processes import ProcessRegistry
 
     store = RunStore(Storage(settings), settings.artifacts_root)
     record = store.get(run_id)
@@ -61,9 +61,14 @@ def run(run_id: str, settings: Settings) -> int:
         with slot(settings.state_dir, settings.pipeline_concurrency):
             store.update(run_id, lambda r: r.pipeline_run.update({"started_pid": os.getpid()}))
             root = settings.state_dir.resolve() / "pipeline-root"
-            local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+            local.init(
+                runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True
+            )
             pipeline_for(record.kind, settings.components_image)(
-                source_uri=record.source.uri, dataset=record.dataset, run_id=run_id, settings=settings.for_pipeline()
+                source_uri=record.source.uri,
+                dataset=record.dataset,
+                run_id=run_id,
+                settings=settings.for_pipeline(),
             )
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure ends the run, with its reason

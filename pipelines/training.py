@@ -12,7 +12,9 @@ def build(image: str):
     """The ``@dsl.pipeline`` for a components image (a compile argument, never read from the env)."""
     c = components.build(image)
 
-    @dsl.pipeline(name="remarketing-training", description="Train, gate, explain and register a campaign model.")
+    @dsl.pipeline(
+        name="remarketing-training", description="Train, gate, explain and register a campaign model."
+    )
     def training_pipeline(source_uri: str, dataset: str, run_id: str, settings: dict):
         common = {"settings": settings, "run_id": run_id, "dataset": dataset}
         rows = c["validate_data"](source_uri=source_uri, **common).set_display_name("validate")
@@ -29,8 +31,11 @@ def build(image: str):
         shap = c["explain_model"](model=evaluated.outputs["chosen"], test=split.outputs["test"], **common)
         shap.set_display_name("explain")
         c["register_model"](
-            model=evaluated.outputs["chosen"], report=evaluated.outputs["report"], shap=shap.outputs["shap"],
-            test=split.outputs["test"], **common,
+            model=evaluated.outputs["chosen"],
+            report=evaluated.outputs["report"],
+            shap=shap.outputs["shap"],
+            test=split.outputs["test"],
+            **common,
         ).set_display_name("register")
 
     return training_pipeline
