@@ -19,6 +19,14 @@ class DataValidationError(RemarketingError):
         super().__init__(head + ":\n" + "\n".join(f"- {p}" for p in problems))
 
 
+class InvalidRow(RemarketingError):
+    """One customer row cannot be scored: names the row (0-based in the request) and the column."""
+
+    def __init__(self, row: int, column: str, message: str) -> None:
+        self.row, self.column = row, column
+        super().__init__(f"row {row}, column {column!r}: {message}")
+
+
 class SpecError(RemarketingError):
     """A dataset spec is unknown or inconsistent."""
 

@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from remarketing.datasets import DatasetSpec
+from remarketing.errors import InvalidRow
 from remarketing.features import build_preprocessor, field_matrix, output_fields
 
 # How each family is explained, and how fast (rows per second on one core; see benchmarks/).
@@ -143,6 +144,32 @@ class CampaignModel:
         for column in set(self.features) - set(self.numeric):
             frame[column] = frame[column].astype(str).str.strip()
         return frame
+
+    def rows_from_records(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Customer rows given by column name (a request body) as a frame for ``predict_proba``; the first
+        unusable cell raises :class:`InvalidRow` naming its row and column. Extra keys are ignored."""
+        if not isinstance(records, list) or not records:
+            raise InvalidRow(0, "*", "expected a non-empty list of rows given by column name")
+        numeric = set(self.numeric)
+        columns: dict[str, list[Any]] = {name: [] for name in self.features}
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise InvalidRow(i, "*", f"expected an object of column: value, got {type(record).__name__}")
+            for name in self.features:
+                if name not in record or record[name] is None or record[name] == "":
+                    raise InvalidRow(i, name, "missing value")
+                value = record[name]
+                if name in numeric:
+                    try:
+                        value = float(value)
+                    except (TypeError, ValueError):
+                        raise InvalidRow(i, name, f"{value!r} is not a number") from None
+                    if not np.isfinite(value):
+                        raise InvalidRow(i, name, f"{value!r} is not a finite number")
+                else:
+                    value = str(value).strip()
+                columns[name].append(value)
+        return pd.DataFrame(columns)
 
     def design(self, rows: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.preprocessor.transform(self.prepare(rows)), dtype="float64")
