@@ -1,0 +1,258 @@
+"""Put one model version behind an HTTP endpoint: a ``Deployer`` chosen once, by ``settings.mode``.
+
+- :class:`LocalDeployer`: one ``python -m serving`` process per model version on a free loopback port,
+  registered in the state folder's process registry (kind ``model-server``, so ``remarketing down`` stops
+  it by PID), started or reused, and ready when KServe's model-ready route says so.
+- :class:`KServeDeployer`: creates the model's ``InferenceService`` or patches it to the version's bundle
+  with the KServe SDK's ``KServeClient``, then waits until it is ready.
+
+Both return an :class:`Endpoint`; callers use ``endpoint.predict_url`` / ``explain_url`` / ``infer_url``
+and never need to know which one served them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from remarketing.errors import ServiceError
+from remarketing.local.processes import Entry, ProcessRegistry
+from remarketing.settings import Settings
+from remarketing.storage import join
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str  # http://127.0.0.1:<port> locally; the InferenceService's address on KServe
+    model_name: str  # the KServe model name in the URL paths
+    version: str
+
+    @property
+    def ready_url(self) -> str:
+        return f"{self.base_url}/v1/models/{self.model_name}"
+
+    @property
+    def predict_url(self) -> str:
+        return f"{self.base_url}/v1/models/{self.model_name}:predict"
+
+    @property
+    def explain_url(self) -> str:
+        return f"{self.base_url}/v1/models/{self.model_name}:explain"
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.base_url}/v2/models/{self.model_name}/infer"
+
+
+class Deployer(Protocol):
+    def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint: ...
+
+
+def bundle_uri(settings: Settings, model_name: str, version: str | int) -> str:
+    """``gs://<artifacts>/model-output/<model_name>/<version>/``: the bundle a version is served from."""
+    return join(settings.artifacts_root, "model-output", model_name, str(version)) + "/"
+
+
+def deployer_for(settings: Settings) -> Deployer:
+    """The deployer of this mode (chosen here, once)."""
+    if settings.mode == "gcp":
+        return KServeDeployer(settings)
+    return LocalDeployer(settings)
+
+
+# --- local: a ModelServer process per version ------------------------------------------------------
+def server_name(model_name: str, version: str) -> str:
+    return f"model-server-{model_name}-v{version}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def model_ready(endpoint: Endpoint, timeout: float = 1.0) -> bool:
+    try:
+        response = httpx.get(endpoint.ready_url, timeout=timeout)
+        return response.status_code == 200 and response.json().get("ready") is True
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+class LocalDeployer:
+    """One ``python -m serving`` process per model version on loopback, started or reused."""
+
+    def __init__(
+        self, settings: Settings, *, startup_seconds: float = 90, python: str = sys.executable
+    ) -> None:
+        self.settings = settings
+        self.registry = ProcessRegistry(settings.state_dir)
+        self.startup_seconds = startup_seconds
+        self.python = python
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """Two scoring runs deploying the same version at once start one server, not two."""
+        locks = Path(self.settings.state_dir) / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def running(self, model_name: str, version: str) -> tuple[Entry, Endpoint] | None:
+        """The registered, alive and ready server of this version, if there is one."""
+        entry = self.registry.get(server_name(model_name, version))
+        if entry and entry.alive() and entry.address:
+            endpoint = Endpoint(entry.address, model_name, str(version))
+            if model_ready(endpoint):
+                return entry, endpoint
+        return None
+
+    def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
+        version = str(version)
+        name = server_name(model_name, version)
+        with self._locked(name):
+            found = self.running(model_name, version)
+            if found:
+                return found[1]
+            self.registry.stop(name)  # a dead or unhealthy leftover
+            port = _free_port()
+            endpoint = Endpoint(f"http://127.0.0.1:{port}", model_name, version)
+            command = [
+                self.python,
+                "-m",
+                "serving",
+                "--model-uri",
+                bundle_uri,
+                "--model-name",
+                model_name,
+                "--model-version",
+                version,
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+            ]
+            # The child rebuilds these settings from REMARKETING_* (the emulator's address for gs://).
+            env = {
+                **self.settings.to_env(),
+                "REMARKETING_STATE_DIR": str(Path(self.settings.state_dir).resolve()),
+                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+            }
+            entry = self.registry.start(
+                name, command, address=endpoint.base_url, kind="model-server", env=env
+            )
+            deadline = time.monotonic() + self.startup_seconds
+            while time.monotonic() < deadline:
+                if model_ready(endpoint):
+                    return endpoint
+                if not entry.alive():
+                    break
+                time.sleep(0.2)
+            self.registry.stop(name)
+            log = Path(entry.log)
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ServiceError(
+                f"model server for {model_name} v{version} ({bundle_uri}) did not become ready at "
+                f"{endpoint.base_url}; its log ({log}) ends:\n{tail}"
+            )
+
+    def stop(self, model_name: str, version: str) -> bool:
+        """Stop this version's server by PID; True when one was running."""
+        return self.registry.stop(server_name(model_name, str(version)))
+
+
+# --- KServe: one InferenceService per model --------------------------------------------------------
+def _not_found(exc: Exception) -> bool:
+    # KServeClient wraps the Kubernetes ApiException in a RuntimeError whose text holds the status.
+    text = str(exc)
+    return "(404)" in text or "Not Found" in text
+
+
+class KServeDeployer:
+    """Create or patch the model's InferenceService with ``KServeClient`` and wait until it is ready.
+
+    ``client`` is the outermost client (a ``kserve.KServeClient``); tests pass a fake one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any | None = None,
+        *,
+        timeout_seconds: int = 600,
+        polling_interval: int = 10,
+        canary_traffic_percent: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self.timeout_seconds = timeout_seconds
+        self.polling_interval = polling_interval
+        self.canary_traffic_percent = canary_traffic_percent
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from kserve import KServeClient
+
+            self._client = KServeClient()
+        return self._client
+
+    def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
+        from serving import inference_service
+
+        version = str(version)
+        namespace = self.settings.serving_namespace
+        name = inference_service.isvc_name(model_name)
+        isvc = inference_service.build(
+            self.settings,
+            model_name,
+            version,
+            bundle_uri,
+            # Sent explicitly (a merge patch keeps what it does not mention): 100 is a full rollout.
+            canary_traffic_percent=self.canary_traffic_percent or 100,
+        )
+        try:
+            self.client.get(name, namespace=namespace)
+            exists = True
+        except RuntimeError as exc:
+            if not _not_found(exc):
+                raise ServiceError(f"cannot read InferenceService {namespace}/{name}: {exc}") from exc
+            exists = False
+        try:
+            if exists:
+                applied = self.client.patch(name, isvc, namespace=namespace)
+            else:
+                applied = self.client.create(isvc, namespace=namespace)
+        except RuntimeError as exc:
+            verb = "patch" if exists else "create"
+            raise ServiceError(f"cannot {verb} InferenceService {namespace}/{name}: {exc}") from exc
+        generation = (applied or {}).get("metadata", {}).get("generation")
+        try:
+            self.client.wait_isvc_ready(
+                name,
+                namespace=namespace,
+                timeout_seconds=self.timeout_seconds,
+                polling_interval=self.polling_interval,
+                expected_generation=generation,
+            )
+        except RuntimeError as exc:
+            raise ServiceError(
+                f"InferenceService {namespace}/{name} (v{version}, {bundle_uri}) did not become ready "
+                f"within {self.timeout_seconds} s: {exc}"
+            ) from exc
+        status = (self.client.get(name, namespace=namespace) or {}).get("status", {})
+        # The cluster-internal address (what a pipeline step in the cluster calls), else the public URL.
+        url = (status.get("address") or {}).get("url") or status.get("url")
+        if not url:
+            raise ServiceError(f"InferenceService {namespace}/{name} is ready but reports no address")
+        return Endpoint(url.rstrip("/"), model_name, version)

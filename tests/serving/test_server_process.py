@@ -1,0 +1,103 @@
+"""A real ``python -m serving`` process, started by the LocalDeployer from the bundle's gs:// address in
+the storage emulator: V1 predict and explain, V2 infer over HTTP on loopback, 400s naming row and
+column, parity with MLflow's pyfunc loader, and start / reuse / stop by PID."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from remarketing.local.processes import ProcessRegistry
+from serving.deployer import LocalDeployer, bundle_uri, server_name
+
+from .conftest import MODEL, v2_inputs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def served(emulator_settings):
+    deployer = LocalDeployer(emulator_settings, startup_seconds=60)
+    endpoint = deployer.deploy(MODEL, "1", bundle_uri(emulator_settings, MODEL, "1"))
+    yield deployer, endpoint
+    deployer.stop(MODEL, "1")
+
+
+def test_v1_predict_over_http_equals_the_mlflow_pyfunc_model(served, logreg_bundle, records, test_frame):
+    import mlflow.pyfunc
+
+    _, endpoint = served
+    response = httpx.post(endpoint.predict_url, json={"instances": records}, timeout=30)
+    assert response.status_code == 200, response.text
+    served_p = np.asarray(response.json()["predictions"])
+    # The same rows, raw, through the registered flavour (extra columns included).
+    local_p = mlflow.pyfunc.load_model(str(logreg_bundle)).predict(pd.DataFrame(records)).to_numpy()
+    assert served_p.shape == local_p.shape == (len(records),)
+    np.testing.assert_allclose(served_p, local_p, rtol=0, atol=1e-6)
+
+
+def test_v2_infer_and_v1_explain_over_http(served, records):
+    _, endpoint = served
+    predictions = httpx.post(endpoint.predict_url, json={"instances": records[:5]}, timeout=30).json()
+    infer = httpx.post(endpoint.infer_url, json={"inputs": v2_inputs(records[:5])}, timeout=30)
+    assert infer.status_code == 200, infer.text
+    body = infer.json()
+    assert body["id"] and body["model_version"] == "1"
+    assert body["outputs"][0]["data"] == predictions["predictions"]
+    explain = httpx.post(endpoint.explain_url, json={"instances": records[:5]}, timeout=30)
+    assert explain.status_code == 200, explain.text
+    explanations = explain.json()["explanations"]
+    assert [e["probability"] for e in explanations] == predictions["predictions"]
+    assert all(len(e["reasons"]) == 3 for e in explanations)
+
+
+def test_malformed_rows_over_http_are_400_with_row_and_column(served, records):
+    _, endpoint = served
+    rows = [dict(r) for r in records[:3]]
+    rows[2]["age"] = "forty"
+    for url in (endpoint.predict_url, endpoint.explain_url):
+        response = httpx.post(url, json={"instances": rows}, timeout=30)
+        assert response.status_code == 400 and "row 2, column 'age'" in response.json()["error"]
+    inputs = v2_inputs(records[:3])
+    inputs[9]["data"][1] = "many"  # campaign
+    response = httpx.post(endpoint.infer_url, json={"inputs": inputs}, timeout=30)
+    assert response.status_code == 400 and "row 1, column 'campaign'" in response.json()["error"]
+
+
+def test_the_server_listens_on_loopback_only(served, emulator_settings):
+    entry = ProcessRegistry(emulator_settings.state_dir).get(server_name(MODEL, "1"))
+    port = int(entry.address.rsplit(":", 1)[1])
+    process = psutil.Process(entry.pid)
+    connections = getattr(process, "net_connections", None) or process.connections  # psutil < 6
+    listening = [c.laddr for c in connections("inet") if c.status == psutil.CONN_LISTEN]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
+    assert port in {addr.port for addr in listening}  # and no gRPC port either
+
+
+def test_deploy_reuses_a_running_server_and_stop_ends_it_by_pid(served, emulator_settings):
+    deployer, endpoint = served
+    registry = ProcessRegistry(emulator_settings.state_dir)
+    entry = registry.get(server_name(MODEL, "1"))
+    assert entry.kind == "model-server" and entry.alive()
+    assert entry.log.startswith(str(emulator_settings.state_dir))
+    again = LocalDeployer(emulator_settings).deploy(MODEL, "1", bundle_uri(emulator_settings, MODEL, "1"))
+    assert again == endpoint
+    assert registry.get(server_name(MODEL, "1")).pid == entry.pid  # the same process, not a new one
+
+    assert deployer.stop(MODEL, "1") is True
+    assert not psutil.pid_exists(entry.pid) or psutil.Process(entry.pid).status() == psutil.STATUS_ZOMBIE
+    assert registry.get(server_name(MODEL, "1")) is None
+    assert deployer.stop(MODEL, "1") is False
+
+
+def test_a_bundle_that_is_not_there_fails_with_the_servers_log(emulator_settings):
+    from remarketing.errors import ServiceError
+
+    deployer = LocalDeployer(emulator_settings, startup_seconds=30)
+    with pytest.raises(ServiceError, match="did not become ready") as failure:
+        deployer.deploy(MODEL, "99", bundle_uri(emulator_settings, MODEL, "99"))
+    assert "holds no files" in str(failure.value)
+    assert ProcessRegistry(emulator_settings.state_dir).get(server_name(MODEL, "99")) is None
