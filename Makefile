@@ -35,8 +35,8 @@ install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constra
 
 checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy checks (checkov, hadolint, python-hcl2)
 
-demo: install ## Train on bank-full through the training pipeline, locally, and show the result
-	$(BIN)/remarketing train $(DATA_DIR)/bank-marketing/bank-full.csv --dataset bank-marketing
+demo: install ## Train on the first 80% of bank-full, score the last 20% on KServe, print the predictions URL
+	$(BIN)/remarketing demo --data $(DATA_DIR)/bank-marketing/bank-full.csv
 
 test: install checks-venv ## Run the whole test suite (unit, integration on the real local stack, deploy checks)
 	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from kfp import compiler
 
-from pipelines import training
+from pipelines import scoring, training
 
-PIPELINES = {"training": training.build}
+PIPELINES = {"training": training.build, "scoring": scoring.build}
 
 
 def compile_one(name: str, output_dir: Path, image: str) -> Path:

@@ -67,6 +67,15 @@ def train(settings: Settings, source: str, dataset: str | None, no_wait: bool) -
     _finish(settings, _wait(settings, record.run_id))
 
 
+def upload_name(prefix: str, filename: str) -> str:
+    """``weekly/customers-20261121T083012123456.csv``: unique per upload, readable, time-sortable."""
+    from datetime import UTC, datetime
+
+    stem, dot, suffix = Path(filename).name.rpartition(".")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"{prefix}{stem or suffix}-{stamp}{dot}{suffix if stem else 'csv'}"
+
+
 def _put_and_launch(settings: Settings, source: str, prefix: str, **launch_args: Any):
     from pipelines.launch import launch
     from remarketing.local.services import ensure_stack
@@ -82,12 +91,14 @@ def _put_and_launch(settings: Settings, source: str, prefix: str, **launch_args:
             path = Path(source)
             if not path.is_file():
                 raise click.BadParameter(f"{source} is not a file", param_hint="SOURCE")
-            bucket, name = settings.landing_bucket, prefix + path.name
+            bucket, name = settings.landing_bucket, upload_name(prefix, path.name)
+            metadata = {"dataset": launch_args.get("dataset"), **(launch_args.get("params") or {})}
             generation = storage.write_bytes(
                 f"gs://{bucket}/{name}",
                 path.read_bytes(),
                 content_type="text/csv",
-                metadata={k: str(v) for k, v in launch_args.items() if v is not None},
+                metadata={k: str(v) for k, v in metadata.items() if v is not None},
+                if_generation_match=0,  # every upload is its own object: an earlier one is never replaced
             )
             err.print(f"uploaded {source} to gs://{bucket}/{name} (generation {generation})")
         launched = launch(bucket, name, generation, settings=settings, **launch_args)
@@ -137,6 +148,15 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
 
     out = summary(record)
     out["tracking_uri"] = settings.tracking_uri
+    if record.kind == "scoring":
+        for key in ("rows_scored", "rows_rejected", "expected_conversion_rate", "base_rate", "contacted"):
+            out[key] = record.metrics.get(key)
+        out["predictions_url"] = None
+        if record.status == "success" and record.predictions_uri:
+            from remarketing.urls import mint
+
+            signed = mint(settings, record.predictions_uri)
+            out["predictions_url"], out["predictions_url_expires"] = signed.url, signed.expires
     if record.kind == "training":
         out["promoted"] = record.metrics.get("promoted")
         if record.model_version:
@@ -147,10 +167,30 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
 
 
 def _finish(settings: Settings, record) -> None:
+    payload = _report(settings, record)
+    emit(payload)
+    sys.exit(0 if record.status == "success" else 1)
+
+
+def _report(settings: Settings, record) -> dict[str, Any]:
+    """Say how the run ended on stderr; return its summary (the JSON line)."""
     payload = _run_summary(settings, record)
     if record.status == "failed":
         err.print(f"[red]run {record.run_id} failed[/red] at {record.error.step if record.error else '?'}:")
         err.print(record.error.message if record.error else "unknown error", markup=False, highlight=False)
+    elif record.kind == "scoring":
+        m = record.metrics
+        err.print(
+            f"[green]run {record.run_id} succeeded[/green]: {m.get('rows_scored')} customers scored with "
+            f"{record.model_name} v{record.model_version}, {m.get('rows_rejected', 0)} rejected"
+        )
+        err.print(
+            f"  call the top {m.get('contacted')}: expected conversion rate "
+            f"{m.get('expected_conversion_rate', 0):.1%} against a base rate of {m.get('base_rate', 0):.1%}"
+        )
+        for warning in record.warnings:
+            err.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(f"  predictions: {payload['predictions_url']}", markup=False, highlight=False)
     else:
         m = record.metrics
         verdict = (
@@ -167,8 +207,114 @@ def _finish(settings: Settings, record) -> None:
         for warning in record.warnings:
             err.print(f"  [yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
         err.print(f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}")
-    emit(payload)
-    sys.exit(0 if record.status == "success" else 1)
+    return payload
+
+
+@main.command()
+@click.argument("source")
+@click.option("--dataset", default=None, help="Dataset spec name (default: REMARKETING_DEFAULT_DATASET).")
+@click.option("--budget", type=click.IntRange(min=1), default=None, help="How many customers to call.")
+@click.option(
+    "--budget-share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Or which share of the file to call.",
+)
+@click.option("--model-version", default=None, help="Score with this version instead of the champion.")
+@click.option("--no-wait", is_flag=True, help="Return once the run is launched.")
+@click.pass_obj
+def score(
+    settings: Settings,
+    source: str,
+    dataset: str | None,
+    budget: int | None,
+    budget_share: float | None,
+    model_version: str | None,
+    no_wait: bool,
+) -> None:
+    """Put SOURCE (a weekly customer CSV) into weekly/ and run the scoring pipeline: every customer
+    scored by the champion on KServe, with reasons, a contact list and a predictions URL."""
+    from remarketing import datasets
+
+    if budget is not None and budget_share is not None:
+        raise click.UsageError("give --budget or --budget-share, not both")
+    dataset = dataset or settings.default_dataset
+    if dataset not in datasets.available():
+        raise click.BadParameter(
+            f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
+        )
+    params = {"budget": budget, "budget_share": budget_share, "model_version": model_version}
+    record = _put_and_launch(
+        settings,
+        source,
+        "weekly/",
+        dataset=dataset,
+        params={k: v for k, v in params.items() if v is not None},
+    )
+    if no_wait:
+        emit(_run_summary(settings, record))
+        return
+    _finish(settings, _wait(settings, record.run_id))
+
+
+# --- demo --------------------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("../shared/data/bank-marketing/bank-full.csv"),
+    show_default=True,
+)
+@click.option("--budget", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.pass_obj
+def demo(settings: Settings, data_path: Path, budget: int) -> None:
+    """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
+    20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
+    from remarketing.demo import actual_conversion, prepare
+
+    files = prepare(data_path, settings.state_dir.resolve() / "demo")
+    err.print(f"[bold]1/2 training[/bold] on {files.history.name} ({files.history_rows} rows, the first 80%)")
+    trained = _report(
+        settings,
+        _wait(
+            settings, _put_and_launch(settings, str(files.history), "input/", dataset="bank-marketing").run_id
+        ),
+    )
+    if trained["status"] != "success":
+        emit({"status": "failed", "training": trained})
+        sys.exit(1)
+    err.print(
+        f"[bold]2/2 scoring[/bold] {files.weekly.name} ({files.weekly_rows} customers, the last 20%, "
+        "no outcome, with ids)"
+    )
+    record = _put_and_launch(
+        settings, str(files.weekly), "weekly/", dataset="bank-marketing", params={"budget": budget}
+    )
+    scored = _report(settings, _wait(settings, record.run_id))
+    out = {"status": scored["status"], "training": trained, "scoring": scored}
+    if scored["status"] == "success":
+        actual = actual_conversion(settings, scored["predictions_uri"], files.labels)
+        out["actual"] = actual
+        err.print(
+            f"\n[bold]contacted {actual['contacted']}[/bold]: expected conversion rate "
+            f"{scored['expected_conversion_rate']:.1%}, actual {actual['conversion_rate_contacted']:.1%} "
+            f"(base rate: expected {scored['base_rate']:.1%}, actual {actual['base_rate']:.1%})"
+        )
+        err.print(
+            f"predictions URL (expires in {settings.predictions_url_ttl_seconds // 60} min): "
+            f"{scored['predictions_url']}",
+            markup=False,
+            highlight=False,
+        )
+        err.print(
+            f"look at: MLflow {settings.tracking_uri} | run records: remarketing status | "
+            f"manifest {scored['manifest_uri']}",
+            markup=False,
+            highlight=False,
+        )
+    emit(out)
+    sys.exit(0 if scored["status"] == "success" else 1)
 
 
 # --- models ----------------------------------------------------------------------------------------

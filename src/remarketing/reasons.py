@@ -33,8 +33,13 @@ def top_reasons(contributions: pd.DataFrame, rows: pd.DataFrame, k: int = TOP) -
     return out
 
 
-def explain_rows(contributions: pd.DataFrame, rows: pd.DataFrame, base_value: float,
-                 probabilities: np.ndarray, k: int = TOP) -> list[dict[str, Any]]:
+def explain_rows(
+    contributions: pd.DataFrame,
+    rows: pd.DataFrame,
+    base_value: float,
+    probabilities: np.ndarray,
+    k: int = TOP,
+) -> list[dict[str, Any]]:
     """One explanation per customer: probability, base value, every contribution, and the top reasons."""
     reasons = top_reasons(contributions, rows, k)
     records = contributions.to_dict("records")

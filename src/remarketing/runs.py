@@ -167,7 +167,8 @@ class RunStore:
         try:
             yield
         except BaseException as exc:
-            message = str(exc) or type(exc).__name__
+            # Our errors are written for people; anything else also says what kind of error it was.
+            message = str(exc) if isinstance(exc, RemarketingError) else f"{type(exc).__name__}: {exc}"
 
             def fail(r: RunRecord) -> None:
                 step = r.step(name)

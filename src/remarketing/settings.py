@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     storage_emulator_host: str = ""
     tracking_uri: str = ""
 
+    # Predictions URL: V4 signed in the cloud (IAM signBlob as this account), HMAC-signed locally.
+    signing_service_account: str = ""
+    predictions_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    url_signing_key: str = ""  # local HMAC key; empty: generated once in the state folder
+
     kfp_host: str = ""
     components_image: str = "europe-docker.pkg.dev/remarketing/remarketing/components:0.1.0"
     serving_image: str = "europe-docker.pkg.dev/remarketing/remarketing/predictor:0.1.0"
@@ -46,7 +51,9 @@ class Settings(BaseSettings):
     default_dataset: str = "bank-marketing"
     candidates: list[str] = ["logreg", "hgb", "mlp"]
     selection_metric: Literal["roc_auc", "pr_auc", "lift_at_10pct", "precision_at_10pct"] = "roc_auc"
-    floor_roc_auc: float = Field(default=0.65, ge=0, le=1)
+    # Honest later-period ROC-AUCs on bank-full run 0.60-0.74 (benchmarks/quality.md): the floor only
+    # keeps out models barely better than random.
+    floor_roc_auc: float = Field(default=0.60, ge=0, le=1)
     floor_lift_at_10pct: float = Field(default=1.5, ge=0)
     promotion_margin: float = Field(default=0.005, ge=0)
     budget_share: float = Field(default=0.10, gt=0, le=1)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from remarketing.datasets import load_spec
@@ -149,6 +148,7 @@ def evaluate_and_gate(
     champion on the same rows, and decide promotion."""
     from remarketing import bundle, evaluation
     from remarketing.gate import Floors, decide
+    from remarketing.models import calibrate
     from remarketing.registry import CHAMPION, Registry
 
     s, storage, store = _context(settings)
@@ -178,7 +178,18 @@ def evaluate_and_gate(
             floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct),
             margin=s.promotion_margin,
         )
-        bundle.copy_tree(Path(candidate_dirs[family]), Path(chosen_dir))
+        # The gate has decided on ranking metrics; now calibrate on the most recent labelled slice, so the
+        # expected conversion rates that scoring reports follow the latest prior (ranks do not change).
+        chosen = bundle.copy_tree(Path(candidate_dirs[family]), Path(chosen_dir))
+        calibrate(model, test, labels)
+        metadata = bundle.read_metadata(chosen)
+        metadata["calibration"] = list(model.calibration)
+        metadata["calibrated_on"] = {
+            "slice": "test (the most recent labelled rows)",
+            "rows": len(test),
+            "base_rate": float(labels.mean()),
+        }
+        bundle.write_metadata(chosen, metadata)
         report = {
             "family": family,
             "selection_metric": s.selection_metric,
@@ -353,19 +364,11 @@ def register_model(
 
 
 def profile(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
-    """A compact profile of the training rows: the reference for drift when scoring."""
-    out: dict[str, Any] = {}
-    for column in features:
-        s = rows[column]
-        if pd.api.types.is_numeric_dtype(s):
-            out[column] = {
-                "type": "numeric",
-                "quantiles": np.quantile(s, np.linspace(0, 1, 11)).tolist(),
-                "mean": float(s.mean()),
-            }
-        else:
-            out[column] = {"type": "category", "frequencies": s.value_counts(normalize=True).to_dict()}
-    return out
+    """The training rows' distribution per feature (bin edges and shares, category shares): the
+    reference that scoring measures drift against (see ``remarketing.drift``)."""
+    from remarketing.drift import reference_profile
+
+    return reference_profile(rows, features)
 
 
 class _registration_lock:

@@ -9,8 +9,10 @@ problem; scoring rejects the offending rows instead and keeps the rest.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
@@ -223,23 +225,75 @@ def validate(data: bytes, spec: DatasetSpec, purpose: Purpose, *, source: str = 
     """The typed frame for ``purpose``, or :class:`DataValidationError` listing every problem."""
     try:
         raw = read_text_frame(data, spec)
-        rows_read = len(raw)
         frame, warnings = _select_columns(raw, spec, purpose)
-        has_id = spec.id_column in frame.columns
-        cases = _failures(frame, build_schema(spec, purpose, has_id=has_id))
+        checked = _check_chunk(frame, spec, purpose)
     except DataValidationError as exc:
-        exc.source = source
         raise DataValidationError(exc.problems, source=source) from None
+    if checked.frame.empty:
+        raise DataValidationError(
+            ["every row was rejected:", *describe_failures(_cases_of(checked.rejects), spec.id_column)],
+            source=source,
+        )
+    checked.warnings = warnings + summarise(
+        spec, checked.rejects["row"].nunique(), checked.unseen_categories, checked.id_generated, len(raw)
+    )
+    checked.rows_read = len(raw)
+    return checked
 
-    if purpose is Purpose.TRAINING or (has_id and (cases["column"] == spec.id_column).any()):
-        # Training needs every row; duplicate ids make a scored file ambiguous whatever the purpose.
-        blocking = cases if purpose is Purpose.TRAINING else cases[cases["column"] == spec.id_column]
-        if not blocking.empty:
-            raise DataValidationError(describe_failures(blocking, spec.id_column), source=source)
 
+def _cases_of(rejects: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "column": rejects["column"],
+            "check": rejects["reason"],
+            "failure_case": rejects["value"],
+            "index": rejects["row"] - 2,
+        }
+    )
+
+
+def summarise(
+    spec: DatasetSpec, rejected_rows: int, unseen: dict[str, int], id_generated: bool, rows_read: int
+) -> list[str]:
+    """The warnings that sum up a whole file's cells (rejected rows, generated ids, unseen categories)."""
+    warnings = []
+    if rejected_rows:
+        warnings.append(f"{_plural(rejected_rows, 'row')} rejected (see rejects)")
+    if id_generated:
+        warnings.append(f"no {spec.id_column!r} column: ids generated from the row number (1..{rows_read})")
+    for column, count in unseen.items():
+        warnings.append(
+            f"column {column!r}: {_plural(count, 'row')} with a category not seen in the spec (scored)"
+        )
+    return warnings
+
+
+def _check_chunk(
+    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose, seen_ids: set[str] | None = None
+) -> Validated:
+    """Check one frame of text cells (its index is the 0-based data row of the file)."""
+    has_id = spec.id_column in frame.columns
+    cases = _failures(frame, build_schema(spec, purpose, has_id=has_id))
+    if has_id and seen_ids is not None:  # duplicates across chunks of a streamed file
+        ids = frame[spec.id_column].str.strip()
+        again = ids[ids.isin(seen_ids)]
+        seen_ids.update(ids)
+        extra = pd.DataFrame(
+            {
+                "column": spec.id_column,
+                "check": "appears more than once",
+                "failure_case": again.to_numpy(),
+                "index": again.index,
+            }
+        )
+        cases = pd.concat([cases, extra], ignore_index=True) if len(extra) else cases
+    # Training needs every row; duplicate ids make a scored file ambiguous, whatever the purpose.
+    blocking = cases if purpose is Purpose.TRAINING else cases[cases["column"] == spec.id_column]
+    if not blocking.empty:
+        raise DataValidationError(describe_failures(blocking, spec.id_column))
     rejects = pd.DataFrame(
         {
-            "row": cases["index"].map(_line),
+            "row": cases["index"].map(_line).astype("int64"),
             "column": cases["column"],
             "value": cases["failure_case"].astype(str),
             "reason": cases["check"],
@@ -247,20 +301,53 @@ def validate(data: bytes, spec: DatasetSpec, purpose: Purpose, *, source: str = 
     ).sort_values(["row", "column"], ignore_index=True)
     if not cases.empty:
         frame = frame.drop(index=cases["index"].unique())
-        warnings.append(f"{_plural(cases['index'].nunique(), 'row')} rejected (see rejects)")
-        if frame.empty:
-            raise DataValidationError(
-                ["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source
-            )
-
     typed, id_generated, unseen = _typed(frame, spec, purpose)
-    if id_generated:
-        warnings.append(f"no {spec.id_column!r} column: ids generated from the row number (1..{rows_read})")
-    for column, count in unseen.items():
-        warnings.append(
-            f"column {column!r}: {_plural(count, 'row')} with a category not seen in the spec (scored)"
+    return Validated(typed, [], rejects, unseen, id_generated, len(frame))
+
+
+def validate_file(
+    path: Path, spec: DatasetSpec, purpose: Purpose, *, chunk_rows: int = 50_000, source: str = ""
+) -> Iterator[Validated]:
+    """Validate a large file chunk by chunk (memory bounded by ``chunk_rows``). Each yielded chunk carries
+    its rejects and unseen-category counts; warnings come with the first chunk. File-level problems,
+    duplicate ids and (for training) any bad cell raise :class:`DataValidationError`."""
+    path = Path(path)
+    try:
+        header_frame = read_text_frame(_head(path), spec)
+        _, warnings = _select_columns(header_frame, spec, purpose)
+        seen: set[str] = set()
+        rows_read = 0
+        reader = pd.read_csv(
+            path,
+            sep=spec.separator,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            chunksize=chunk_rows,
+            encoding="utf-8-sig",
+            encoding_errors="strict",
         )
-    return Validated(typed, warnings, rejects, unseen, id_generated, rows_read)
+        first = True
+        for raw in reader:
+            raw.columns = [str(c).strip() for c in raw.columns]
+            frame, _ = _select_columns(raw, spec, purpose)
+            checked = _check_chunk(frame, spec, purpose, seen)
+            rows_read += len(raw)
+            if first:
+                checked.warnings = list(warnings)
+                first = False
+            yield checked
+    except UnicodeDecodeError:
+        decode(path.read_bytes(), spec)  # raises with the line and byte
+        raise
+    except DataValidationError as exc:
+        raise DataValidationError(exc.problems, source=source) from None
+
+
+def _head(path: Path, size: int = 65536) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(size)
+    return data[: data.rfind(b"\n") + 1] or data
 
 
 def _typed(

@@ -29,11 +29,12 @@ def test_compiled_pipelines_load_with_kfp_and_carry_the_image(tmp_path):
         "pipelines", "compile", "--output-dir", str(tmp_path), "--image", "registry.example/c:1.2.3"
     )
     assert result.code == 0
+    names = {}
     for path in result.json["pipelines"]:
-        loaded = components.load_component_from_file(path)
-        assert loaded.name == "remarketing-training"
+        names[path.rsplit("/", 1)[1]] = components.load_component_from_file(path).name
         text = open(path).read()
         assert "image: registry.example/c:1.2.3" in text and "pip install" not in text
+    assert names == {"training.yaml": "remarketing-training", "scoring.yaml": "remarketing-scoring"}
 
 
 def test_the_same_object_launched_concurrently_runs_once(settings):
@@ -68,7 +69,7 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
     again = run_cli("up", env=env).json  # reuses what runs
     assert [s["pid"] for s in again["services"].values()] == pids
     down = run_cli("down", env=env)
-    assert down.code == 0 and sorted(down.json["stopped"]) == ["mlflow", "storage-emulator"]
+    assert down.code == 0 and sorted(down.json["stopped"]) == ["api", "mlflow", "storage-emulator"]
     time.sleep(0.5)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
     assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())

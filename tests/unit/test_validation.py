@@ -103,3 +103,55 @@ def test_scoring_rejects_bad_rows_counts_unseen_categories_and_ignores_the_targe
     ]
     assert checked.unseen_categories == {"job": 1}
     assert any("target) ignored" in w for w in checked.warnings)
+
+
+def test_a_streamed_file_gives_the_same_rows_lines_and_rejects_as_a_whole_one(tmp_path, bank_sample):
+    import pandas as pd
+
+    from remarketing.validation import validate_file
+
+    lines = bank_sample.splitlines(keepends=True)
+    lines[7] = b"x" + lines[7]  # a bad age at line 8
+    data = b"".join(lines)
+    path = tmp_path / "weekly.csv"
+    path.write_bytes(data)
+    whole = validate(data, SPEC, Purpose.SCORING)
+    chunks = list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=1000))
+    assert len(chunks) == 5
+    streamed = pd.concat([c.frame for c in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, whole.frame)
+    assert pd.concat([c.rejects for c in chunks])["row"].tolist() == whole.rejects["row"].tolist() == [8]
+    assert chunks[0].warnings and not chunks[1].warnings
+
+
+def test_a_streamed_file_refuses_ids_repeated_across_chunks(tmp_path):
+    from remarketing.validation import validate_file
+
+    header = HEADER.replace(b'"age"', b'"customer_id";"age"')
+    rows = [b"%d;" % i + ROW for i in range(30)] + [b"3;" + ROW]
+    path = tmp_path / "weekly.csv"
+    path.write_bytes(header + b"".join(rows))
+    with pytest.raises(DataValidationError, match="appears more than once.*line 32: '3'"):
+        list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=10))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(b"", "the file is empty"), (HEADER, "header but no data rows"), (HEADER.replace(b";", b","), "wrong separator")],
+)
+def test_a_streamed_file_names_file_level_problems(tmp_path, data, expected):
+    from remarketing.validation import validate_file
+
+    path = tmp_path / "weekly.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataValidationError, match=expected):
+        list(validate_file(path, SPEC, Purpose.SCORING))
+
+
+def test_a_streamed_file_names_the_line_of_bad_bytes(tmp_path):
+    from remarketing.validation import validate_file
+
+    path = tmp_path / "weekly.csv"
+    path.write_bytes(HEADER + ROW * 3 + ROW.replace(b"management", b"gest\xe3o"))
+    with pytest.raises(DataValidationError, match="not UTF-8.*line 5"):
+        list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=2))

@@ -73,7 +73,23 @@ def mlflow_server(settings: Settings) -> tuple[Service, list[str], dict[str, str
     return service, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-SERVICES = {"storage-emulator": emulator, "mlflow": mlflow_server}
+def api(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    service = Service("api", f"http://127.0.0.1:{settings.api_port}", "/healthz", 30)
+    command = [
+        _bin("uvicorn"),
+        "--factory",
+        "frontend.api.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.api_port),
+        "--log-level",
+        "warning",
+    ]
+    return service, command, settings.to_env()
+
+
+SERVICES = {"storage-emulator": emulator, "mlflow": mlflow_server, "api": api}
 
 
 def healthy(service: Service, timeout: float = 1.0) -> bool:
@@ -118,7 +134,7 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
 
 
 def ensure_stack(
-    settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow"), *, on_start=None
+    settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow", "api"), *, on_start=None
 ) -> None:
     if settings.mode != "local":
         return
