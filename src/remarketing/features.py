@@ -6,6 +6,8 @@ by summing the columns of a field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -102,3 +104,39 @@ def field_matrix(fields: list[str], order: list[str]) -> np.ndarray:
 def fold_to_fields(values: np.ndarray, fields: list[str], order: list[str]) -> pd.DataFrame:
     """Sum per-column contributions into per-field contributions (SHAP values are additive)."""
     return pd.DataFrame(values @ field_matrix(fields, order), columns=order)
+
+
+class FastDesign:
+    """The fitted preprocessor's output computed with plain numpy from its fitted parameters: the same
+    matrix as ``ColumnTransformer.transform`` (tested equal), without its per-call overhead (about 10 ms,
+    which dominates single-customer requests). Only the transformers built here are supported."""
+
+    def __init__(self, preprocessor: ColumnTransformer) -> None:
+        self.steps: list[tuple[str, str, Any]] = []
+        for name, transformer, columns in preprocessor.transformers_:
+            if transformer == "drop" or name == "remainder":
+                continue
+            column = columns[0]
+            if isinstance(transformer, OneHotEncoder):
+                self.steps.append(("onehot", column, np.asarray(transformer.categories_[0], dtype=object)))
+            elif isinstance(transformer, OrdinalEncoder):
+                self.steps.append(("ordinal", column, np.asarray(transformer.categories_[0], dtype=object)))
+            elif isinstance(transformer, NumericEncoder):
+                self.steps.append(("numeric", column, transformer))
+            else:
+                raise TypeError(f"no fast path for {type(transformer).__name__}")
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        parts = []
+        for kind, column, fitted in self.steps:
+            values = frame[column].to_numpy()
+            if kind == "onehot":
+                parts.append((values[:, None] == fitted[None, :]).astype("float64"))
+            elif kind == "ordinal":
+                codes = np.full((len(values), 1), np.nan)
+                for code, category in enumerate(fitted):
+                    codes[values == category, 0] = code
+                parts.append(codes)
+            else:
+                parts.append(fitted.transform(values))
+        return np.hstack(parts)

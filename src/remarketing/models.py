@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from remarketing.datasets import DatasetSpec
 from remarketing.errors import InvalidRow
-from remarketing.features import build_preprocessor, field_matrix, output_fields
+from remarketing.features import FastDesign, build_preprocessor, field_matrix, output_fields
 
 # How each family is explained, and how fast (rows per second on one core; see benchmarks/).
 EXPLAINERS = {
@@ -129,6 +129,7 @@ class CampaignModel:
     background: pd.DataFrame  # raw training rows that SHAP values are relative to
     calibration: tuple[float, float] = (1.0, 0.0)  # calibrated logit = a * margin + b
     _explainer: Any = field(default=None, repr=False, compare=False)
+    _fast_design: Any = field(default=None, repr=False, compare=False)
 
     def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Raw rows as the model needs them: its fields only, numbers as floats, categories as text."""
@@ -160,6 +161,8 @@ class CampaignModel:
                     raise InvalidRow(i, name, "missing value")
                 value = record[name]
                 if name in numeric:
+                    if isinstance(value, bool):  # JSON true/false is not a quantity
+                        raise InvalidRow(i, name, f"{value!r} is not a number")
                     try:
                         value = float(value)
                     except (TypeError, ValueError):
@@ -172,7 +175,9 @@ class CampaignModel:
         return pd.DataFrame(columns)
 
     def design(self, rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.preprocessor.transform(self.prepare(rows)), dtype="float64")
+        if self._fast_design is None:
+            self._fast_design = FastDesign(self.preprocessor)
+        return self._fast_design(self.prepare(rows))
 
     def margin(self, rows: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds."""

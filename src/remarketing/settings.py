@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     kfp_host: str = ""
     components_image: str = "europe-docker.pkg.dev/remarketing/remarketing/components:0.1.0"
-    serving_image: str = "europe-docker.pkg.dev/remarketing/remarketing/predictor:0.1.0"
+    serving_image: str = "europe-docker.pkg.dev/remarketing/remarketing/serving:0.1.0"
     serving_namespace: str = "remarketing-serving"
     serving_service_account: str = "remarketing-predictor"
     pipeline_concurrency: int = Field(default=2, ge=1)

@@ -8,22 +8,10 @@ import pytest
 from remarketing.registry import CHALLENGER, CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.storage import Storage
+from tests.integration.conftest import MODEL
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
-MODEL = "remarketing-bank-marketing"
-LOW_FLOORS = {"REMARKETING_FLOOR_ROC_AUC": "0.5", "REMARKETING_FLOOR_LIFT_AT_10PCT": "1.0"}
-
-
-@pytest.fixture(scope="module")
-def trained(stack, bank_sample, tmp_path_factory):
-    """One real training run on a ~4,500-row time-ordered sample with an extra unknown column."""
-    frame = pd.read_csv(pd.io.common.BytesIO(bank_sample), sep=";")
-    frame["shoe_size"] = 42
-    path = tmp_path_factory.mktemp("data") / "campaign-sample.csv"
-    frame.to_csv(path, sep=";", index=False)
-    result = run_cli("train", str(path), env={**stack.to_env(), **LOW_FLOORS})
-    return result, path
 
 
 def test_training_registers_a_champion_with_its_bundle(trained, stack, tmp_path):

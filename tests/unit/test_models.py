@@ -91,3 +91,31 @@ def test_pyfunc_takes_raw_rows_with_extra_columns(splits):
     raw = splits.test.head(5).assign(duration=100, month="may").drop(columns="y")
     out = bundle.PyfuncModel(model).predict(raw)
     assert isinstance(out, pd.Series) and out.between(0, 1).all()
+
+
+def test_rows_from_a_request_name_the_first_bad_row_and_column(splits):
+    from remarketing.errors import InvalidRow
+
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    good = splits.test.head(2)[SPEC.feature_names].to_dict("records")
+    assert len(model.rows_from_records([*good, {**good[0], "extra": 1}])) == 3
+    for bad, message in [
+        ({"age": "forty"}, "row 1, column 'age': 'forty' is not a number"),
+        ({"balance": True}, "row 1, column 'balance': True is not a number"),
+        ({"job": None}, "row 1, column 'job': missing value"),
+    ]:
+        with pytest.raises(InvalidRow, match=message):
+            model.rows_from_records([good[0], {**good[1], **bad}])
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
+def test_the_fast_design_equals_the_column_transformer(splits, encoding):
+    from remarketing.features import FastDesign, build_preprocessor
+
+    preprocessor = build_preprocessor(SPEC, encoding=encoding).fit(splits.train[SPEC.feature_names])
+    rows = splits.test[SPEC.feature_names].copy()
+    rows.iloc[0, rows.columns.get_loc("job")] = (
+        "astronaut"  # unseen: all zeros (one-hot) or missing (ordinal)
+    )
+    expected = preprocessor.transform(rows)
+    np.testing.assert_array_equal(FastDesign(preprocessor)(rows), expected)

@@ -2,6 +2,7 @@ import threading
 
 import pytest
 
+from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore, Source, kind_of, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -60,8 +61,12 @@ def test_a_failing_step_fails_the_run_with_its_message(store):
         raise ValueError("too few rows to split")
     got = store.get("training-1")
     assert [(s.name, s.status) for s in got.steps] == [("validate", "success"), ("split", "failed")]
-    assert (
-        got.status == "failed" and got.error.message == "too few rows to split" and got.error.step == "split"
-    )
+    # an unexpected exception says what kind it was; the project's own errors are written for people
+    assert got.status == "failed" and got.error.message == "ValueError: too few rows to split"
+    assert got.error.step == "split"
     store.finish("training-1")  # a late finish never turns a failure into success
     assert store.get("training-1").status == "failed"
+    store.create(record("training-2"))
+    with pytest.raises(RemarketingError), store.step("training-2", "resolve"):
+        raise RemarketingError("no champion yet: train one first")
+    assert store.get("training-2").error.message == "no champion yet: train one first"

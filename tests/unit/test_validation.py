@@ -137,7 +137,11 @@ def test_a_streamed_file_refuses_ids_repeated_across_chunks(tmp_path):
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(b"", "the file is empty"), (HEADER, "header but no data rows"), (HEADER.replace(b";", b","), "wrong separator")],
+    [
+        (b"", "the file is empty"),
+        (HEADER, "header but no data rows"),
+        (HEADER.replace(b";", b","), "wrong separator"),
+    ],
 )
 def test_a_streamed_file_names_file_level_problems(tmp_path, data, expected):
     from remarketing.validation import validate_file

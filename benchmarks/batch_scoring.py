@@ -1,0 +1,227 @@
+"""Batch scoring throughput and memory: a large weekly file (bank-full resampled, new ids) scored end to
+end through the local KServe model server with reason codes, against vectorised in-process predict + SHAP
++ reasons on the same rows, for each model family that can be champion.
+
+    .venv/bin/python benchmarks/batch_scoring.py [--rows 1000000] [--rows-slow 100000]
+
+The pipeline figure is what a user waits for (``remarketing score``: upload, validate in chunks, deploy,
+score through HTTP, publish). Memory is the peak summed RSS of the pipeline's processes and the model server.
+Tree and neural SHAP are ~1,000 rows/s per core, so those families run on ``--rows-slow`` rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import DATA, PeakMemory, free_port, record  # noqa: E402
+
+MATCH = ("pipelines.local_runner", "-m serving", "kfp.dsl.executor_main")
+
+
+class TreeMemory:
+    """Peak of the summed RSS of every process whose command line matches ``MATCH``."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for p in psutil.process_iter(["cmdline", "memory_info"]):
+                line = " ".join(p.info["cmdline"] or [])
+                if any(m in line for m in MATCH) and p.info["memory_info"]:
+                    total += p.info["memory_info"].rss
+            self.peak = max(self.peak, total)
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def weekly_file(source: Path, rows: int, path: Path, seed: int = 7) -> Path:
+    frame = pd.read_csv(source, sep=";")
+    sample = frame.sample(rows, replace=True, random_state=seed).drop(columns="y").reset_index(drop=True)
+    sample.insert(0, "customer_id", [f"W{i:07d}" for i in range(rows)])
+    sample.to_csv(path, sep=";", index=False)
+    return path
+
+
+def register_families(settings, source: Path) -> dict[str, str]:
+    """Fit each family as the pipeline does (refit on train + validation, calibrated) and register it."""
+    from remarketing import bundle
+    from remarketing.datasets import load_spec
+    from remarketing.models import FAMILIES, calibrate, fit_family
+    from remarketing.registry import CHAMPION, Registry
+    from remarketing.split import time_split
+    from remarketing.storage import Storage, join
+    from remarketing.training import profile
+    from remarketing.validation import Purpose, validate
+
+    spec = load_spec("bank-marketing")
+    splits = time_split(validate(source.read_bytes(), spec, Purpose.TRAINING).frame, spec)
+    both = pd.concat([splits.train, splits.validation], ignore_index=True)
+    registry, storage = Registry(settings.tracking_uri), Storage(settings)
+    name = settings.model_name("bank-marketing")
+    versions = {}
+    for i, family in enumerate(FAMILIES, start=1):
+        probe = fit_family(
+            family, spec, splits.train, validation=splits.validation, seed=42, background_rows=200
+        )
+        model = fit_family(family, spec, both, epochs=probe.epochs, seed=42, background_rows=200).model
+        calibrate(model, splits.test, splits.test["y"].to_numpy())
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = bundle.save(
+                model, Path(tmp) / "b", {"training_profile": profile(both, spec.feature_names)}
+            )
+            bundle.add_pyfunc_flavour(folder)
+            uri = join(settings.artifacts_root, "model-output", name, str(i))
+            storage.upload_dir(folder, uri)
+        versions[family] = registry.register(name, uri, run_id=None, tags={"family": family}).version
+    registry.set_alias(name, CHAMPION, versions["logreg"])
+    return versions
+
+
+def pipeline_run(settings, path: Path, version: str) -> dict:
+    env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}
+    started = time.perf_counter()
+    with TreeMemory() as memory:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "remarketing.cli",
+                "score",
+                str(path),
+                "--model-version",
+                version,
+                "--budget",
+                "10000",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    wall = time.perf_counter() - started
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["status"] != "success":
+        raise SystemExit(f"scoring failed: {result.get('error')}")
+    from remarketing.runs import RunStore
+    from remarketing.storage import Storage
+
+    steps = {
+        s.name: s for s in RunStore(Storage(settings), settings.artifacts_root).get(result["run_id"]).steps
+    }
+    score = steps["score"]
+    from datetime import datetime
+
+    score_seconds = (
+        datetime.fromisoformat(score.finished) - datetime.fromisoformat(score.started)
+    ).total_seconds()
+    rows = result["rows_scored"]
+    return {
+        "rows": rows,
+        "wall_seconds": round(wall, 1),
+        "rows_per_second": round(rows / wall),
+        "score_step_rows_per_second": round(rows / score_seconds),
+        "peak_rss_mb": round(memory.peak / 2**20),
+    }
+
+
+def in_process_run(settings, path: Path, version: str) -> dict:
+    from remarketing import bundle
+    from remarketing.datasets import load_spec
+    from remarketing.reasons import top_reasons
+    from remarketing.registry import Registry
+    from remarketing.storage import Storage
+    from remarketing.validation import Purpose, validate_file
+
+    spec = load_spec("bank-marketing")
+    info = Registry(settings.tracking_uri).get(settings.model_name("bank-marketing"), version)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = bundle.load(Storage(settings).download_dir(info.source, Path(tmp) / "m"))
+        chunks = [c.frame for c in validate_file(path, spec, Purpose.SCORING)]
+        rows = sum(len(c) for c in chunks)
+        started = time.perf_counter()
+        with PeakMemory(os.getpid()) as memory:
+            for frame in chunks:
+                p = model.predict_proba(frame)
+                e = model.explain(frame)
+                top_reasons(e.contributions, frame)
+                assert len(p) == len(frame)
+        seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(rows / seconds),
+        "peak_rss_mb": round(memory.peak / 2**20),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows-slow", type=int, default=100_000, help="rows for the hgb and mlp families")
+    parser.add_argument("--families", default="logreg,hgb,mlp")
+    args = parser.parse_args()
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    from remarketing.local import services
+    from remarketing.settings import Settings
+
+    results = {}
+    with tempfile.TemporaryDirectory() as state:
+        settings = Settings(
+            state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port(), api_port=free_port()
+        )
+        services.ensure_stack(settings)
+        try:
+            versions = register_families(settings, args.data)
+            for family in args.families.split(","):
+                rows = args.rows if family == "logreg" else args.rows_slow
+                path = weekly_file(args.data, rows, Path(state) / f"weekly-{family}.csv")
+                pipeline = pipeline_run(settings, path, versions[family])
+                in_process = in_process_run(settings, path, versions[family])
+                results[family] = {
+                    "pipeline": pipeline,
+                    "in_process": in_process,
+                    "throughput_ratio": round(pipeline["rows_per_second"] / in_process["rows_per_second"], 3),
+                    "score_step_ratio": round(
+                        pipeline["score_step_rows_per_second"] / in_process["rows_per_second"], 3
+                    ),
+                }
+                print(family, json.dumps(results[family]), flush=True)
+        finally:
+            services.down(settings)
+    record(
+        "batch_scoring",
+        {
+            "data": args.data.name,
+            "families": results,
+            "note": "throughput_ratio: end to end (upload..publish) over in-process predict+SHAP+reasons",
+        },
+    )
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,224 @@
+"""The scoring pipeline on kfp.local through the CLI: real emulator, MLflow, model-server process, API."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import httpx
+import pandas as pd
+import psutil
+import pytest
+
+from remarketing.local.processes import ProcessRegistry
+from remarketing.registry import CHAMPION, Registry
+from remarketing.runs import RunStore
+from remarketing.scoring import PREDICTION_COLUMNS
+from remarketing.storage import Storage
+from tests.integration.conftest import MODEL
+from tests.integration.helpers import run_cli
+
+pytestmark = pytest.mark.integration
+FIELDS = [
+    "age",
+    "job",
+    "marital",
+    "education",
+    "default",
+    "balance",
+    "housing",
+    "loan",
+    "contact",
+    "campaign",
+    "pdays",
+    "previous",
+    "poutcome",
+]
+
+
+def weekly_frame(bank_bytes: bytes, step: int = 20) -> pd.DataFrame:
+    """Later customers the sample model never saw: every ``step``-th row of the last 20%, with ids."""
+    frame = pd.read_csv(io.BytesIO(bank_bytes), sep=";")
+    later = frame.iloc[int(len(frame) * 0.8) :: step].copy()
+    later.insert(0, "customer_id", [f"C{i:06d}" for i in later.index])
+    return later
+
+
+def write(frame: pd.DataFrame, path) -> str:
+    frame.to_csv(path, sep=";", index=False)
+    return str(path)
+
+
+def outputs(settings, run_id: str) -> dict:
+    storage = Storage(settings)
+    base = f"gs://{settings.artifacts_bucket}/output/{run_id}"
+    return {uri.rsplit("/", 1)[1]: uri for uri in storage.list(base + "/")}
+
+
+@pytest.fixture(scope="module")
+def messy(trained, stack, bank_bytes, tmp_path_factory):
+    """One usable but messy weekly file: the target still in it, an extra column, an unseen category,
+    text in a numeric column, and ids a spreadsheet would run as formulas."""
+    frame = weekly_frame(bank_bytes).astype({"age": object})
+    frame["loyalty_card"] = "gold"  # extra column
+    frame.iloc[0, frame.columns.get_loc("job")] = "astronaut"  # unseen category
+    frame.iloc[1, frame.columns.get_loc("age")] = "forty"  # text in a numeric column: rejected
+    frame.iloc[2, frame.columns.get_loc("customer_id")] = '=HYPERLINK("http://x")'
+    frame.iloc[3, frame.columns.get_loc("customer_id")] = "@SUM(A1)"
+    path = write(frame, tmp_path_factory.mktemp("weekly") / "weekly-messy.csv")
+    result = run_cli("score", path, "--budget", "50", env=stack.to_env())
+    assert result.code == 0, result.stderr
+    return result, frame
+
+
+def test_every_valid_customer_is_scored_ranked_and_explained(messy, stack):
+    result, frame = messy
+    out = result.json
+    assert out["status"] == "success" and out["rows_scored"] == len(frame) - 1 and out["rows_rejected"] == 1
+    assert out["model_version"] == Registry(stack.tracking_uri).by_alias(MODEL, CHAMPION).version
+    assert 0 < out["base_rate"] < out["expected_conversion_rate"] < 1
+    scored = pd.read_csv(io.BytesIO(httpx.get(out["predictions_url"]).content), dtype={"customer_id": str})
+    assert list(scored.columns) == PREDICTION_COLUMNS
+    assert scored["rank"].tolist() == list(range(1, len(scored) + 1))  # the contact list comes first
+    assert scored["probability"].is_monotonic_decreasing
+    assert scored["contact"].sum() == 50 and scored["contact"].head(50).all()
+    assert set(scored["decile"]) == set(range(1, 11))
+    assert scored["reason_1"].str.match(r"^[a-z]+=\S+ (raises|lowers)$").all()
+
+
+def test_contributions_and_manifest_are_published_beside_it(messy, stack):
+    out = messy[0].json
+    files = outputs(stack, out["run_id"])
+    assert set(files) == {"predictions.csv", "rejects.csv", "contributions.parquet", "manifest.json"}
+    storage = Storage(stack)
+    contributions = pd.read_parquet(io.BytesIO(storage.read_bytes(files["contributions.parquet"])))
+    assert len(contributions) == out["rows_scored"]
+    assert {"customer_id", "base_value", *(f"shap_{f}" for f in FIELDS)} <= set(contributions.columns)
+    manifest = json.loads(storage.read_text(files["manifest.json"]))
+    assert manifest["counts"] == {
+        "rows_read": out["rows_scored"] + 1,
+        "rows_scored": out["rows_scored"],
+        "rows_rejected": 1,
+    }
+    assert manifest["budget"]["contacted"] == 50 and manifest["model"]["version"] == out["model_version"]
+    assert manifest["source"]["sha256"] and manifest["model"]["uri"].startswith(
+        f"gs://{stack.artifacts_bucket}/"
+    )
+    assert set(manifest["drift"]) == set(FIELDS)
+    assert all(d["level"] in {"stable", "moderate", "major"} for d in manifest["drift"].values())
+    assert manifest["expected_conversion_rate"] == pytest.approx(out["expected_conversion_rate"])
+
+
+def test_the_target_is_ignored_and_extra_columns_too_and_both_are_said(messy):
+    warnings = messy[0].json["warnings"]
+    assert any("'y' (the target) ignored" in w for w in warnings)
+    assert any("unknown column dropped: 'loyalty_card'" in w for w in warnings)
+
+
+def test_unseen_categories_are_scored_and_counted_in_the_manifest(messy, stack):
+    out = messy[0].json
+    manifest = json.loads(Storage(stack).read_text(outputs(stack, out["run_id"])["manifest.json"]))
+    assert manifest["unseen_categories"] == {"job": 1}
+    scored = pd.read_csv(io.BytesIO(httpx.get(out["predictions_url"]).content), dtype={"customer_id": str})
+    assert messy[1]["customer_id"].iloc[0] in set(scored["customer_id"])
+
+
+def test_text_in_a_numeric_column_rejects_the_row(messy, stack):
+    out = messy[0].json
+    rejects = pd.read_csv(io.BytesIO(Storage(stack).read_bytes(outputs(stack, out["run_id"])["rejects.csv"])))
+    assert rejects.to_dict("records") == [
+        {"row": 3, "column": "age", "value": "forty", "reason": "is not a number"}
+    ]
+
+
+def test_formula_like_cells_are_escaped_in_the_downloaded_file(messy):
+    text = httpx.get(messy[0].json["predictions_url"]).text
+    assert "'=HYPERLINK" in text and "'@SUM(A1)" in text
+    assert "\n=HYPERLINK" not in text and "\n@SUM" not in text
+
+
+def test_the_url_alone_downloads_and_stops_working_when_changed(messy):
+    url = messy[0].json["predictions_url"]
+    assert httpx.get(url).status_code == 200
+    tampered = url.replace("predictions.csv", "manifest.json")
+    assert httpx.get(tampered).status_code == 403
+    later = url.replace("expires=", "expires=9")
+    assert httpx.get(later).status_code == 403
+
+
+def test_an_expired_url_is_refused(messy, stack):
+    from remarketing.urls import _signature, signing_key
+
+    url = httpx.URL(messy[0].json["predictions_url"])
+    q = dict(url.params)
+    q["expires"] = str(int(time.time()) - 1)
+    q["signature"] = _signature(signing_key(stack), q["uri"], int(q["generation"]), int(q["expires"]))
+    response = httpx.get(url.copy_with(params=q))
+    assert response.status_code == 403 and "expired" in response.text
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing columns", "missing 2 columns: 'age', 'poutcome'"),
+        ("duplicate ids", "appears more than once"),
+        ("empty file", "the file is empty"),
+    ],
+)
+def test_unusable_files_fail_clearly_and_stay_in_weekly(case, expected, trained, stack, bank_bytes, tmp_path):
+    frame = weekly_frame(bank_bytes, step=200)
+    path = tmp_path / "weekly.csv"
+    if case == "missing columns":
+        write(frame.drop(columns=["age", "poutcome"]), path)
+    elif case == "duplicate ids":
+        write(frame.assign(customer_id="C1"), path)
+    else:
+        path.write_bytes(b"")
+    result = run_cli("score", str(path), env=stack.to_env())
+    assert result.code == 1 and expected in result.json["error"]["message"]
+    assert result.json["error"]["step"] == "validate" and result.json["predictions_url"] is None
+    assert Storage(stack).read_bytes(result.json["source"]["uri"]) == path.read_bytes()  # the upload stays
+    assert outputs(stack, result.json["run_id"]) == {}  # nothing published
+
+
+def test_no_champion_yet_is_a_clear_error(trained, stack, bank_bytes, tmp_path):
+    registry = Registry(stack.tracking_uri)
+    champion = registry.by_alias(MODEL, CHAMPION).version
+    registry.client.delete_registered_model_alias(MODEL, CHAMPION)
+    try:
+        path = write(weekly_frame(bank_bytes, step=200), tmp_path / "weekly.csv")
+        result = run_cli("score", path, env=stack.to_env())
+    finally:
+        registry.set_alias(MODEL, CHAMPION, champion)
+    assert result.code == 1 and result.json["error"]["step"] == "resolve-model"
+    assert "has no champion yet: train one first" in result.json["error"]["message"]
+
+
+def test_a_model_server_killed_mid_run_is_recovered_or_fails_without_publishing(
+    trained, stack, bank_bytes, tmp_path
+):
+    frame = pd.concat([weekly_frame(bank_bytes, step=1)] * 3, ignore_index=True)  # ~27,000 rows
+    frame["customer_id"] = [f"K{i:06d}" for i in range(len(frame))]
+    path = write(frame, tmp_path / "weekly-big.csv")
+    launched = run_cli("score", path, "--no-wait", env=stack.to_env())
+    run_id = launched.json["run_id"]
+    store = RunStore(Storage(stack), stack.artifacts_root)
+    registry = ProcessRegistry(stack.state_dir)
+    killed = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not store.get(run_id).finished:
+        steps = {s.name: s.status for s in store.get(run_id).steps}
+        if killed is None and steps.get("score") == "running":
+            server = next(e for e in registry.entries() if e.kind == "model-server")
+            psutil.Process(server.pid).kill()
+            killed = server.pid
+        time.sleep(0.05)
+    record = store.get(run_id)
+    assert killed is not None, "the score step finished before the server could be killed"
+    if record.status == "success":
+        assert any("redeployed and scoring resumed" in w for w in record.warnings)
+        assert record.metrics["rows_scored"] == len(frame)
+    else:
+        assert record.error.step == "score" and "did not answer" in record.error.message
+        assert outputs(stack, run_id) == {}
