@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     signing_service_account: str = ""
     predictions_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     url_signing_key: str = ""  # local HMAC key; empty: generated once in the state folder
+    api_key: str = ""  # API key or bearer token for the API; empty: generated once in the state folder
+    ui_port: int = 8501
 
     kfp_host: str = ""
     components_image: str = "europe-docker.pkg.dev/remarketing/remarketing/components:0.1.0"

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 from remarketing.errors import RemarketingError
+from remarketing.secrets import url_signing_key
 from remarketing.settings import Settings
 from remarketing.storage import Storage, split_gs
 
@@ -36,16 +34,7 @@ class InvalidSignature(RemarketingError):
 
 
 def signing_key(settings: Settings) -> bytes:
-    """The local HMAC key: from settings, or generated once (0600) in the state folder."""
-    if settings.url_signing_key:
-        return settings.url_signing_key.encode()
-    path = Path(settings.state_dir) / "secrets" / "url-signing.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return url_signing_key(settings)
 
 
 def _signature(key: bytes, uri: str, generation: int, expires: int) -> str:

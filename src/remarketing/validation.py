@@ -305,6 +305,13 @@ def _check_chunk(
     return Validated(typed, [], rejects, unseen, id_generated, len(frame))
 
 
+def check_header(head: bytes, spec: DatasetSpec, purpose: Purpose) -> list[str]:
+    """Check a file's first bytes (header and a few rows) as an upload arrives: the warnings (dropped
+    columns), or :class:`DataValidationError` naming every problem (separator, missing columns, ...)."""
+    _, warnings = _select_columns(read_text_frame(_whole_lines(head), spec), spec, purpose)
+    return warnings
+
+
 def validate_file(
     path: Path, spec: DatasetSpec, purpose: Purpose, *, chunk_rows: int = 50_000, source: str = ""
 ) -> Iterator[Validated]:
@@ -346,7 +353,11 @@ def validate_file(
 
 def _head(path: Path, size: int = 65536) -> bytes:
     with open(path, "rb") as f:
-        data = f.read(size)
+        return _whole_lines(f.read(size))
+
+
+def _whole_lines(data: bytes) -> bytes:
+    """``data`` up to its last complete line (a cut line could split a quote or a UTF-8 character)."""
     return data[: data.rfind(b"\n") + 1] or data
 
 
