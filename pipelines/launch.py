@@ -7,11 +7,12 @@ a caller that loses the race gets the existing run back and launches nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.launchers import Launcher, launcher_for
 from remarketing.errors import RemarketingError
-from remarketing.runs import RunRecord, RunStore, Source, kind_of, run_id_for
+from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
@@ -54,6 +55,10 @@ def launch(
     )
     store = RunStore(storage, settings.artifacts_root)
     record, created = store.create(record)
+    if not created and _interrupted(record):
+        # The caller that created it died before submitting (the trigger then redelivers): claim it.
+        created = _claim(store, record.run_id)
+        record = store.get(record.run_id)
     if created:
         try:
             run = (launcher or launcher_for(settings)).submit(record, settings)
@@ -62,3 +67,25 @@ def launch(
             raise
         record = store.update(record.run_id, lambda r: r.pipeline_run.update(run))
     return Launched(record, created)
+
+
+CLAIM_AFTER_SECONDS = 60.0
+
+
+def _interrupted(record: RunRecord) -> bool:
+    age = (datetime.now(UTC) - datetime.fromisoformat(record.created)).total_seconds()
+    return record.status == "queued" and not record.pipeline_run and age > CLAIM_AFTER_SECONDS
+
+
+def _claim(store: RunStore, run_id: str) -> bool:
+    """Mark the run as being submitted by this caller, unless another caller did first."""
+    claimed = False
+
+    def claim(r: RunRecord) -> None:
+        nonlocal claimed
+        claimed = not r.pipeline_run
+        if claimed:
+            r.pipeline_run["claimed"] = now()
+
+    store.update(run_id, claim)
+    return claimed

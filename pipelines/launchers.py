@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from remarketing.local.processes import ProcessRegistry
-from remarketing.runs import RunRecord
+from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
+from remarketing.storage import Storage
 
 PIPELINE_FILES = {"training": "training.yaml", "scoring": "scoring.yaml"}
 
@@ -78,3 +80,48 @@ class KfpLauncher:
 
 def launcher_for(settings: Settings) -> Launcher:
     return LocalLauncher() if settings.mode == "local" else KfpLauncher()
+
+
+# --- reconciliation: a run never stays `running` forever ----------------------------------------------
+KFP_FAILED = {"FAILED", "ERROR", "CANCELED", "CANCELLED", "SKIPPED"}
+
+
+def reconcile(
+    settings: Settings, store: RunStore, record: RunRecord, *, kfp_client: Any | None = None
+) -> RunRecord:
+    """Bring an unfinished record in line with what runs it: a dead local process or a failed KFP run
+    marks it failed with the reason. Called whenever a record is read for a person."""
+    if record.finished or not record.pipeline_run:
+        return record
+    runner = record.pipeline_run.get("runner")
+    if runner == "kfp.local":
+        entry = ProcessRegistry(settings.state_dir).get(process_name(record.run_id))
+        if entry is not None and entry.alive():
+            return record
+        time.sleep(0.5)  # a runner that just finished forgets its entry right after closing the record
+        record = store.get(record.run_id)
+        if record.finished:
+            return record
+        log = record.pipeline_run.get("log", "")
+        tail = Path(log).read_text(errors="replace")[-600:] if log and Path(log).exists() else ""
+        return store.fail(
+            record.run_id,
+            f"the pipeline process {record.pipeline_run.get('pid')} ended without "
+            f"finishing the run; its log ({log}) ends:\n{tail}",
+        )
+    if runner == "kfp" and record.pipeline_run.get("kfp_run_id"):
+        client = kfp_client or KfpLauncher().client(settings)
+        run = client.get_run(record.pipeline_run["kfp_run_id"])
+        state = str(getattr(run, "state", "") or "").upper()
+        if state in KFP_FAILED:
+            error = getattr(run, "error", None)
+            detail = f": {getattr(error, 'message', error)}" if error else ""
+            return store.fail(record.run_id, f"the Kubeflow run ended {state}{detail}")
+    return record
+
+
+def reconcile_local_runs(settings: Settings, storage: Storage) -> None:
+    store = RunStore(storage, settings.artifacts_root)
+    for record in store.list():
+        if not record.finished and record.pipeline_run.get("runner") == "kfp.local":
+            reconcile(settings, store, record)

@@ -43,6 +43,13 @@ def slot(state_dir: Path, slots: int) -> Iterator[int]:
         time.sleep(0.5)
 
 
+def _started(record) -> None:
+    """The run is running from the moment its process holds a slot (before KFP's imports)."""
+    record.pipeline_run["started_pid"] = os.getpid()
+    if record.status == "queued":
+        record.status = "running"
+
+
 def pipeline_for(kind: str, image: str):
     from pipelines.compile import PIPELINES
 
@@ -59,7 +66,7 @@ def run(run_id: str, settings: Settings) -> int:
     record = store.get(run_id)
     try:
         with slot(settings.state_dir, settings.pipeline_concurrency):
-            store.update(run_id, lambda r: r.pipeline_run.update({"started_pid": os.getpid()}))
+            store.update(run_id, _started)
             root = settings.state_dir.resolve() / "pipeline-root"
             local.init(
                 runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True

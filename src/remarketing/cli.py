@@ -60,11 +60,11 @@ def train(settings: Settings, source: str, dataset: str | None, no_wait: bool) -
         raise click.BadParameter(
             f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
         )
-    record = _put_and_launch(settings, source, "input/", dataset=dataset)
+    run_id = _put_and_launch(settings, source, "input/", dataset=dataset)
     if no_wait:
-        emit(_run_summary(settings, record))
+        emit(_run_summary(settings, _record(settings, run_id)))
         return
-    _finish(settings, _wait(settings, record.run_id))
+    _finish(settings, _wait(settings, run_id))
 
 
 def upload_name(prefix: str, filename: str) -> str:
@@ -76,9 +76,14 @@ def upload_name(prefix: str, filename: str) -> str:
     return f"{prefix}{stem or suffix}-{stamp}{dot}{suffix if stem else 'csv'}"
 
 
-def _put_and_launch(settings: Settings, source: str, prefix: str, **launch_args: Any):
+def _put_and_launch(
+    settings: Settings, source: str, prefix: str, *, launch_now: bool = True, **launch_args: Any
+):
+    """Upload SOURCE (or take a gs:// object) and call ``launch()``; with ``launch_now=False`` only upload
+    and return the run id the trigger will create (the functions launch it through the bridge)."""
     from pipelines.launch import launch
     from remarketing.local.services import ensure_stack
+    from remarketing.runs import run_id_for
     from remarketing.storage import Storage, split_gs
 
     try:
@@ -101,28 +106,40 @@ def _put_and_launch(settings: Settings, source: str, prefix: str, **launch_args:
                 if_generation_match=0,  # every upload is its own object: an earlier one is never replaced
             )
             err.print(f"uploaded {source} to gs://{bucket}/{name} (generation {generation})")
+        if not launch_now:
+            return run_id_for(bucket, name, generation)
         launched = launch(bucket, name, generation, settings=settings, **launch_args)
     except RemarketingError as exc:
         fail(str(exc))
     note = "launched" if launched.created else "already launched (same object generation)"
     err.print(f"run [bold]{launched.record.run_id}[/bold] {note}")
-    return launched.record
+    return launched.record.run_id
 
 
-def _wait(settings: Settings, run_id: str):
-    """Poll the run record, printing each step as it starts and ends; watch the local process."""
-    from pipelines.launchers import process_name
-    from remarketing.local.processes import ProcessRegistry
+def _wait(settings: Settings, run_id: str, *, appear_within: float = 0):
+    """Poll the run record, printing each step as it starts and ends. A record that does not exist yet
+    is awaited for ``appear_within`` seconds (a trigger launches it). A dead local pipeline process or a
+    failed KFP run is reconciled into the record."""
+    from pipelines.launchers import reconcile
     from remarketing.runs import RunStore
     from remarketing.storage import Storage
 
     store = RunStore(Storage(settings), settings.artifacts_root)
-    registry = ProcessRegistry(settings.state_dir)
     seen: dict[str, str] = {}
     started = time.monotonic()
-    with err.status("waiting for the pipeline ...") as spinner:
+    checks = 0
+    with err.status("waiting for the trigger to launch the run ...") as spinner:
         while True:
-            record = store.get(run_id)
+            try:
+                record = store.get(run_id)
+            except RemarketingError:
+                if time.monotonic() - started > appear_within:
+                    fail(
+                        f"run {run_id} was not launched within {appear_within:.0f} s: is the event bridge "
+                        f"running (remarketing status)? its log: {settings.state_dir / 'logs' / 'bridge.log'}"
+                    )
+                time.sleep(0.25)
+                continue
             for step in record.steps:
                 if seen.get(step.name) != step.status:
                     seen[step.name] = step.status
@@ -133,14 +150,19 @@ def _wait(settings: Settings, run_id: str):
                 return record
             running = ", ".join(s.name for s in record.steps if s.status == "running")
             spinner.update(f"{record.status}: {running or 'waiting for a slot'}")
-            entry = registry.get(process_name(run_id))
-            if settings.mode == "local" and entry is not None and not entry.alive():
-                time.sleep(1)  # the runner forgets its entry on a clean exit; a dead one did not
-                if not store.get(run_id).finished:
-                    return store.fail(
-                        run_id, f"the pipeline process {entry.pid} died without finishing; see {entry.log}"
-                    )
+            checks += 1
+            if checks % 10 == 0:
+                record = reconcile(settings, store, record)
+                if record.finished:
+                    return record
             time.sleep(0.5)
+
+
+def _record(settings: Settings, run_id: str):
+    from remarketing.runs import RunStore
+    from remarketing.storage import Storage
+
+    return RunStore(Storage(settings), settings.artifacts_root).get(run_id)
 
 
 def _run_summary(settings: Settings, record) -> dict[str, Any]:
@@ -244,7 +266,7 @@ def score(
             f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
         )
     params = {"budget": budget, "budget_share": budget_share, "model_version": model_version}
-    record = _put_and_launch(
+    run_id = _put_and_launch(
         settings,
         source,
         "weekly/",
@@ -252,9 +274,9 @@ def score(
         params={k: v for k, v in params.items() if v is not None},
     )
     if no_wait:
-        emit(_run_summary(settings, record))
+        emit(_run_summary(settings, _record(settings, run_id)))
         return
-    _finish(settings, _wait(settings, record.run_id))
+    _finish(settings, _wait(settings, run_id))
 
 
 # --- demo --------------------------------------------------------------------------------------------
@@ -272,26 +294,37 @@ def demo(settings: Settings, data_path: Path, budget: int) -> None:
     """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
     20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
     from remarketing.demo import actual_conversion, prepare
+    from remarketing.local.services import ALL, ensure_stack
 
+    # The whole chain, as in the cloud: files dropped into the landing bucket are picked up by the
+    # storage trigger (the event bridge) and the functions launch the pipelines.
+    try:
+        ensure_stack(settings, ALL, on_start=_start_message)
+    except RemarketingError as exc:
+        fail(str(exc))
     files = prepare(data_path, settings.state_dir.resolve() / "demo")
-    err.print(f"[bold]1/2 training[/bold] on {files.history.name} ({files.history_rows} rows, the first 80%)")
-    trained = _report(
-        settings,
-        _wait(
-            settings, _put_and_launch(settings, str(files.history), "input/", dataset="bank-marketing").run_id
-        ),
+    history = f"{files.history.name} ({files.history_rows} rows, the first 80%)"
+    err.print(f"[bold]1/2 training[/bold]: {history} into input/")
+    run_id = _put_and_launch(
+        settings, str(files.history), "input/", launch_now=False, dataset="bank-marketing"
     )
+    trained = _report(settings, _wait(settings, run_id, appear_within=60))
     if trained["status"] != "success":
         emit({"status": "failed", "training": trained})
         sys.exit(1)
     err.print(
-        f"[bold]2/2 scoring[/bold] {files.weekly.name} ({files.weekly_rows} customers, the last 20%, "
-        "no outcome, with ids)"
+        f"[bold]2/2 scoring[/bold]: {files.weekly.name} ({files.weekly_rows} customers, the last 20%, "
+        "no outcome, with ids) into weekly/"
     )
-    record = _put_and_launch(
-        settings, str(files.weekly), "weekly/", dataset="bank-marketing", params={"budget": budget}
+    run_id = _put_and_launch(
+        settings,
+        str(files.weekly),
+        "weekly/",
+        launch_now=False,
+        dataset="bank-marketing",
+        params={"budget": budget},
     )
-    scored = _report(settings, _wait(settings, record.run_id))
+    scored = _report(settings, _wait(settings, run_id, appear_within=60))
     out = {"status": scored["status"], "training": trained, "scoring": scored}
     if scored["status"] == "success":
         actual = actual_conversion(settings, scored["predictions_uri"], files.labels)
@@ -308,8 +341,8 @@ def demo(settings: Settings, data_path: Path, budget: int) -> None:
             highlight=False,
         )
         err.print(
-            f"look at: MLflow {settings.tracking_uri} | run records: remarketing status | "
-            f"manifest {scored['manifest_uri']}",
+            f"look at: UI http://127.0.0.1:{settings.ui_port} | MLflow {settings.tracking_uri} | "
+            f"API http://127.0.0.1:{settings.api_port}/docs | manifest {scored['manifest_uri']}",
             markup=False,
             highlight=False,
         )
@@ -404,16 +437,21 @@ def pipelines_compile(settings: Settings, output_dir: Path, image: str | None) -
 @main.command()
 @click.pass_obj
 def up(settings: Settings) -> None:
-    """Start the local stack's services that are not running."""
+    """Start every local service that is not running: storage emulator, MLflow, API, the two Cloud
+    Functions and the event bridge (files dropped into the landing bucket then launch runs)."""
     from remarketing.local import services
+    from remarketing.secrets import api_key
 
     try:
-        services.ensure_stack(settings, on_start=_start_message)
+        services.ensure_stack(settings, services.ALL, on_start=_start_message)
     except RemarketingError as exc:
         fail(str(exc))
     state = services.status(settings)
     for name, service in state["services"].items():
-        err.print(f"  {name:<18} {service['address']}  healthy={service['healthy']}")
+        err.print(f"  {name:<24} {service['address'] or '-':<24} healthy={service['healthy']}")
+    err.print(
+        f"  API key (X-API-Key or Authorization: Bearer): {api_key(settings)}", markup=False, highlight=False
+    )
     emit(state)
 
 

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     emulator_port: int = 9023
     mlflow_port: int = 5055
     api_port: int = 8085
+    input_function_port: int = 8091
+    weekly_function_port: int = 8092
 
     # Derived in local mode when left empty.
     storage_emulator_host: str = ""

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,8 @@ class ProcessRegistry:
                 start_new_session=True,
                 env={**os.environ, **(env or {})},
             )
+        # Reap it when it ends: a long-lived parent (a function's worker) would otherwise collect zombies.
+        threading.Thread(target=process.wait, name=f"reap-{name}", daemon=True).start()
         entry = Entry(
             name,
             process.pid,

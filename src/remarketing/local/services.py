@@ -19,8 +19,9 @@ from remarketing.settings import Settings
 class Service:
     name: str
     address: str
-    health_path: str
+    health_path: str | None  # None: healthy while ``heartbeat`` is fresh (a process with no HTTP)
     startup_seconds: float
+    heartbeat: Path | None = None
 
     @property
     def port(self) -> int:
@@ -89,10 +90,56 @@ def api(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     return service, command, settings.to_env()
 
 
-SERVICES = {"storage-emulator": emulator, "mlflow": mlflow_server, "api": api}
+def _function(target: str, port_setting: str):
+    """A Cloud Function served by functions-framework from its own folder, as deployed."""
+
+    def factory(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+        port = getattr(settings, port_setting)
+        source = Path(__file__).resolve().parents[3] / "cloud_functions" / target / "main.py"
+        # Any HTTP answer to a GET means it serves (a CloudEvent function answers GET with 4xx).
+        service = Service(f"function-{target}", f"http://127.0.0.1:{port}", "/", 30)
+        command = [
+            _bin("functions-framework"),
+            "--target",
+            target,
+            "--source",
+            str(source),
+            "--signature-type",
+            "cloudevent",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        return service, command, settings.to_env()
+
+    return factory
+
+
+def bridge(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    beat = settings.state_dir.resolve() / "bridge" / "heartbeat"
+    service = Service("bridge", "", None, 30, heartbeat=beat)
+    return service, [sys.executable, "-m", "remarketing.local.bridge"], settings.to_env()
+
+
+SERVICES = {
+    "storage-emulator": emulator,
+    "mlflow": mlflow_server,
+    "api": api,
+    "function-on_input_file": _function("on_input_file", "input_function_port"),
+    "function-on_weekly_file": _function("on_weekly_file", "weekly_function_port"),
+    "bridge": bridge,
+}
+# What `train` and `score` need (they call launch() themselves); `up` starts everything, so files
+# dropped into the landing bucket are picked up by the functions through the bridge.
+CORE = ("storage-emulator", "mlflow", "api")
+ALL = tuple(SERVICES)
 
 
 def healthy(service: Service, timeout: float = 1.0) -> bool:
+    if service.health_path is None:
+        beat = service.heartbeat
+        return bool(beat and beat.exists() and time.time() - beat.stat().st_mtime < 10)
     try:
         return httpx.get(service.address + service.health_path, timeout=timeout).status_code < 500
     except httpx.HTTPError:
@@ -113,13 +160,13 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
         return entry
     if entry:
         registry.stop(name)
-    if _port_in_use(service.port):
+    if service.address and _port_in_use(service.port):
         raise ServiceError(
             f"{name}: port {service.port} is taken by a program this state folder did not start; "
             f"stop it or choose another port (see README: settings)"
         )
     if on_start:
-        on_start(name, service.address)
+        on_start(name, service.address or "(no port)")
     entry = registry.start(name, command, address=service.address, env=env)
     deadline = time.monotonic() + service.startup_seconds
     while time.monotonic() < deadline:
@@ -133,9 +180,7 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
     raise ServiceError(f"{name} did not become healthy at {service.address}; its log ends:\n{tail}")
 
 
-def ensure_stack(
-    settings: Settings, names: tuple[str, ...] = ("storage-emulator", "mlflow", "api"), *, on_start=None
-) -> None:
+def ensure_stack(settings: Settings, names: tuple[str, ...] = CORE, *, on_start=None) -> None:
     if settings.mode != "local":
         return
     for name in names:
