@@ -28,13 +28,15 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import DATA, PeakMemory, free_port, record  # noqa: E402
 
-MATCH = ("pipelines.local_runner", "-m serving", "kfp.dsl.executor_main")
-
 
 class TreeMemory:
-    """Peak of the summed RSS of every process whose command line matches ``MATCH``."""
+    """Peak of the summed RSS of the processes the benchmark's own stack registered (pipelines, model
+    servers) and their children; services (emulator, MLflow, API) are left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_dir: Path) -> None:
+        from remarketing.local.processes import ProcessRegistry
+
+        self.registry = ProcessRegistry(state_dir)
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -42,10 +44,14 @@ class TreeMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             total = 0
-            for p in psutil.process_iter(["cmdline", "memory_info"]):
-                line = " ".join(p.info["cmdline"] or [])
-                if any(m in line for m in MATCH) and p.info["memory_info"]:
-                    total += p.info["memory_info"].rss
+            for entry in self.registry.entries():
+                if entry.kind == "service":
+                    continue
+                try:
+                    root = psutil.Process(entry.pid)
+                    total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                except psutil.Error:
+                    continue
             self.peak = max(self.peak, total)
             time.sleep(0.2)
 
@@ -104,7 +110,7 @@ def register_families(settings, source: Path) -> dict[str, str]:
 def pipeline_run(settings, path: Path, version: str) -> dict:
     env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}
     started = time.perf_counter()
-    with TreeMemory() as memory:
+    with TreeMemory(settings.state_dir) as memory:
         out = subprocess.run(
             [
                 sys.executable,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 
 from remarketing.datasets import DatasetSpec, load_spec
@@ -180,7 +181,7 @@ class HttpScorer:
         return f"{self.base_url.rstrip('/')}/v1/models/{self.model_name}:explain"
 
     def explain(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = json.dumps({"instances": records}, default=_json_default)
+        body = orjson.dumps({"instances": records}, option=orjson.OPT_SERIALIZE_NUMPY)
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
@@ -191,7 +192,7 @@ class HttpScorer:
                 if response.status_code < 500:
                     if response.status_code >= 400:
                         raise RemarketingError(f"the model server refused a batch: {response.text[:500]}")
-                    return response.json()["explanations"]
+                    return orjson.loads(response.content)["explanations"]
                 last = RemarketingError(f"HTTP {response.status_code}: {response.text[:200]}")
             time.sleep(self.backoff * 2**attempt)
         raise ServerUnavailable(
@@ -200,12 +201,6 @@ class HttpScorer:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot send {type(value).__name__}")
 
 
 def _batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
