@@ -1,41 +1,303 @@
-"""The project's API (FastAPI). For now: the signed download route behind the local predictions URL.
+"""The project's API (FastAPI): uploads, runs, explanations, models, and the signed download route.
 
 Run: ``uvicorn --factory frontend.api.main:create_app`` (settings from ``REMARKETING_*``).
+
+Every route except ``/download`` (the signature is its credential), ``/healthz``, ``/metrics`` (Prometheus
+scrapes without credentials; it carries counts only) and the OpenAPI pages needs the API key, as
+``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Errors of the one hierarchy
+(``remarketing.errors``) become HTTP statuses in :data:`STATUS` only.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
-from remarketing.errors import StorageError
+from frontend.api import uploads, views
+from frontend.api.deps import (
+    AuthDep,
+    ReconcileDep,
+    RegistryDep,
+    SettingsDep,
+    StorageDep,
+    UploadLimitDep,
+    get_settings,
+)
+from frontend.api.metrics import Metrics
+from remarketing.errors import (
+    DataValidationError,
+    ModelNotFoundError,
+    PreconditionFailed,
+    RemarketingError,
+    SpecError,
+    StorageError,
+)
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 from remarketing.urls import InvalidSignature, verify
 
+log = logging.getLogger(__name__)
 
-def get_settings() -> Settings:
-    return Settings()
+# The one place where errors become HTTP statuses (most specific class first).
+STATUS: list[tuple[type[Exception], int]] = [
+    (DataValidationError, 422),
+    (SpecError, 422),
+    (uploads.PayloadTooLarge, 413),
+    (uploads.UnsupportedFile, 415),
+    (ModelNotFoundError, 404),
+    (views.NotFound, 404),
+    (InvalidSignature, 403),
+    (PreconditionFailed, 409),
+    (StorageError, 502),
+    (RemarketingError, 400),
+]
+CHUNK = 1024 * 1024
+
+__all__ = ["create_app", "get_settings"]
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+def status_of(exc: Exception) -> int:
+    return next(code for cls, code in STATUS if isinstance(exc, cls))
+
+
+class Problems(BaseModel):
+    detail: str
+    problems: list[str] = []
+
+
+class UploadAccepted(BaseModel):
+    run_id: str
+    status: Literal["queued"]
+    status_url: str
+    object: str
+    generation: int
+    size: int
+    sha256: str
+    dataset: str
+    params: dict[str, Any]
+    warnings: list[str]
+
+
+class UploadChecked(BaseModel):
+    ok: bool
+    warnings: list[str]
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    parts, size = [], 0
+    while chunk := await file.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise uploads.PayloadTooLarge(
+                f"the file is over the {limit:,}-byte limit: split it into smaller files"
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _router() -> APIRouter:
+    api = APIRouter(dependencies=[AuthDep], responses={401: {"description": "missing or wrong API key"}})
+
+    @api.post(
+        "/uploads",
+        tags=["uploads"],
+        status_code=202,
+        summary="Upload this week's customer file to score",
+        response_model=UploadAccepted | UploadChecked,
+        responses={
+            413: {"model": Problems, "description": "over the size limit"},
+            415: {"model": Problems, "description": "not a CSV (extension or content)"},
+            422: {"model": Problems, "description": "the header or the parameters do not fit the spec"},
+        },
+    )
+    async def upload(
+        request: Request,
+        settings: SettingsDep,
+        storage: StorageDep,
+        limit: UploadLimitDep,
+        file: Annotated[UploadFile, File(description="the weekly customer file (CSV, UTF-8)")],
+        dataset: Annotated[str | None, Form(description="dataset spec; default from settings")] = None,
+        budget: Annotated[int | None, Form(description="how many customers to call")] = None,
+        budget_share: Annotated[float | None, Form(description="or the share of customers to call")] = None,
+        model_version: Annotated[str | None, Form(description="a model version; default: champion")] = None,
+        dry_run: Annotated[bool, Query(description="check only: nothing is stored, answers 200")] = False,
+    ) -> Any:
+        """Checks the size, the content (text, UTF-8, CSV) and the header against the dataset spec at once
+        (422 listing every problem), then stores the file create-only as
+        ``weekly/<name>-<UTC time>.csv`` in the landing bucket with its parameters as object metadata.
+        The storage trigger launches the scoring run; the answer is 202 with the run id and its status URL.
+        """
+        metrics: Metrics = request.app.state.metrics
+        try:
+            data = await _read_limited(file, limit)
+            filename = file.filename or "upload.csv"
+            ds, params = uploads.parse_params(
+                settings,
+                dataset=dataset,
+                budget=budget,
+                budget_share=budget_share,
+                model_version=model_version,
+            )
+            warnings = uploads.check(data, filename, ds, limit=limit)
+        except RemarketingError as exc:
+            metrics.uploads.labels(outcome=str(status_of(exc))).inc()
+            raise
+        if dry_run:
+            return JSONResponse({"ok": True, "warnings": warnings}, status_code=200)
+        from starlette.concurrency import run_in_threadpool
+
+        receipt = await run_in_threadpool(
+            uploads.store, storage, settings, data, filename, ds, params, warnings
+        )
+        metrics.uploads.labels(outcome="202").inc()
+        metrics.upload_bytes.inc(len(data))
+        status_url = str(request.url_for("get_run", run_id=receipt.run_id))
+        log.info("upload %s stored as %s (run %s)", filename, receipt.object, receipt.run_id)
+        return JSONResponse(
+            {
+                "run_id": receipt.run_id,
+                "status": "queued",
+                "status_url": status_url,
+                "object": receipt.object,
+                "generation": receipt.generation,
+                "size": receipt.size,
+                "sha256": receipt.sha256,
+                "dataset": receipt.dataset,
+                "params": receipt.params,
+                "warnings": receipt.warnings,
+            },
+            status_code=202,
+            headers={"Location": status_url},
+        )
+
+    @api.get("/runs", tags=["runs"], summary="Training and scoring runs, newest first")
+    def list_runs(
+        settings: SettingsDep,
+        storage: StorageDep,
+        kind: Annotated[Literal["training", "scoring"] | None, Query()] = None,
+        status: Annotated[Literal["queued", "running", "success", "failed"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        runs = views.list_runs(settings, storage, kind=kind, status=status, limit=limit)
+        return {"runs": runs, "count": len(runs)}
+
+    @api.get(
+        "/runs/{run_id}",
+        tags=["runs"],
+        name="get_run",
+        summary="One run: status, steps, details, and the predictions URL once it succeeded",
+        responses={404: {"model": Problems}},
+    )
+    def get_run(run_id: str, settings: SettingsDep, storage: StorageDep, reconcile: ReconcileDep) -> Any:
+        """``queued`` while the upload has not been picked up; a finished scoring run answers
+        ``{"status": "success", "predictions URL": ...}`` (minted now, with ``predictions_url_expires``)
+        and ``details``: counts, model version, expected conversion rate and base rate, the error."""
+        return views.get_run(settings, storage, run_id, reconcile=reconcile)
+
+    @api.get("/runs/{run_id}/predictions", tags=["runs"], summary="The top scored customers of a run")
+    def get_predictions(
+        run_id: str,
+        settings: SettingsDep,
+        storage: StorageDep,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 20,
+        contacted_only: bool = False,
+    ) -> dict[str, Any]:
+        return views.predictions(settings, storage, run_id, limit=limit, contacted_only=contacted_only)
+
+    @api.get(
+        "/runs/{run_id}/explanations",
+        tags=["explanations"],
+        summary="One scored customer's probability, reason codes and every SHAP contribution",
+        responses={404: {"model": Problems}},
+    )
+    def get_explanation(
+        run_id: str,
+        settings: SettingsDep,
+        storage: StorageDep,
+        customer_id: Annotated[str, Query(min_length=1, max_length=200)],
+    ) -> dict[str, Any]:
+        return views.explanation(settings, storage, run_id, customer_id)
+
+    @api.get("/models", tags=["models"], summary="Model versions, aliases and test metrics")
+    def get_models(
+        settings: SettingsDep, registry: RegistryDep, dataset: Annotated[str | None, Query()] = None
+    ) -> dict[str, Any]:
+        return views.models(settings, registry, dataset)
+
+    @api.get(
+        "/models/{version}/plots/{name}",
+        tags=["models"],
+        summary="A version's evaluation plot (roc, pr, lift, calibration, shap_summary, shap_importance)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: {"model": Problems}},
+    )
+    def get_plot(
+        version: str, name: str, settings: SettingsDep, registry: RegistryDep, dataset: str | None = None
+    ) -> Response:
+        data = views.plot(settings, registry, dataset or settings.default_dataset, version, name)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+    @api.get("/models/{version}/shap", tags=["models"], summary="A version's global SHAP importance")
+    def get_shap(
+        version: str, settings: SettingsDep, registry: RegistryDep, dataset: str | None = None
+    ) -> dict[str, Any]:
+        return views.shap_importance(settings, registry, dataset or settings.default_dataset, version)
+
+    return api
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Remarketing API",
-        version="0.1.0",
-        description="Runs, uploads and predictions of the Remarketing system.",
+        version="0.2.0",
+        description=(
+            "Uploads, runs, explanations, models and predictions of the Remarketing system. "
+            "Send the API key as `X-API-Key` or `Authorization: Bearer`; `/download` needs none "
+            "(its signature is the credential)."
+        ),
     )
-    if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
+    built = settings or Settings()  # built once, at the edge
+    app.dependency_overrides[get_settings] = lambda: built
+    app.state.metrics = Metrics()
+    guard = uploads.DEFAULT_MAX_UPLOAD_BYTES + CHUNK
 
-    @app.get("/healthz", tags=["ops"])
+    @app.exception_handler(RemarketingError)
+    async def remarketing_error(request: Request, exc: RemarketingError) -> JSONResponse:
+        code = status_of(exc)
+        body: dict[str, Any] = {"detail": str(exc)}
+        if isinstance(exc, DataValidationError):
+            body = {"detail": "the file cannot be used", "problems": exc.problems}
+        if code >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(body, status_code=code)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        limit = max(getattr(built, "max_upload_bytes", 0) or 0, guard)
+        if request.url.path == "/uploads" and length and length.isdigit() and int(length) > limit:
+            return JSONResponse({"detail": f"the upload is over the {limit:,}-byte limit"}, status_code=413)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app.state.metrics.observe(request.method, path, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness (no credentials)")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (no credentials)", response_class=Response)
+    def metrics() -> Response:
+        data, content_type = app.state.metrics.render()
+        return Response(data, media_type=content_type)
 
     @app.get(
         "/download", tags=["predictions"], summary="Download a file by its signed link (no token needed)"
@@ -63,4 +325,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
 
+    app.include_router(_router())
     return app
+
+
+def __getattr__(name: str) -> Any:
+    """``frontend.api.main:app`` (the image's command) builds the app on first access, not at import."""
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,354 @@
+"""What the API answers, built from run records, receipts, scored outputs and the registry.
+
+Plain functions over the core (no FastAPI), so the routes stay thin and these are testable alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from frontend.api import uploads
+from remarketing import datasets
+from remarketing.errors import ModelNotFoundError, RemarketingError, StorageError
+from remarketing.runs import RunRecord, RunStore
+from remarketing.settings import Settings
+from remarketing.storage import Storage, join
+from remarketing.urls import mint
+
+PLOTS = {
+    "roc": "plots/roc.png",
+    "pr": "plots/pr.png",
+    "lift": "plots/lift.png",
+    "calibration": "plots/calibration.png",
+    "shap_summary": "shap/shap_summary.png",
+    "shap_importance": "shap/shap_importance.png",
+}
+DETAIL_METRICS = (
+    "rows_read",
+    "rows_scored",
+    "rows_rejected",
+    "contacted",
+    "expected_conversions",
+    "expected_conversion_rate",
+    "base_rate",
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+class NotFound(RemarketingError):
+    """What was asked for does not exist (a run, a customer, a plot)."""
+
+
+# --- a small cache for immutable things (published outputs, MLflow artifacts) -------------------------
+T = TypeVar("T")
+
+
+class _Cache:
+    def __init__(self, size: int = 16) -> None:
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]  # type: ignore[no-any-return]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+_outputs = _Cache(8)
+_artifacts = _Cache(64)
+
+
+# --- runs ------------------------------------------------------------------------------------------
+def links(settings: Settings, record: RunRecord) -> dict[str, str | None]:
+    tracking = settings.tracking_uri.rstrip("/")
+    mlflow_link = None
+    if record.mlflow_run_id:
+        mlflow_link = f"{tracking}/#/runs/{record.mlflow_run_id}"
+    elif record.model_name and record.model_version:
+        mlflow_link = f"{tracking}/#/models/{record.model_name}/versions/{record.model_version}"
+    kubeflow = record.pipeline_run.get("ui")
+    if not kubeflow and settings.kfp_host and record.pipeline_run.get("kfp_run_id"):
+        kubeflow = f"{settings.kfp_host.rstrip('/')}/#/runs/details/{record.pipeline_run['kfp_run_id']}"
+    return {"mlflow": mlflow_link, "kubeflow": kubeflow}
+
+
+def run_view(settings: Settings, storage: Storage, record: RunRecord, *, full: bool = True) -> dict[str, Any]:
+    """The record as a person reads it: the status, the predictions URL minted now, the details."""
+    out: dict[str, Any] = json.loads(record.model_dump_json())
+    out["predictions URL"] = None
+    if full and record.status == "success" and record.predictions_uri:
+        signed = mint(settings, record.predictions_uri, storage=storage)
+        out["predictions URL"], out["predictions_url_expires"] = signed.url, signed.expires
+    out["details"] = {
+        **{k: record.metrics.get(k) for k in DETAIL_METRICS if k in record.metrics},
+        "model_version": record.model_version,
+        "error": record.error.model_dump() if record.error else None,
+    }
+    if record.kind == "training":
+        out["details"]["promoted"] = record.metrics.get("promoted")
+    out["links"] = links(settings, record)
+    return out
+
+
+def queued_view(receipt: dict[str, Any]) -> dict[str, Any]:
+    """An upload that no launcher has picked up yet."""
+    return {
+        "run_id": receipt["run_id"],
+        "kind": "scoring",
+        "dataset": receipt["dataset"],
+        "status": "queued",
+        "source": {
+            "uri": receipt["object"],
+            "generation": receipt["generation"],
+            "sha256": receipt["sha256"],
+            "size": receipt["size"],
+        },
+        "params": receipt["params"],
+        "warnings": receipt.get("warnings", []),
+        "steps": [],
+        "error": None,
+        "created": receipt["uploaded_at"],
+        "updated": receipt["uploaded_at"],
+        "predictions URL": None,
+        "details": {"model_version": None, "error": None},
+        "links": {"mlflow": None, "kubeflow": None},
+        "upload": {"filename": receipt["filename"], "uploaded_at": receipt["uploaded_at"]},
+    }
+
+
+def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Callable | None = None) -> dict:
+    store = RunStore(storage, settings.artifacts_root)
+    try:
+        record = store.get(run_id)
+    except RemarketingError:
+        receipt = uploads.read_receipt(storage, settings, run_id)
+        if receipt is None:
+            raise NotFound(f"no run {run_id!r}: check the id (GET /runs lists them)") from None
+        return queued_view(receipt)
+    if reconcile is not None:
+        record = reconcile(settings, store, record)
+    return run_view(settings, storage, record)
+
+
+def list_runs(
+    settings: Settings, storage: Storage, *, kind: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Run summaries, newest first, with uploads not yet picked up as ``queued``."""
+    store = RunStore(storage, settings.artifacts_root)
+    views = [run_view(settings, storage, r, full=False) for r in store.list()]
+    known = {v["run_id"] for v in views}
+    for uri in storage.list(join(settings.artifacts_root, "uploads") + "/"):
+        run_id = uri.rsplit("/", 1)[-1].removesuffix(".json")
+        if run_id not in known:
+            receipt = uploads.read_receipt(storage, settings, run_id)
+            if receipt is not None:
+                views.append(queued_view(receipt))
+    views = [
+        v for v in views if (kind is None or v["kind"] == kind) and (status is None or v["status"] == status)
+    ]
+    views.sort(key=lambda v: v["created"], reverse=True)
+    return views[:limit]
+
+
+# --- scored outputs --------------------------------------------------------------------------------
+def _finished_scoring(settings: Settings, storage: Storage, run_id: str) -> RunRecord:
+    try:
+        record = RunStore(storage, settings.artifacts_root).get(run_id)
+    except RemarketingError:
+        raise NotFound(f"no run {run_id!r}") from None
+    if record.kind != "scoring" or record.status != "success" or not record.predictions_uri:
+        raise NotFound(f"run {run_id} has no scored customers (it is a {record.status} {record.kind} run)")
+    return record
+
+
+def _predictions(storage: Storage, record: RunRecord) -> pd.DataFrame:
+    uri = record.predictions_uri or ""
+    return _outputs.get(
+        ("predictions", uri),
+        lambda: pd.read_csv(
+            io.BytesIO(storage.read_bytes(uri)), dtype={"customer_id": str}, keep_default_na=False
+        ),
+    )
+
+
+def predictions(
+    settings: Settings, storage: Storage, run_id: str, *, limit: int, contacted_only: bool
+) -> dict[str, Any]:
+    record = _finished_scoring(settings, storage, run_id)
+    frame = _predictions(storage, record)
+    if contacted_only:
+        frame = frame[frame["contact"].astype(str).isin(["True", "true", "1"])]
+    rows = json.loads(frame.head(limit).to_json(orient="records"))
+    return {"run_id": run_id, "total": int(len(frame)), "rows": rows, "metrics": record.metrics}
+
+
+def _unescape(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
+
+
+def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: str) -> dict[str, Any]:
+    """One customer's probability, reason codes, every SHAP contribution and the base value."""
+    record = _finished_scoring(settings, storage, run_id)
+    base = join(settings.artifacts_root, "output", run_id)
+    contributions = _outputs.get(
+        ("contributions", base),
+        lambda: pd.read_parquet(io.BytesIO(storage.read_bytes(join(base, "contributions.parquet")))),
+    )
+    ids = contributions["customer_id"].astype(str)
+    match = contributions[ids == customer_id]
+    if match.empty:
+        raise NotFound(f"customer {customer_id!r} is not among the {len(contributions):,} scored in {run_id}")
+    row = match.iloc[0]
+    scored = _predictions(storage, record)
+    ranked = scored[scored["customer_id"].map(_unescape) == customer_id]
+    prediction = ranked.iloc[0] if not ranked.empty else None
+    shap_cols = [c for c in contributions.columns if c.startswith("shap_")]
+    contribs = {c.removeprefix("shap_"): float(row[c]) for c in shap_cols}
+    reasons = (
+        [str(prediction[f"reason_{i}"]) for i in (1, 2, 3) if str(prediction[f"reason_{i}"])]
+        if prediction is not None
+        else []
+    )
+    return {
+        "run_id": run_id,
+        "customer_id": customer_id,
+        "probability": float(prediction["probability"]) if prediction is not None else None,
+        "rank": int(prediction["rank"]) if prediction is not None else None,
+        "contact": bool(str(prediction["contact"]) in ("True", "true", "1"))
+        if prediction is not None
+        else None,
+        "reasons": reasons,
+        "base_value": float(row["base_value"]),
+        "contributions": contribs,
+        "values": _customer_values(settings, storage, record, customer_id, list(contribs)),
+        "units": "calibrated log-odds: base_value + sum(contributions) = logit(probability)",
+        "model_version": record.model_version,
+    }
+
+
+def _customer_values(
+    settings: Settings, storage: Storage, record: RunRecord, customer_id: str, fields: list[str]
+) -> dict[str, Any]:
+    """The customer's own field values, from the exact uploaded generation (best effort)."""
+    try:
+        spec = datasets.load_spec(record.dataset)
+        frame = _outputs.get(
+            ("source", record.source.uri, record.source.generation),
+            lambda: pd.read_csv(
+                io.BytesIO(storage.read_bytes(record.source.uri, generation=record.source.generation)),
+                sep=spec.separator,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                encoding="utf-8-sig",
+            ),
+        )
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if spec.id_column in frame.columns:
+            hit = frame[frame[spec.id_column].str.strip() == customer_id]
+        else:  # the id was generated from the row number
+            hit = frame.iloc[[int(customer_id) - 1]] if customer_id.isdigit() else frame.iloc[[]]
+        if hit.empty:
+            return {}
+        return {f: hit.iloc[0][f] for f in fields if f in hit.columns}
+    except (StorageError, ValueError, IndexError, pd.errors.ParserError):
+        return {}
+
+
+# --- models ----------------------------------------------------------------------------------------
+def models(settings: Settings, registry: Any, dataset: str | None) -> dict[str, Any]:
+    names = [dataset] if dataset else datasets.available()
+    out = []
+    for ds in names:
+        name = settings.model_name(ds)
+        versions = registry.versions(name)
+        aliases = _aliases(registry, name) if versions else {}
+        for info in versions:
+            item = info.as_dict()
+            item["aliases"] = sorted(set(item["aliases"]) | set(aliases.get(info.version, [])))
+            item["dataset"] = ds
+            item["metrics"], item["validation_metrics"] = _run_metrics(registry, info.run_id)
+            item["plots"] = {p: f"/models/{info.version}/plots/{p}?dataset={ds}" for p in PLOTS}
+            item["shap_importance"] = f"/models/{info.version}/shap?dataset={ds}"
+            out.append(item)
+    return {"models": out}
+
+
+def _aliases(registry: Any, name: str) -> dict[str, list[str]]:
+    """version -> aliases (MLflow's version search leaves aliases out; the registered model has them)."""
+    out: dict[str, list[str]] = {}
+    for alias, version in (registry.client.get_registered_model(name).aliases or {}).items():
+        out.setdefault(str(version), []).append(alias)
+    return out
+
+
+def _run_metrics(registry: Any, run_id: str | None) -> tuple[dict[str, float], dict[str, float]]:
+    if not run_id:
+        return {}, {}
+
+    def fetch() -> tuple[dict[str, float], dict[str, float]]:
+        metrics = registry.client.get_run(run_id).data.metrics
+        test = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+        validation = {
+            k.removeprefix("validation_"): v for k, v in metrics.items() if k.startswith("validation_")
+        }
+        return test, validation
+
+    return _artifacts.get(("metrics", run_id), fetch)
+
+
+def _version(settings: Settings, registry: Any, dataset: str, version: str) -> Any:
+    if dataset not in datasets.available():
+        raise NotFound(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
+    info = registry.get(settings.model_name(dataset), version)  # ModelNotFoundError -> 404
+    if not info.run_id:
+        raise ModelNotFoundError(f"{info.name} v{version} has no MLflow run, so no plots")
+    return info
+
+
+def artifact(settings: Settings, registry: Any, dataset: str, version: str, path: str) -> bytes:
+    info = _version(settings, registry, dataset, version)
+
+    def fetch() -> bytes:
+        import tempfile
+        from pathlib import Path
+
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=info.run_id, artifact_path=path, dst_path=tmp, tracking_uri=settings.tracking_uri
+                )
+            except (MlflowException, OSError) as exc:
+                raise NotFound(f"{info.name} v{version} has no {path} ({exc})") from None
+            return Path(local).read_bytes()
+
+    return _artifacts.get(("artifact", info.run_id, path), fetch)
+
+
+def plot(settings: Settings, registry: Any, dataset: str, version: str, name: str) -> bytes:
+    if name not in PLOTS:
+        raise NotFound(f"no plot {name!r}; known: {', '.join(PLOTS)}")
+    return artifact(settings, registry, dataset, version, PLOTS[name])
+
+
+def shap_importance(settings: Settings, registry: Any, dataset: str, version: str) -> dict[str, Any]:
+    data = artifact(settings, registry, dataset, version, "shap/shap_importance.json")
+    return {"version": version, "dataset": dataset, **json.loads(data)}

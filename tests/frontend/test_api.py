@@ -1,0 +1,280 @@
+"""The API against the real emulator, MLflow and registry: uploads (and every kind of bad input), runs,
+explanations, models, auth, metrics. Runs are launched by ``pipelines.launch.launch``, as the storage
+trigger's function does."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from frontend.api import deps, uploads
+from frontend.api.main import create_app
+from remarketing.runs import run_id_for
+from remarketing.storage import Storage
+from tests.frontend.conftest import FORMULA_IDS, csv_bytes, weekly_frame
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def small(bank_bytes: bytes) -> bytes:
+    return csv_bytes(weekly_frame(bank_bytes, step=400))
+
+
+def weekly_objects(settings) -> set[str]:
+    return set(Storage(settings).list(f"gs://{settings.landing_bucket}/weekly/"))
+
+
+def post(client: TestClient, name: str, data: bytes, **form):
+    return client.post("/uploads", files={"file": (name, data, "text/csv")}, data=form)
+
+
+# --- authentication --------------------------------------------------------------------------------
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}])
+def test_a_missing_or_wrong_key_is_401(anonymous: TestClient, headers, small):
+    for method, path in [("GET", "/runs"), ("GET", "/runs/x"), ("GET", "/models")]:
+        response = anonymous.request(method, path, headers=headers)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+    response = anonymous.post("/uploads", headers=headers, files={"file": ("w.csv", small, "text/csv")})
+    assert response.status_code == 401
+
+
+def test_the_key_works_as_header_or_bearer_token(anonymous: TestClient, key: str):
+    assert anonymous.get("/runs", headers={"X-API-Key": key}).status_code == 200
+    assert anonymous.get("/runs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_health_metrics_and_openapi_are_open_and_documented(anonymous: TestClient, client: TestClient):
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    assert anonymous.get("/docs").status_code == 200
+    client.get("/runs")
+    metrics = anonymous.get("/metrics").text
+    assert 'remarketing_api_requests_total{method="GET",route="/runs",status="200"}' in metrics
+    spec = anonymous.get("/openapi.json").json()
+    assert {"/uploads", "/runs", "/runs/{run_id}", "/runs/{run_id}/explanations", "/models"} <= set(
+        spec["paths"]
+    )
+    assert {"APIKeyHeader", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
+    assert "422" in spec["paths"]["/uploads"]["post"]["responses"]
+
+
+# --- bad input ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "data", "status", "expected"),
+    [
+        ("report.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", 415, "not a CSV but a PDF"),
+        ("sheet.csv", b"PK\x03\x04\x14\x00\x06\x00", 415, "xlsx"),
+        ("binary.csv", b"customer_id;age\n\x00\x01\x02;3\n", 415, "binary"),
+        ("customers.xlsx", b"customer_id;age\nC1;30\n", 415, "not a .csv file"),
+        ("notes.csv", b"dear team,\nhere are the numbers\n", 422, "wrong separator"),
+        ("latin1.csv", "customer_id;job\nC1;técnico\n".encode("latin-1"), 422, "not UTF-8"),
+        ("empty.csv", b"", 422, "the file is empty (0 bytes)"),
+    ],
+)
+def test_files_that_are_not_a_usable_csv_are_refused_and_not_stored(
+    client, settings, name, data, status, expected
+):
+    before = weekly_objects(settings)
+    response = post(client, name, data)
+    assert response.status_code == status, response.text
+    assert expected in json.dumps(response.json())
+    assert weekly_objects(settings) == before
+
+
+def test_wrong_columns_are_422_listing_every_problem(client, settings, bank_bytes):
+    frame = weekly_frame(bank_bytes, step=400).drop(columns=["age", "poutcome"])
+    before = weekly_objects(settings)
+    response = post(client, "weekly.csv", csv_bytes(frame))
+    assert response.status_code == 422
+    assert response.json()["problems"] == ["missing 2 columns: 'age', 'poutcome'"]
+    assert (
+        post(client, "weekly.csv", csv_bytes(frame).replace(b";", b","))
+        .json()["problems"][0]
+        .startswith("wrong separator")
+    )
+    assert weekly_objects(settings) == before
+
+
+def test_bad_parameters_are_422(client, small):
+    response = post(client, "w.csv", small, budget="10", budget_share="0.2")
+    assert response.status_code == 422 and "not both" in response.json()["problems"][0]
+    assert post(client, "w.csv", small, dataset="nope").status_code == 422
+    assert post(client, "w.csv", small, model_version="../1").status_code == 422
+
+
+def test_over_the_size_limit_is_413(app, key, settings, small):
+    app.dependency_overrides[deps.get_upload_limit] = lambda: len(small) - 1
+    try:
+        before = weekly_objects(settings)
+        response = TestClient(app, headers={"X-API-Key": key}).post(
+            "/uploads", files={"file": ("w.csv", small, "text/csv")}
+        )
+    finally:
+        del app.dependency_overrides[deps.get_upload_limit]
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+    assert weekly_objects(settings) == before
+
+
+@pytest.mark.parametrize(
+    ("filename", "stem"),
+    [
+        ("../../etc/passwd.csv", "passwd"),
+        ("..\\..\\windows\\week 47 (final).csv", "week-47-final"),
+        ("....csv", "upload"),
+        ("Übersicht/../clients-émigrés.CSV", "clients-emigres"),
+    ],
+)
+def test_a_name_with_dotdot_is_sanitised(client, settings, small, filename, stem):
+    response = post(client, filename, small)
+    assert response.status_code == 202, response.text
+    name = response.json()["object"].removeprefix(f"gs://{settings.landing_bucket}/")
+    assert name.startswith(f"weekly/{stem}-") and name.endswith(".csv")
+    assert ".." not in name and name.count("/") == 1 and "\\" not in name
+
+
+def test_dry_run_checks_without_storing(client, settings, small):
+    before = weekly_objects(settings)
+    response = client.post("/uploads?dry_run=true", files={"file": ("w.csv", small, "text/csv")})
+    assert response.status_code == 200 and response.json()["ok"] is True
+    assert any("'y' (the target) ignored" in w for w in response.json()["warnings"])
+    assert weekly_objects(settings) == before
+
+
+# --- an upload, before and after it is picked up ---------------------------------------------------
+def test_an_upload_is_stored_with_metadata_and_queued_until_launched(client, settings, small):
+    response = post(client, "customers.csv", small, budget="7", model_version="1")
+    assert response.status_code == 202
+    body = response.json()
+    bucket, name = body["object"].removeprefix("gs://").split("/", 1)
+    assert bucket == settings.landing_bucket
+    assert body["run_id"] == run_id_for(bucket, name, body["generation"])
+    assert response.headers["location"] == body["status_url"] and body["status_url"].endswith(
+        f"/runs/{body['run_id']}"
+    )
+    storage = Storage(settings)
+    info = storage.stat(body["object"])
+    assert info.metadata == {"dataset": "bank-marketing", "budget": "7", "model_version": "1"}
+    assert storage.read_bytes(body["object"]) == small
+    # The API never creates the run record: launch() does, create-only.
+    assert not storage.exists(f"{settings.artifacts_root}/runs/{body['run_id']}.json")
+    run = client.get(f"/runs/{body['run_id']}").json()
+    assert run["status"] == "queued" and run["source"]["sha256"] == body["sha256"]
+    assert run["predictions URL"] is None and run["params"] == {"budget": 7, "model_version": "1"}
+    queued = client.get("/runs", params={"status": "queued"}).json()["runs"]
+    assert body["run_id"] in {r["run_id"] for r in queued}
+    assert client.get("/runs/scoring-0000000000000000").status_code == 404
+
+
+# --- the same file twice at once, scored for real --------------------------------------------------
+def test_the_same_file_uploaded_twice_at_once_is_two_uploads_and_two_runs(scored, client):
+    first, second = scored.uploads
+    assert first["run_id"] != second["run_id"] and first["object"] != second["object"]
+    assert first["sha256"] == second["sha256"]
+    for up, record in zip(scored.uploads, scored.records, strict=True):
+        assert record.status == "success", record.error
+        run = client.get(up["status_url"]).json()
+        assert run["run_id"] == up["run_id"] and run["source"]["uri"] == up["object"]
+        assert run["source"]["generation"] == up["generation"]
+    listed = client.get("/runs", params={"kind": "scoring", "status": "success"}).json()["runs"]
+    assert {first["run_id"], second["run_id"]} <= {r["run_id"] for r in listed}
+    assert all(r["kind"] == "scoring" and r["status"] == "success" for r in listed)
+
+
+def test_a_finished_run_answers_success_with_the_predictions_url_and_details(scored, client, anonymous):
+    run = client.get(scored.uploads[0]["status_url"]).json()
+    assert run["status"] == "success" and run["predictions URL"].startswith("http://127.0.0.1:")
+    details = run["details"]
+    rows = len(weekly_frame_rows(scored.data))
+    assert details["rows_scored"] == rows and details["rows_rejected"] == 0 and details["contacted"] == 25
+    assert 0 < details["base_rate"] < details["expected_conversion_rate"] < 1
+    assert details["model_version"] == run["model_version"] and details["error"] is None
+    assert run["links"]["mlflow"].endswith(f"/versions/{run['model_version']}")
+    # The signed link downloads without the key.
+    assert httpx.get(run["predictions URL"]).status_code == 200
+    assert anonymous.get(httpx.URL(run["predictions URL"]).raw_path.decode()).status_code == 200
+
+
+def weekly_frame_rows(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), sep=";")
+
+
+def test_scored_cells_starting_with_formula_characters_are_escaped_in_the_download(scored, client):
+    url = client.get(scored.uploads[1]["status_url"]).json()["predictions URL"]
+    text = httpx.get(url).text
+    for cell in FORMULA_IDS:
+        assert f"'{cell}" in text
+    assert not any(line[:1] in "=+-@" for line in text.splitlines())
+    scored_frame = pd.read_csv(io.StringIO(text), dtype={"customer_id": str})
+    assert scored_frame["probability"].dtype.kind == "f"  # numbers are not escaped
+
+
+def test_explanations_give_probability_reasons_and_every_contribution(scored, client):
+    run_id = scored.uploads[0]["run_id"]
+    top = client.get(f"/runs/{run_id}/predictions", params={"limit": 3}).json()
+    customer = top["rows"][0]["customer_id"]
+    body = client.get(f"/runs/{run_id}/explanations", params={"customer_id": customer}).json()
+    assert body["probability"] == pytest.approx(top["rows"][0]["probability"], abs=1e-6)
+    assert body["rank"] == 1 and body["reasons"] and body["reasons"][0] == top["rows"][0]["reason_1"]
+    assert set(body["contributions"]) == {
+        "age",
+        "job",
+        "marital",
+        "education",
+        "default",
+        "balance",
+        "housing",
+        "loan",
+        "contact",
+        "campaign",
+        "pdays",
+        "previous",
+        "poutcome",
+    }
+    import math
+
+    logit = body["base_value"] + sum(body["contributions"].values())
+    assert 1 / (1 + math.exp(-logit)) == pytest.approx(body["probability"], abs=2e-3)
+    assert body["values"]["age"]  # the customer's own fields, from the uploaded generation
+    formula = client.get(f"/runs/{run_id}/explanations", params={"customer_id": FORMULA_IDS[0]})
+    assert formula.status_code == 200 and formula.json()["probability"] is not None
+    missing = client.get(f"/runs/{run_id}/explanations", params={"customer_id": "nobody"})
+    assert missing.status_code == 404 and "not among" in missing.json()["detail"]
+
+
+# --- models ---------------------------------------------------------------------------------------
+def test_models_list_versions_aliases_metrics_and_serve_their_plots(trained, client):
+    models = client.get("/models", params={"dataset": "bank-marketing"}).json()["models"]
+    champion = next(m for m in models if "champion" in m["aliases"])
+    assert champion["metrics"]["roc_auc"] > 0.5 and champion["family"]
+    for name in ("roc", "pr", "lift", "calibration", "shap_summary"):
+        response = client.get(champion["plots"][name])
+        assert response.status_code == 200 and response.content[:4] == b"\x89PNG", name
+    shap = client.get(champion["shap_importance"]).json()
+    assert shap["importance"] and "base_value" in shap
+    assert client.get("/models/999/plots/roc").status_code == 404
+    assert client.get(f"/models/{champion['version']}/plots/nope").status_code == 404
+
+
+def test_the_error_mapping_is_one_table():
+    from frontend.api.main import status_of
+    from remarketing.errors import DataValidationError, ModelNotFoundError, RemarketingError
+
+    assert status_of(DataValidationError(["x"])) == 422
+    assert status_of(ModelNotFoundError("x")) == 404
+    assert status_of(uploads.PayloadTooLarge("x")) == 413
+    assert status_of(RemarketingError("x")) == 400
+
+
+def test_the_image_entry_point_builds_the_app_lazily(monkeypatch, settings):
+    import frontend.api.main as main
+
+    assert "app" not in vars(main)
+    assert main.app.title == "Remarketing API"
+    del main.app
+    assert create_app is main.create_app
