@@ -7,6 +7,7 @@ computed and how fast (``EXPLAINERS``), so batch scoring can explain every custo
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,9 @@ EXPLAINERS = {
     "mlp": "shap.DeepExplainer (DeepLIFT rescale, additive) against the background sample, in logits "
     "(about 300 rows per second)",
 }
+
+
+_SHAP_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -200,14 +204,17 @@ class CampaignModel:
             coef = self.estimator.coef_.reshape(-1)
             mean = self.design(self.background).mean(axis=0)
             return (X - mean) * coef, float(self.estimator.intercept_[0] + mean @ coef)
-        if self._explainer is None:
-            self._explainer = self._build_explainer()
-        if self.family == "hgb":
-            values = self._explainer.shap_values(X, check_additivity=False)
-            return np.asarray(values).reshape(X.shape), float(np.ravel(self._explainer.expected_value)[0])
-        values = self._explainer.shap_values(X.astype("float32"), check_additivity=False)
-        phi = np.asarray(values, dtype="float64").reshape(X.shape)
-        return phi, float(np.ravel(self._explainer.expected_value)[0])
+        # shap's DeepExplainer swaps TensorFlow's global gradient registry while it runs, so concurrent
+        # calls (a model server's request threads) corrupt each other: one SHAP call at a time.
+        with _SHAP_LOCK:
+            if self._explainer is None:
+                self._explainer = self._build_explainer()
+            if self.family == "hgb":
+                values = self._explainer.shap_values(X, check_additivity=False)
+            else:
+                values = self._explainer.shap_values(X.astype("float32"), check_additivity=False)
+            base = float(np.ravel(self._explainer.expected_value)[0])
+        return np.asarray(values, dtype="float64").reshape(X.shape), base
 
     def _build_explainer(self) -> Any:
         import shap

@@ -119,3 +119,17 @@ def test_the_fast_design_equals_the_column_transformer(splits, encoding):
     )
     expected = preprocessor.transform(rows)
     np.testing.assert_array_equal(FastDesign(preprocessor)(rows), expected)
+
+
+@pytest.mark.parametrize("family", ["hgb", "mlp"])
+def test_explanations_from_concurrent_threads_are_correct(family, splits):
+    """A model server explains from several request threads at once (DeepExplainer is not thread-safe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = fit_family(family, SPEC, splits.train, seed=1, background_rows=30, epochs=2).model
+    rows = splits.test.head(100)
+    expected = model.explain(rows).contributions
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: model.explain(rows).contributions, range(8)))
+    for result in results:
+        pd.testing.assert_frame_equal(result, expected)
