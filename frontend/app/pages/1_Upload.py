@@ -1,0 +1,163 @@
+"""Upload: drop this week's customer file, get immediate feedback, follow the run, download who to call."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pandas as pd
+import streamlit as st
+
+from frontend.app import ui
+from frontend.app.client import FINISHED, SCORING_STEPS, ApiClient, ApiError
+
+st.set_page_config(page_title="Upload · Remarketing", page_icon="📤", layout="wide")
+st.title("Score this week's customers")
+api = ApiClient()
+
+left, right = st.columns([3, 2])
+with right:
+    mode = st.radio("Budget", ["customers to call", "share of customers"], horizontal=True, key="budget_mode")
+    budget: int | None = None
+    share: float | None = None
+    if mode == "customers to call":
+        budget = int(st.number_input("Customers to call", min_value=1, value=1000, step=50, key="budget"))
+    else:
+        share = float(st.slider("Share of customers to call", 0.01, 1.0, 0.10, 0.01, key="budget_share"))
+with left:
+    file = st.file_uploader(
+        "Weekly customer file (CSV, `;`-separated, UTF-8)", type=["csv"], key="weekly_file"
+    )
+
+if file is not None:
+    data = file.getvalue()
+    fingerprint = f"{file.name}:{len(data)}:{hashlib.sha256(data).hexdigest()}:{budget}:{share}"
+    if st.session_state.get("checked_for") != fingerprint:
+        try:
+            result = api.upload(file.name, data, dry_run=True, budget=budget, budget_share=share)
+            st.session_state.check = {"ok": True, "warnings": result.get("warnings", [])}
+        except ApiError as exc:
+            st.session_state.check = {"ok": False, "detail": exc.detail, "problems": exc.problems}
+        st.session_state.checked_for = fingerprint
+    check = st.session_state.check
+    if check["ok"]:
+        st.success(f"**{file.name}** ({len(data):,} bytes): the columns fit. Ready to score.")
+        for warning in check["warnings"]:
+            st.info(warning)
+    else:
+        st.error(f"**{file.name}** cannot be scored: {check['detail']}")
+        if check["problems"]:
+            st.markdown("\n".join(f"- {p}" for p in check["problems"]))
+    if st.button("Score this file", type="primary", disabled=not check["ok"], key="score"):
+        try:
+            accepted = api.upload(file.name, data, budget=budget, budget_share=share)
+        except ApiError as exc:
+            st.error(f"The upload was refused: {exc.detail}")
+            if exc.problems:
+                st.markdown("\n".join(f"- {p}" for p in exc.problems))
+        else:
+            st.session_state.run_id = accepted["run_id"]
+            st.session_state.final = None
+            st.session_state.object = accepted["object"]
+
+
+@st.fragment(run_every=2.0)
+def progress(run_id: str) -> None:
+    """Polls the run while it goes; reruns the whole page once it has finished."""
+    try:
+        run = api.run(run_id)
+    except ApiError as exc:
+        st.warning(f"waiting for the run: {exc}")
+        return
+    if run["status"] in FINISHED:
+        st.session_state.final = run
+        st.rerun()
+    steps = {s["name"]: s["status"] for s in run.get("steps") or []}
+    done = sum(1 for name in SCORING_STEPS if steps.get(name) == "success")
+    running = [name for name, status in steps.items() if status == "running"]
+    if run["status"] == "queued" and not steps:
+        text = "queued: uploaded, waiting for the pipeline to start"
+    else:
+        doing = ", ".join(running) or "waiting for a pipeline slot"
+        text = f"{run['status']}: {doing} ({done}/{len(SCORING_STEPS)} steps)"
+    st.progress(done / len(SCORING_STEPS), text=text)
+    st.caption(f"status: {ui.status_label(run['status'])} · updated {run.get('updated', '')}")
+
+
+def result(run: dict) -> None:
+    if run["status"] == "failed":
+        error = run.get("error") or {}
+        st.error(f"The run failed at step **{error.get('step')}**: {error.get('message')}")
+        for warning in run.get("warnings") or []:
+            st.info(warning)
+        return
+    url = run["predictions URL"]
+    details = run["details"]
+    st.success(
+        f"Scored {details.get('rows_scored', 0):,} customers with model v{details.get('model_version')}"
+        + (f", {details['rows_rejected']} rows rejected" if details.get("rows_rejected") else "")
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Customers to call", f"{details.get('contacted', 0):,}")
+    c2.metric("Expected conversions", f"{details.get('expected_conversions', 0):,.0f}")
+    rate, base = details.get("expected_conversion_rate"), details.get("base_rate")
+    c3.metric(
+        "Expected conversion rate",
+        ui.percent(rate),
+        delta=f"{(rate - base) * 100:+.1f} pts vs base" if rate is not None and base is not None else None,
+    )
+    c4.metric("Base rate (everyone)", ui.percent(base))
+    st.markdown(f"**Predictions:** [predictions.csv]({url}) (link expires in an hour; no login needed)")
+    st.link_button("Open the predictions link", url)
+    key = f"csv-{run['run_id']}"
+    if key not in st.session_state:
+        try:
+            st.session_state[key] = api.download(url)
+        except ApiError as exc:
+            st.warning(f"the file could not be fetched here: {exc}")
+            st.session_state[key] = b""
+    csv = st.session_state[key]
+    if csv:
+        st.download_button(
+            "Download predictions.csv",
+            csv,
+            file_name=f"predictions-{run['run_id']}.csv",
+            mime="text/csv",
+            key="download",
+        )
+        scored = pd.read_csv(io.BytesIO(csv), dtype={"customer_id": str}, keep_default_na=False)
+        st.subheader("Top customers")
+        st.dataframe(scored.head(20), hide_index=True, width="stretch")
+        st.subheader("What if the budget were different?")
+        n = int(
+            st.number_input(
+                "Customers to call", 1, len(scored), int(details.get("contacted") or 1), key="what_if"
+            )
+        )
+        top = scored["probability"].head(n)
+        w1, w2, w3 = st.columns(3)
+        w1.metric("Contacts", f"{n:,}")
+        w2.metric("Expected conversions", f"{top.sum():,.0f}")
+        w3.metric(
+            "Expected conversion rate",
+            ui.percent(top.mean()),
+            delta=f"{(top.mean() - scored['probability'].mean()) * 100:+.1f} pts vs base "
+            f"{ui.percent(scored['probability'].mean())}",
+        )
+    for warning in run.get("warnings") or []:
+        st.info(warning)
+
+
+run_id = st.session_state.get("run_id")
+if run_id:
+    st.divider()
+    st.subheader(f"Run `{run_id}`")
+    final = st.session_state.get("final")
+    if final is None or final.get("run_id") != run_id:
+        progress(run_id)
+    else:
+        result(final)
+    if st.button("Score another file", key="reset"):
+        for name in ("run_id", "final", "checked_for", "check", "object"):
+            st.session_state.pop(name, None)
+        st.rerun()
