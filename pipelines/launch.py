@@ -42,7 +42,7 @@ def launch(
         raise RemarketingError(f"gs://{bucket}/{name} is not under input/ or weekly/: nothing to launch")
     storage = storage or Storage(settings)
     uri = f"gs://{bucket}/{name}"
-    info = storage.stat(uri)
+    info = storage.stat(uri, generation=int(generation))  # this upload's metadata, not a later one's
     metadata = info.metadata
     run_params = {k: metadata[k] for k in PARAM_KEYS if metadata.get(k) not in (None, "")}
     run_params.update({k: v for k, v in (params or {}).items() if v is not None})
@@ -52,6 +52,7 @@ def launch(
         dataset=dataset or metadata.get("dataset") or settings.default_dataset,
         source=Source(uri=uri, generation=int(generation), size=info.size),
         params=run_params,
+        pipeline_run={"claimed": now()},
     )
     store = RunStore(storage, settings.artifacts_root)
     record, created = store.create(record)
@@ -73,17 +74,20 @@ CLAIM_AFTER_SECONDS = 60.0
 
 
 def _interrupted(record: RunRecord) -> bool:
-    age = (datetime.now(UTC) - datetime.fromisoformat(record.created)).total_seconds()
-    return record.status == "queued" and not record.pipeline_run and age > CLAIM_AFTER_SECONDS
+    """Claimed by a caller that never submitted it (a submission records its runner)."""
+    claimed = record.pipeline_run.get("claimed")
+    if record.status != "queued" or "runner" in record.pipeline_run or not claimed:
+        return False
+    return (datetime.now(UTC) - datetime.fromisoformat(claimed)).total_seconds() > CLAIM_AFTER_SECONDS
 
 
 def _claim(store: RunStore, run_id: str) -> bool:
-    """Mark the run as being submitted by this caller, unless another caller did first."""
+    """Take over a stale claim, unless another caller did first (compare-and-swap on the record)."""
     claimed = False
 
     def claim(r: RunRecord) -> None:
         nonlocal claimed
-        claimed = not r.pipeline_run
+        claimed = _interrupted(r)
         if claimed:
             r.pipeline_run["claimed"] = now()
 

@@ -13,8 +13,6 @@ from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
-PIPELINE_FILES = {"training": "training.yaml", "scoring": "scoring.yaml"}
-
 
 class Launcher(Protocol):
     def submit(self, record: RunRecord, settings: Settings) -> dict[str, Any]:

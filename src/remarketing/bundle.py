@@ -44,7 +44,12 @@ def library_versions() -> dict[str, str]:
 def git_sha() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(__file__).parent,  # this project's checkout, not the caller's working directory
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):

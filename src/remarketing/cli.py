@@ -11,10 +11,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from remarketing.errors import RemarketingError
 from remarketing.settings import Settings
@@ -28,8 +29,8 @@ def emit(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str, **extra: Any) -> None:
-    err.print(f"[red]error:[/red] {message}")
+def fail(message: str, **extra: Any) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}")
     emit({"status": "failed", "error": {"message": message}, **extra})
     sys.exit(1)
 
@@ -53,13 +54,7 @@ def _start_message(name: str, address: str) -> None:
 @click.pass_obj
 def train(settings: Settings, source: str, dataset: str | None, no_wait: bool) -> None:
     """Put SOURCE (a local CSV, or a gs:// object in input/) into input/ and run the training pipeline."""
-    from remarketing import datasets
-
-    dataset = dataset or settings.default_dataset
-    if dataset not in datasets.available():
-        raise click.BadParameter(
-            f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
-        )
+    _check_dataset(dataset)
     run_id = _put_and_launch(settings, source, "input/", dataset=dataset)
     if no_wait:
         emit(_run_summary(settings, _record(settings, run_id)))
@@ -67,13 +62,22 @@ def train(settings: Settings, source: str, dataset: str | None, no_wait: bool) -
     _finish(settings, _wait(settings, run_id))
 
 
+def _check_dataset(dataset: str | None) -> None:
+    from remarketing import datasets
+
+    if dataset is not None and dataset not in datasets.available():
+        raise click.BadParameter(
+            f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
+        )
+
+
 def upload_name(prefix: str, filename: str) -> str:
     """``weekly/customers-20261121T083012123456.csv``: unique per upload, readable, time-sortable."""
     from datetime import UTC, datetime
 
-    stem, dot, suffix = Path(filename).name.rpartition(".")
+    stem, _, suffix = Path(filename).name.rpartition(".")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"{prefix}{stem or suffix}-{stamp}{dot}{suffix if stem else 'csv'}"
+    return f"{prefix}{stem or suffix}-{stamp}.{suffix if stem else 'csv'}"
 
 
 def _put_and_launch(
@@ -86,18 +90,24 @@ def _put_and_launch(
     from remarketing.runs import run_id_for
     from remarketing.storage import Storage, split_gs
 
+    if source.startswith("gs://"):
+        bucket, name = split_gs(source)
+        if bucket != settings.landing_bucket or not name.startswith(prefix):
+            raise click.BadParameter(
+                f"a gs:// SOURCE must be in gs://{settings.landing_bucket}/{prefix}", param_hint="SOURCE"
+            )
+    elif not Path(source).is_file():  # before starting any service
+        raise click.BadParameter(f"{source} is not a file", param_hint="SOURCE")
     try:
         ensure_stack(settings, on_start=_start_message)
         storage = Storage(settings)
         if source.startswith("gs://"):
-            bucket, name = split_gs(source)
             generation = storage.stat(source).generation
         else:
             path = Path(source)
-            if not path.is_file():
-                raise click.BadParameter(f"{source} is not a file", param_hint="SOURCE")
             bucket, name = settings.landing_bucket, upload_name(prefix, path.name)
-            metadata = {"dataset": launch_args.get("dataset"), **(launch_args.get("params") or {})}
+            dataset = launch_args.get("dataset") or settings.default_dataset
+            metadata = {"dataset": dataset, **(launch_args.get("params") or {})}
             generation = storage.write_bytes(
                 f"gs://{bucket}/{name}",
                 path.read_bytes(),
@@ -109,7 +119,7 @@ def _put_and_launch(
         if not launch_now:
             return run_id_for(bucket, name, generation)
         launched = launch(bucket, name, generation, settings=settings, **launch_args)
-    except RemarketingError as exc:
+    except (RemarketingError, OSError) as exc:
         fail(str(exc))
     note = "launched" if launched.created else "already launched (same object generation)"
     err.print(f"run [bold]{launched.record.run_id}[/bold] {note}")
@@ -177,8 +187,11 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
         if record.status == "success" and record.predictions_uri:
             from remarketing.urls import mint
 
-            signed = mint(settings, record.predictions_uri)
-            out["predictions_url"], out["predictions_url_expires"] = signed.url, signed.expires
+            try:
+                signed = mint(settings, record.predictions_uri)
+                out["predictions_url"], out["predictions_url_expires"] = signed.url, signed.expires
+            except RemarketingError as exc:  # the run stays a success; say why there is no link
+                out["predictions_url_error"] = str(exc)
     if record.kind == "training":
         out["promoted"] = record.metrics.get("promoted")
         if record.model_version:
@@ -211,7 +224,7 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"{m.get('expected_conversion_rate', 0):.1%} against a base rate of {m.get('base_rate', 0):.1%}"
         )
         for warning in record.warnings:
-            err.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
+            err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
         err.print(f"  predictions: {payload['predictions_url']}", markup=False, highlight=False)
     else:
         m = record.metrics
@@ -227,7 +240,7 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"precision@10% {m.get('precision_at_10pct', 0):.3f}, lift@10% {m.get('lift_at_10pct', 0):.2f}"
         )
         for warning in record.warnings:
-            err.print(f"  [yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+            err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
         err.print(f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}")
     return payload
 
@@ -256,15 +269,9 @@ def score(
 ) -> None:
     """Put SOURCE (a weekly customer CSV) into weekly/ and run the scoring pipeline: every customer
     scored by the champion on KServe, with reasons, a contact list and a predictions URL."""
-    from remarketing import datasets
-
     if budget is not None and budget_share is not None:
         raise click.UsageError("give --budget or --budget-share, not both")
-    dataset = dataset or settings.default_dataset
-    if dataset not in datasets.available():
-        raise click.BadParameter(
-            f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}", param_hint="--dataset"
-        )
+    _check_dataset(dataset)
     params = {"budget": budget, "budget_share": budget_share, "model_version": model_version}
     run_id = _put_and_launch(
         settings,
@@ -356,12 +363,26 @@ def models() -> None:
     """List model versions, promote one, or roll the champion back."""
 
 
-def _registry(settings: Settings):
+def _registry(settings: Settings, dataset: str | None):
     from remarketing.local.services import ensure_stack
     from remarketing.registry import Registry
 
-    ensure_stack(settings, on_start=_start_message)
-    return Registry(settings.tracking_uri)
+    _check_dataset(dataset)
+    try:
+        ensure_stack(settings, on_start=_start_message)
+    except RemarketingError as exc:
+        fail(str(exc))
+    return Registry(settings.tracking_uri), settings.model_name(dataset or settings.default_dataset)
+
+
+def _registry_call(call):
+    """Registry calls fail as the CLI's contract says: a clear message and a JSON line, exit 1."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call()
+    except (RemarketingError, MlflowException) as exc:
+        fail(str(exc))
 
 
 dataset_option = click.option("--dataset", default=None, help="Dataset spec name.")
@@ -372,14 +393,14 @@ dataset_option = click.option("--dataset", default=None, help="Dataset spec name
 @click.pass_obj
 def models_list(settings: Settings, dataset: str | None) -> None:
     """Every version with its aliases and test ROC-AUC."""
-    name = settings.model_name(dataset or settings.default_dataset)
-    versions = [v.as_dict() for v in _registry(settings).versions(name)]
+    registry, name = _registry(settings, dataset)
+    versions = [v.as_dict() for v in _registry_call(lambda: registry.versions(name))]
     for v in versions:
         aliases = ",".join(v["aliases"]) or "-"
         err.print(
             f"  v{v['version']:<4} {aliases:<20} {v['family'] or '':<8} test ROC-AUC {v['test_roc_auc']}"
         )
-    emit({"model_name": name, "versions": versions})
+    emit({"status": "success", "model_name": name, "versions": versions})
 
 
 @models.command()
@@ -388,11 +409,8 @@ def models_list(settings: Settings, dataset: str | None) -> None:
 @click.pass_obj
 def promote(settings: Settings, version: str, dataset: str | None) -> None:
     """Make VERSION the champion (it is never deleted; rollback goes back)."""
-    name = settings.model_name(dataset or settings.default_dataset)
-    try:
-        info = _registry(settings).promote(name, version)
-    except RemarketingError as exc:
-        fail(str(exc))
+    registry, name = _registry(settings, dataset)
+    info = _registry_call(lambda: registry.promote(name, version))
     err.print(f"{name} v{info.version} is the champion")
     emit({"status": "success", "model_name": name, "champion": info.version})
 
@@ -402,11 +420,8 @@ def promote(settings: Settings, version: str, dataset: str | None) -> None:
 @click.pass_obj
 def rollback(settings: Settings, dataset: str | None) -> None:
     """Point the champion back at the version it replaced."""
-    name = settings.model_name(dataset or settings.default_dataset)
-    try:
-        info = _registry(settings).rollback(name)
-    except RemarketingError as exc:
-        fail(str(exc))
+    registry, name = _registry(settings, dataset)
+    info = _registry_call(lambda: registry.rollback(name))
     err.print(f"{name}: champion rolled back to v{info.version}")
     emit({"status": "success", "model_name": name, "champion": info.version})
 

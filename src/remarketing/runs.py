@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -161,7 +161,8 @@ class RunStore:
         def start(r: RunRecord) -> None:
             step = r.step(name)
             step.status, step.started, step.finished = "running", now(), None
-            r.status = "running"
+            if r.status == "queued":  # never un-fail a run (parallel tasks may still be starting)
+                r.status = "running"
 
         self.update(run_id, start)
         try:
@@ -186,10 +187,13 @@ class RunStore:
 
             self.update(run_id, done)
 
-    def finish(self, run_id: str, **fields: Any) -> RunRecord:
+    def finish(self, run_id: str, *, warnings: Sequence[str] = (), **fields: Any) -> RunRecord:
+        """Close the run (one write, so a reader never sees it finished without its last warnings)."""
+
         def change(r: RunRecord) -> None:
             for key, value in fields.items():
                 setattr(r, key, value)
+            r.warnings.extend(warnings)
             if r.status != "failed":
                 r.status = "success"
 

@@ -26,7 +26,7 @@ from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import DataValidationError, RemarketingError
 from remarketing.runs import RunStore
 from remarketing.settings import Settings
-from remarketing.storage import Storage, join, sha256_bytes
+from remarketing.storage import Storage, join
 
 CHUNK_ROWS = 50_000  # rows validated and kept in memory at once
 BATCH_ROWS = 2_000  # rows per request to the model server
@@ -73,10 +73,7 @@ def validate_weekly(
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "weekly.csv"
             generation = record.source.generation if source_uri.startswith("gs://") else None
-            data = storage.read_bytes(source_uri, generation=generation)
-            local.write_bytes(data)
-            digest, size = sha256_bytes(data), len(data)
-            del data
+            digest, size = storage.download_file(source_uri, local, generation=generation)
             warnings: list[str] = []
             rejects: list[pd.DataFrame] = []
             unseen: dict[str, int] = {}
@@ -94,8 +91,12 @@ def validate_weekly(
         all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
         rejected_rows = int(all_rejects["row"].nunique()) if len(all_rejects) else 0
         if scored == 0:
+            from remarketing.validation import describe_failures
+
+            cases = all_rejects.rename(columns={"reason": "check", "value": "failure_case"})
+            cases["index"] = cases["row"] - 2
             raise DataValidationError(
-                ["every row was rejected: see the rejects in the run's output"], source=source_uri
+                ["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source_uri
             )
         warnings += summarise(spec, rejected_rows, unseen, id_generated, scored + rejected_rows)
         Path(rejects_path).parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +195,8 @@ class HttpScorer:
                         raise RemarketingError(f"the model server refused a batch: {response.text[:500]}")
                     return orjson.loads(response.content)["explanations"]
                 last = RemarketingError(f"HTTP {response.status_code}: {response.text[:200]}")
-            time.sleep(self.backoff * 2**attempt)
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
         raise ServerUnavailable(
             f"the model server at {self.base_url} did not answer after {self.retries + 1} attempts: {last}"
         )
@@ -302,11 +304,10 @@ def rank_customers(probabilities: np.ndarray, budget: int) -> pd.DataFrame:
 
 
 def budget_for(settings: Settings, params: dict[str, Any], rows: int) -> int:
-    if params.get("budget") not in (None, ""):
-        return max(1, min(rows, int(params["budget"])))
-    if params.get("budget_share") not in (None, ""):
-        return max(1, min(rows, round(rows * float(params["budget_share"]))))
-    return settings.budget_for(rows)
+    def given(key: str) -> Any:
+        return params.get(key) if params.get(key) not in (None, "") else None
+
+    return settings.budget_for(rows, budget=given("budget"), share=given("budget_share"))
 
 
 def publish(

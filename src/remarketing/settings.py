@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["local", "gcp"]
+# Never passed to pipelines (KFP shows run parameters in its UI and stores them with the run).
+SECRETS = {"api_key", "url_signing_key"}
 
 
 class Settings(BaseSettings):
@@ -53,7 +55,6 @@ class Settings(BaseSettings):
 
     # Training and model choice.
     default_dataset: str = "bank-marketing"
-    candidates: list[str] = ["logreg", "hgb", "mlp"]
     selection_metric: Literal["roc_auc", "pr_auc", "lift_at_10pct", "precision_at_10pct"] = "roc_auc"
     # Honest later-period ROC-AUCs on bank-full run 0.60-0.74 (benchmarks/quality.md): the floor only
     # keeps out models barely better than random.
@@ -87,11 +88,14 @@ class Settings(BaseSettings):
     def model_name(self, dataset: str) -> str:
         return f"remarketing-{dataset}"
 
-    def budget_for(self, rows: int) -> int:
-        """How many customers the budget calls among ``rows``: an absolute budget wins over a share."""
-        if self.budget is not None:
-            return min(self.budget, rows)
-        return max(1, min(rows, round(rows * self.budget_share)))
+    def budget_for(self, rows: int, *, budget: int | None = None, share: float | None = None) -> int:
+        """How many customers are called among ``rows``: a run's own budget or share (an upload's
+        parameters) wins over the settings; an absolute budget wins over a share. At least 1."""
+        if budget is None and share is None:
+            budget, share = self.budget, self.budget_share
+        if budget is not None:
+            return max(1, min(int(budget), rows))
+        return max(1, min(rows, round(rows * float(share or self.budget_share))))
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``REMARKETING_*`` variables, for a child process to rebuild them."""
@@ -106,4 +110,4 @@ class Settings(BaseSettings):
     def for_pipeline(self) -> dict:
         """The settings a pipeline run needs, passed explicitly as one parameter (no env read inside).
         Unset values are left out: KFP parameters cannot be null."""
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, exclude=SECRETS)

@@ -121,6 +121,25 @@ class Storage:
             at = f" at generation {generation}" if generation else ""
             raise StorageError(f"{uri} does not exist{at}") from exc
 
+    def download_file(self, uri: str, target: Path, *, generation: int | None = None) -> tuple[str, int]:
+        """Stream an object to a local file (memory stays flat); its sha256 and size."""
+        target = Path(target)
+        if uri.startswith("gs://"):
+            from google.api_core import exceptions as gexc
+
+            try:
+                self._blob(uri, generation).download_to_filename(str(target))
+            except gexc.NotFound as exc:
+                at = f" at generation {generation}" if generation else ""
+                raise StorageError(f"{uri} does not exist{at}") from exc
+        else:
+            shutil.copyfile(uri, target)
+        digest = hashlib.sha256()
+        with open(target, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest(), target.stat().st_size
+
     def read_text(self, uri: str) -> str:
         return self.read_bytes(uri).decode("utf-8")
 
@@ -172,16 +191,18 @@ class Storage:
         kwargs.setdefault("content_type", "text/plain; charset=utf-8")
         return self.write_bytes(uri, text.encode("utf-8"), **kwargs)
 
-    def stat(self, uri: str) -> ObjectInfo:
+    def stat(self, uri: str, *, generation: int | None = None) -> ObjectInfo:
+        """Size, generation and metadata of the live object, or of ``generation`` (an error if replaced)."""
         if not uri.startswith("gs://"):
             path = Path(uri)
             if not path.is_file():
                 raise StorageError(f"{uri} does not exist")
             return ObjectInfo(uri=str(path), size=path.stat().st_size, generation=_local_generation(path))
         bucket, name = split_gs(uri)
-        blob = self.client.bucket(bucket).get_blob(name)
+        blob = self.client.bucket(bucket).get_blob(name, generation=generation)
         if blob is None:
-            raise StorageError(f"{uri} does not exist")
+            at = f" at generation {generation}" if generation else ""
+            raise StorageError(f"{uri} does not exist{at} (replaced or removed)")
         return ObjectInfo(
             uri=uri,
             size=int(blob.size or 0),
@@ -190,16 +211,21 @@ class Storage:
             content_type=blob.content_type,
         )
 
-    def delete(self, uri: str) -> None:
-        """Remove one object; a missing one is not an error."""
+    def delete(self, uri: str, *, if_generation_match: int | None = None) -> None:
+        """Remove one object (only that generation, when given); a missing one is not an error."""
         if not uri.startswith("gs://"):
-            Path(uri).unlink(missing_ok=True)
+            path = Path(uri)
+            with _locked(path):
+                if path.exists() and (
+                    if_generation_match is None or _local_generation(path) == if_generation_match
+                ):
+                    path.unlink()
             return
         from google.api_core import exceptions as gexc
 
         try:
-            self._blob(uri).delete()
-        except gexc.NotFound:
+            self._blob(uri).delete(if_generation_match=if_generation_match)
+        except (gexc.NotFound, gexc.PreconditionFailed):
             pass
 
     def exists(self, uri: str) -> bool:
@@ -225,10 +251,12 @@ class Storage:
             yield f"gs://{bucket}/{blob.name}"
 
     # --- folders (model bundles) ---------------------------------------------------------------
-    def upload_dir(self, local_dir: Path, uri: str) -> None:
+    def upload_dir(self, local_dir: Path, uri: str, *, create_only: bool = False) -> None:
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
             rel = path.relative_to(local_dir).as_posix()
-            self.write_bytes(join(uri, rel), path.read_bytes())
+            self.write_bytes(
+                join(uri, rel), path.read_bytes(), if_generation_match=0 if create_only else None
+            )
 
     def download_dir(self, uri: str, local_dir: Path) -> Path:
         local_dir = Path(local_dir)

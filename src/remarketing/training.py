@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from remarketing.datasets import load_spec
-from remarketing.errors import PreconditionFailed, RemarketingError
+from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
 from remarketing.runs import RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join, sha256_bytes
@@ -316,7 +316,7 @@ def register_model(
             metadata["version"] = str(version)
             bundle.write_metadata(Path(model_dir), metadata)
             bundle.add_pyfunc_flavour(Path(model_dir))
-            storage.upload_dir(Path(model_dir), uri)
+            storage.upload_dir(Path(model_dir), uri, create_only=True)  # never over an existing version
             info = registry.register(
                 name,
                 uri,
@@ -353,13 +353,12 @@ def register_model(
         reasons = [f"not promoted: {r}" for r in report["reasons"]] if not report["promote"] else []
     store.finish(
         run_id,
+        warnings=reasons,
         model_name=name,
         model_version=info.version,
         metrics={**metrics, "family": report["family"], "promoted": report["promote"]},
         mlflow_run_id=mlflow_run_id,
     )
-    if reasons:
-        store.update(run_id, lambda r: r.warnings.extend(reasons))
     return {"model_uri": uri, "version": info.version, "promoted": report["promote"]}
 
 
@@ -373,32 +372,35 @@ def profile(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
 
 class _registration_lock:
     """Serialise registrations of one model name: MLflow numbers versions, and the bundle's folder must
-    carry the same number. A lock older than ``stale`` seconds is from a dead run and is broken."""
+    carry the same number. The lock is a create-only object; one older than ``stale`` seconds is from a
+    dead run and is broken (only by the holder of that exact generation, so two waiters cannot both)."""
 
-    def __init__(
-        self, storage: Storage, s: Settings, name: str, owner: str, *, wait: float = 120, stale: float = 600
-    ):
-        self.storage, self.owner, self.wait, self.stale = storage, owner, wait, stale
+    def __init__(self, storage: Storage, s: Settings, name: str, owner: str, *, stale: float = 180):
+        self.storage, self.owner, self.stale = storage, owner, stale
         self.uri = join(s.artifacts_root, "model-output", name, ".register-lock")
+        self.generation: int | None = None
 
     def __enter__(self) -> None:
-        deadline = time.monotonic() + self.wait
+        deadline = time.monotonic() + self.stale + 60  # always long enough to outlive a stale lock
         while True:
             try:
-                self.storage.write_text(
+                self.generation = self.storage.write_text(
                     self.uri, json.dumps({"owner": self.owner, "at": time.time()}), if_generation_match=0
                 )
                 return
             except PreconditionFailed:
-                held = json.loads(self.storage.read_text(self.uri))
-                if time.time() - held["at"] > self.stale:
-                    self.storage.delete(self.uri)
-                    continue
-                if time.monotonic() > deadline:
-                    raise RemarketingError(
-                        f"{held['owner']} is registering {self.uri}; try again later"
-                    ) from None
-                time.sleep(1)
+                pass
+            try:
+                data, generation = self.storage.read_with_generation(self.uri)
+            except StorageError:
+                continue  # released in between: try again at once
+            held = json.loads(data)
+            if time.time() - held["at"] > self.stale:
+                self.storage.delete(self.uri, if_generation_match=generation)
+                continue
+            if time.monotonic() > deadline:
+                raise RemarketingError(f"{held['owner']} is registering {self.uri}; try again later")
+            time.sleep(1)
 
     def __exit__(self, *exc: object) -> None:
-        self.storage.delete(self.uri)
+        self.storage.delete(self.uri, if_generation_match=self.generation)  # only our own lock

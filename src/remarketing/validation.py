@@ -323,7 +323,6 @@ def validate_file(
         header_frame = read_text_frame(_head(path), spec)
         _, warnings = _select_columns(header_frame, spec, purpose)
         seen: set[str] = set()
-        rows_read = 0
         reader = pd.read_csv(
             path,
             sep=spec.separator,
@@ -339,7 +338,6 @@ def validate_file(
             raw.columns = [str(c).strip() for c in raw.columns]
             frame, _ = _select_columns(raw, spec, purpose)
             checked = _check_chunk(frame, spec, purpose, seen)
-            rows_read += len(raw)
             if first:
                 checked.warnings = list(warnings)
                 first = False

@@ -1,7 +1,8 @@
-"""Start what is missing (emulator, MLflow), reuse what runs, report and stop what was started."""
+"""Start the local stack's services that are missing, reuse what runs, report, and stop what was started."""
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+import cloud_functions
 from remarketing.errors import ServiceError
 from remarketing.local.processes import Entry, ProcessRegistry
 from remarketing.settings import Settings
@@ -95,7 +97,7 @@ def _function(target: str, port_setting: str):
 
     def factory(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
         port = getattr(settings, port_setting)
-        source = Path(__file__).resolve().parents[3] / "cloud_functions" / target / "main.py"
+        source = Path(cloud_functions.__file__).parent / target / "main.py"
         # Any HTTP answer to a GET means it serves (a CloudEvent function answers GET with 4xx).
         service = Service(f"function-{target}", f"http://127.0.0.1:{port}", "/", 30)
         command = [
@@ -181,10 +183,15 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
 
 
 def ensure_stack(settings: Settings, names: tuple[str, ...] = CORE, *, on_start=None) -> None:
+    """Start what is missing. One command at a time per state folder (two `score`s at once would
+    otherwise both start the emulator)."""
     if settings.mode != "local":
         return
-    for name in names:
-        ensure(settings, name, on_start=on_start)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / "stack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in names:
+            ensure(settings, name, on_start=on_start)
 
 
 def status(settings: Settings) -> dict:
