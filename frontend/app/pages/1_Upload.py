@@ -144,8 +144,9 @@ def result(run: dict) -> None:
             delta=f"{(top.mean() - scored['probability'].mean()) * 100:+.1f} pts vs base "
             f"{ui.percent(scored['probability'].mean())}",
         )
-    for warning in run.get("warnings") or []:
-        st.info(warning)
+    if run.get("warnings"):
+        with st.expander(f"{len(run['warnings'])} warnings from the run"):
+            st.markdown("\n".join(f"- {w}" for w in run["warnings"]))
 
 
 run_id = st.session_state.get("run_id")
