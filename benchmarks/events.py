@@ -48,6 +48,7 @@ def main() -> None:
             api_port=free_port(),
             input_function_port=free_port(),
             weekly_function_port=free_port(),
+            ui_port=free_port(),
         )
         services.ensure_stack(settings, services.ALL)
         try:

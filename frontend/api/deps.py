@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from frontend.api.uploads import DEFAULT_MAX_UPLOAD_BYTES
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -49,7 +48,7 @@ RegistryDep = Annotated[Any, Depends(get_registry)]
 
 def get_upload_limit(settings: SettingsDep) -> int:
     """The size limit of one upload in bytes (``REMARKETING_MAX_UPLOAD_BYTES`` once Settings has it)."""
-    return int(getattr(settings, "max_upload_bytes", 0) or DEFAULT_MAX_UPLOAD_BYTES)
+    return settings.max_upload_bytes
 
 
 UploadLimitDep = Annotated[int, Depends(get_upload_limit)]

@@ -32,7 +32,7 @@ from frontend.api.deps import (
 from frontend.api.metrics import Metrics
 from remarketing.errors import (
     DataValidationError,
-    ModelNotFoundError,
+    NotFoundError,
     PreconditionFailed,
     RemarketingError,
     SpecError,
@@ -50,8 +50,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (SpecError, 422),
     (uploads.PayloadTooLarge, 413),
     (uploads.UnsupportedFile, 415),
-    (ModelNotFoundError, 404),
-    (views.NotFound, 404),
+    (NotFoundError, 404),
     (InvalidSignature, 403),
     (PreconditionFailed, 409),
     (StorageError, 502),
@@ -265,7 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     built = settings or Settings()  # built once, at the edge
     app.dependency_overrides[get_settings] = lambda: built
     app.state.metrics = Metrics()
-    guard = uploads.DEFAULT_MAX_UPLOAD_BYTES + CHUNK
+    guard = built.max_upload_bytes + CHUNK
 
     @app.exception_handler(RemarketingError)
     async def remarketing_error(request: Request, exc: RemarketingError) -> JSONResponse:
@@ -280,7 +279,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
-        limit = max(getattr(built, "max_upload_bytes", 0) or 0, guard)
+        limit = guard
         if request.url.path == "/uploads" and length and length.isdigit() and int(length) > limit:
             return JSONResponse({"detail": f"the upload is over the {limit:,}-byte limit"}, status_code=413)
         started = time.perf_counter()

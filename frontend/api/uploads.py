@@ -27,7 +27,6 @@ from remarketing.settings import Settings
 from remarketing.storage import Storage, join, sha256_bytes
 from remarketing.validation import Purpose, check_header, decode
 
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 HEAD_BYTES = 64 * 1024
 PREFIX = "weekly/"
 

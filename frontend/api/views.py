@@ -16,7 +16,7 @@ import pandas as pd
 
 from frontend.api import uploads
 from remarketing import datasets
-from remarketing.errors import ModelNotFoundError, RemarketingError, StorageError
+from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError, StorageError
 from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
@@ -40,10 +40,6 @@ DETAIL_METRICS = (
     "base_rate",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@")
-
-
-class NotFound(RemarketingError):
-    """What was asked for does not exist (a run, a customer, a plot)."""
 
 
 # --- a small cache for immutable things (published outputs, MLflow artifacts) -------------------------
@@ -138,7 +134,7 @@ def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Cal
     except RemarketingError:
         receipt = uploads.read_receipt(storage, settings, run_id)
         if receipt is None:
-            raise NotFound(f"no run {run_id!r}: check the id (GET /runs lists them)") from None
+            raise NotFoundError(f"no run {run_id!r}: check the id (GET /runs lists them)") from None
         return queued_view(receipt)
     if reconcile is not None:
         record = reconcile(settings, store, record)
@@ -170,9 +166,11 @@ def _finished_scoring(settings: Settings, storage: Storage, run_id: str) -> RunR
     try:
         record = RunStore(storage, settings.artifacts_root).get(run_id)
     except RemarketingError:
-        raise NotFound(f"no run {run_id!r}") from None
+        raise NotFoundError(f"no run {run_id!r}") from None
     if record.kind != "scoring" or record.status != "success" or not record.predictions_uri:
-        raise NotFound(f"run {run_id} has no scored customers (it is a {record.status} {record.kind} run)")
+        raise NotFoundError(
+            f"run {run_id} has no scored customers (it is a {record.status} {record.kind} run)"
+        )
     return record
 
 
@@ -212,7 +210,9 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
     ids = contributions["customer_id"].astype(str)
     match = contributions[ids == customer_id]
     if match.empty:
-        raise NotFound(f"customer {customer_id!r} is not among the {len(contributions):,} scored in {run_id}")
+        raise NotFoundError(
+            f"customer {customer_id!r} is not among the {len(contributions):,} scored in {run_id}"
+        )
     row = match.iloc[0]
     scored = _predictions(storage, record)
     ranked = scored[scored["customer_id"].map(_unescape) == customer_id]
@@ -314,7 +314,7 @@ def _run_metrics(registry: Any, run_id: str | None) -> tuple[dict[str, float], d
 
 def _version(settings: Settings, registry: Any, dataset: str, version: str) -> Any:
     if dataset not in datasets.available():
-        raise NotFound(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
+        raise NotFoundError(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
     info = registry.get(settings.model_name(dataset), version)  # ModelNotFoundError -> 404
     if not info.run_id:
         raise ModelNotFoundError(f"{info.name} v{version} has no MLflow run, so no plots")
@@ -337,7 +337,7 @@ def artifact(settings: Settings, registry: Any, dataset: str, version: str, path
                     run_id=info.run_id, artifact_path=path, dst_path=tmp, tracking_uri=settings.tracking_uri
                 )
             except (MlflowException, OSError) as exc:
-                raise NotFound(f"{info.name} v{version} has no {path} ({exc})") from None
+                raise NotFoundError(f"{info.name} v{version} has no {path} ({exc})") from None
             return Path(local).read_bytes()
 
     return _artifacts.get(("artifact", info.run_id, path), fetch)
@@ -345,7 +345,7 @@ def artifact(settings: Settings, registry: Any, dataset: str, version: str, path
 
 def plot(settings: Settings, registry: Any, dataset: str, version: str, name: str) -> bytes:
     if name not in PLOTS:
-        raise NotFound(f"no plot {name!r}; known: {', '.join(PLOTS)}")
+        raise NotFoundError(f"no plot {name!r}; known: {', '.join(PLOTS)}")
     return artifact(settings, registry, dataset, version, PLOTS[name])
 
 

@@ -39,7 +39,11 @@ class PreconditionFailed(StorageError):
     """A create-only or generation-matched write lost a race."""
 
 
-class ModelNotFoundError(RemarketingError):
+class NotFoundError(RemarketingError):
+    """What was asked for does not exist (a run, a customer, a file)."""
+
+
+class ModelNotFoundError(NotFoundError):
     """No model version matches what was asked (no champion yet, unknown version)."""
 
 

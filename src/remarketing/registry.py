@@ -60,8 +60,20 @@ class Registry:
         )
 
     def versions(self, name: str) -> list[VersionInfo]:
+        from dataclasses import replace
+
+        from mlflow.exceptions import MlflowException
+
         found = self.client.search_model_versions(f"name = '{name}'")
-        return sorted((self._info(mv) for mv in found), key=lambda v: int(v.version), reverse=True)
+        try:  # MLflow's version search leaves the aliases out; the registered model has them
+            aliases = self.client.get_registered_model(name).aliases or {}
+        except MlflowException:
+            aliases = {}
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        infos = [replace(self._info(mv), aliases=sorted(by_version.get(str(mv.version), []))) for mv in found]
+        return sorted(infos, key=lambda v: int(v.version), reverse=True)
 
     def latest_version_number(self, name: str) -> int:
         versions = self.versions(name)

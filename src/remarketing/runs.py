@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
+from remarketing.errors import NotFoundError, PreconditionFailed, RemarketingError, StorageError
 from remarketing.storage import Storage, join
 
 Kind = Literal["training", "scoring"]
@@ -124,7 +124,7 @@ class RunStore:
         try:
             return RunRecord.model_validate_json(self.storage.read_bytes(self.uri(run_id)))
         except StorageError as exc:
-            raise RemarketingError(f"no run {run_id!r}") from exc
+            raise NotFoundError(f"no run {run_id!r}") from exc
 
     def update(self, run_id: str, change: Callable[[RunRecord], None], *, attempts: int = 20) -> RunRecord:
         """Apply ``change`` to the latest record and write it back only if nobody wrote in between."""

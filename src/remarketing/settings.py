@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     url_signing_key: str = ""  # local HMAC key; empty: generated once in the state folder
     api_key: str = ""  # API key or bearer token for the API; empty: generated once in the state folder
     ui_port: int = 8501
+    max_upload_bytes: int = Field(
+        default=50 * 2**20, ge=1024, description="largest weekly file the API takes"
+    )
 
     kfp_host: str = ""
     components_image: str = "europe-docker.pkg.dev/remarketing/remarketing/components:0.1.0"

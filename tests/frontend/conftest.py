@@ -22,7 +22,6 @@ from remarketing.settings import Settings
 from remarketing.storage import Storage
 
 # The integration suite's session fixtures (real emulator + MLflow + API; a trained champion).
-from tests.integration.conftest import settings, stack, trained  # noqa: F401
 
 FORMULA_IDS = ["=HYPERLINK(A1)", "+1+1", "-2+3", "@SUM(A1)"]
 

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from remarketing.settings import Settings
+from tests.conftest import free_port
 from tests.frontend.conftest import csv_bytes, weekly_frame
-from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

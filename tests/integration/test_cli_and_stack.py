@@ -5,10 +5,11 @@ import psutil
 import pytest
 
 from pipelines.launch import launch
+from remarketing.local import services
 from remarketing.runs import RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage
-from tests.integration.conftest import free_port
+from tests.conftest import free_port
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,15 @@ def test_the_same_object_launched_concurrently_runs_once(settings):
 
 
 def test_up_status_down_leave_no_process_behind(tmp_path):
-    settings = Settings(state_dir=tmp_path / "state", emulator_port=free_port(), mlflow_port=free_port())
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        emulator_port=free_port(),
+        mlflow_port=free_port(),
+        api_port=free_port(),
+        ui_port=free_port(),
+        input_function_port=free_port(),
+        weekly_function_port=free_port(),
+    )
     env = settings.to_env()
     up = run_cli("up", env=env)
     assert up.code == 0, up.stderr
@@ -69,7 +78,7 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
     again = run_cli("up", env=env).json  # reuses what runs
     assert [s["pid"] for s in again["services"].values()] == pids
     down = run_cli("down", env=env)
-    assert down.code == 0 and sorted(down.json["stopped"]) == ["api", "mlflow", "storage-emulator"]
+    assert down.code == 0 and sorted(down.json["stopped"]) == sorted(services.ALL)
     time.sleep(0.5)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
     assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())

@@ -16,7 +16,7 @@ from remarketing.registry import CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
-from tests.integration.conftest import MODEL
+from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration

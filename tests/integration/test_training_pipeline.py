@@ -8,7 +8,7 @@ import pytest
 from remarketing.registry import CHALLENGER, CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.storage import Storage
-from tests.integration.conftest import MODEL
+from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from remarketing.local.processes import ProcessRegistry
 from remarketing.runs import RunStore, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
-from tests.integration.conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 BAD_WEEKLY = "customer_id;age\nC1;40\n"  # a usable CSV for nobody: its run fails at validate, quickly
@@ -36,6 +36,7 @@ def events(tmp_path_factory):
         api_port=free_port(),
         input_function_port=free_port(),
         weekly_function_port=free_port(),
+        ui_port=free_port(),
     )
     services.ensure_stack(settings, services.ALL)
     yield settings

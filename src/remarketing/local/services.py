@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 import cloud_functions
+import frontend
 from remarketing.errors import ServiceError
 from remarketing.local.processes import Entry, ProcessRegistry
 from remarketing.settings import Settings
@@ -124,10 +125,39 @@ def bridge(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     return service, [sys.executable, "-m", "remarketing.local.bridge"], settings.to_env()
 
 
+def ui(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    """The Streamlit app; it talks to the API only (address and key from the environment)."""
+    app = Path(frontend.__file__).parent / "app" / "Home.py"
+    service = Service("ui", f"http://127.0.0.1:{settings.ui_port}", "/_stcore/health", 60)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(settings.ui_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    return (
+        service,
+        command,
+        {**settings.to_env(), "REMARKETING_API_URL": f"http://127.0.0.1:{settings.api_port}"},
+    )
+
+
 SERVICES = {
     "storage-emulator": emulator,
     "mlflow": mlflow_server,
     "api": api,
+    "ui": ui,
     "function-on_input_file": _function("on_input_file", "input_function_port"),
     "function-on_weekly_file": _function("on_weekly_file", "weekly_function_port"),
     "bridge": bridge,
