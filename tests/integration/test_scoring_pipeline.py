@@ -11,6 +11,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from remarketing.datasets import load_spec
 from remarketing.local.processes import ProcessRegistry
 from remarketing.registry import CHAMPION, Registry
 from remarketing.runs import RunStore
@@ -20,21 +21,7 @@ from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
-FIELDS = [
-    "age",
-    "job",
-    "marital",
-    "education",
-    "default",
-    "balance",
-    "housing",
-    "loan",
-    "contact",
-    "campaign",
-    "pdays",
-    "previous",
-    "poutcome",
-]
+FIELDS = load_spec("bank-marketing").feature_names
 
 
 def weekly_frame(bank_bytes: bytes, step: int = 20) -> pd.DataFrame:
