@@ -73,7 +73,11 @@ async def follow(
     async def get(run_id: str) -> None:
         nonlocal errors
         started = time.perf_counter()
-        r = await client.get(f"/runs/{run_id}")
+        try:
+            r = await client.get(f"/runs/{run_id}")
+        except httpx.TransportError:  # a keep-alive connection the server closed: counted, polled again
+            errors += 1
+            return
         latencies.append(time.perf_counter() - started)
         if r.status_code == 200:
             last[run_id] = r.json()

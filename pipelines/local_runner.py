@@ -57,15 +57,17 @@ def pipeline_for(kind: str, image: str):
 
 
 def run(run_id: str, settings: Settings) -> int:
-    from kfp import local
-
     from pipelines.launchers import process_name
     from remarketing.local.processes import ProcessRegistry
 
-    store = RunStore(Storage(settings), settings.artifacts_root)
-    record = store.get(run_id)
+    # A queued run waits for its slot holding as little memory as it can (~40 MB): the storage client and
+    # KFP are imported only once the slot is taken.
     try:
         with slot(settings.state_dir, settings.pipeline_concurrency):
+            from kfp import local
+
+            store = RunStore(Storage(settings), settings.artifacts_root)
+            record = store.get(run_id)
             store.update(run_id, _started)
             root = settings.state_dir.resolve() / "pipeline-root"
             local.init(
@@ -80,7 +82,7 @@ def run(run_id: str, settings: Settings) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure ends the run, with its reason
         log.exception("run %s failed", run_id)
-        store.fail(run_id, f"the pipeline failed: {exc}")
+        RunStore(Storage(settings), settings.artifacts_root).fail(run_id, f"the pipeline failed: {exc}")
         return 1
     finally:
         ProcessRegistry(settings.state_dir).forget(process_name(run_id))
