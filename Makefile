@@ -61,8 +61,10 @@ down: ## Stop every process the local stack started
 status: install ## Show the local stack's services
 	$(BIN)/remarketing status
 
-benchmarks: install ## Run the benchmarks (not part of CI) and record their figures in benchmarks/results
+benchmarks: install ## Run the quick benchmarks (training, quality, events; not in CI); see benchmarks/README.md
 	$(BIN)/python benchmarks/training_pipeline.py
+	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/events.py
 
 clean: down ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .remarketing build .pytest_cache .ruff_cache .mypy_cache

@@ -28,7 +28,6 @@ import httpx
 from remarketing.errors import ServiceError
 from remarketing.local.processes import Entry, ProcessRegistry
 from remarketing.settings import Settings
-from remarketing.storage import join
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ class Deployer(Protocol):
 
 
 def bundle_uri(settings: Settings, model_name: str, version: str | int) -> str:
-    """``gs://<artifacts>/model-output/<model_name>/<version>/``: the bundle a version is served from."""
-    return join(settings.artifacts_root, "model-output", model_name, str(version)) + "/"
+    """The folder a version is served from: the address training writes it to (a directory, hence the /)."""
+    return settings.bundle_uri(model_name, version) + "/"
 
 
 def deployer_for(settings: Settings) -> Deployer:

@@ -195,9 +195,7 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
     if record.kind == "training":
         out["promoted"] = record.metrics.get("promoted")
         if record.model_version:
-            out["model_uri"] = (
-                f"{settings.artifacts_root}/model-output/{record.model_name}/{record.model_version}"
-            )
+            out["model_uri"] = settings.bundle_uri(record.model_name, record.model_version)
     return out
 
 

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     def model_name(self, dataset: str) -> str:
         return f"remarketing-{dataset}"
 
+    def bundle_uri(self, model_name: str, version: str | int) -> str:
+        """``gs://<artifacts>/model-output/<model_name>/<version>``: where training writes a version's
+        bundle, what MLflow registers, and what serving loads (KServe's storageUri)."""
+        return f"{self.artifacts_root}/model-output/{model_name}/{version}"
+
     def budget_for(self, rows: int, *, budget: int | None = None, share: float | None = None) -> int:
         """How many customers are called among ``rows``: a run's own budget or share (an upload's
         parameters) wins over the settings; an absolute budget wins over a share. At least 1."""

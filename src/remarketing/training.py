@@ -312,7 +312,7 @@ def register_model(
         registry = Registry(s.tracking_uri)
         with _registration_lock(storage, s, name, run_id):
             version = registry.latest_version_number(name) + 1
-            uri = join(s.artifacts_root, "model-output", name, str(version))
+            uri = s.bundle_uri(name, version)
             metadata["version"] = str(version)
             bundle.write_metadata(Path(model_dir), metadata)
             bundle.add_pyfunc_flavour(Path(model_dir))

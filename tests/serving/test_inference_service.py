@@ -69,3 +69,22 @@ def _leaves(value):
     if isinstance(value, list):
         return [leaf for v in value for leaf in _leaves(v)]
     return [value]
+
+
+def test_the_inference_service_points_where_training_writes_the_bundle():
+    """The InferenceService of a version reads the folder that training's register step writes and MLflow
+    registers: one function (Settings.bundle_uri) names it for both."""
+    from remarketing.settings import Settings
+    from serving import inference_service
+    from serving.deployer import bundle_uri
+
+    settings = Settings(mode="gcp", tracking_uri="https://mlflow.example", artifacts_bucket="acme-artifacts")
+    isvc = inference_service.build(
+        settings, "remarketing-bank-marketing", "7", bundle_uri(settings, "remarketing-bank-marketing", "7")
+    )
+    env = {
+        e["name"]: e["value"]
+        for e in inference_service.to_manifest(isvc)["spec"]["predictor"]["containers"][0]["env"]
+    }
+    assert env["STORAGE_URI"].rstrip("/") == settings.bundle_uri("remarketing-bank-marketing", "7")
+    assert env["STORAGE_URI"] == "gs://acme-artifacts/model-output/remarketing-bank-marketing/7/"
