@@ -68,6 +68,7 @@ def test_upload_shows_the_finished_run_with_its_link_preview_and_budget(page, sc
     labels = {m.label: m.value for m in at.metric}
     assert labels["Customers to call"] == "25" and labels["Expected conversion rate"].endswith("%")
     assert "Base rate (everyone)" in labels
+    assert not any("covers every customer" in i.value for i in at.info)  # 25 of the file's rows are called
     assert at.dataframe[0].value["customer_id"].iloc[0] and len(at.dataframe[0].value) == 20
     assert at.get("download_button")
     at.number_input(key="what_if").set_value(10).run()

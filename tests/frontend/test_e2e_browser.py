@@ -115,6 +115,8 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, ban
                 launch(bucket, name, receipt["source"]["generation"], settings=settings)
             link = page.get_by_role("link", name="predictions.csv")
             expect(link).to_be_visible(timeout=240_000)
+            # the sample is smaller than the default budget of 1,000: the page says everyone is called
+            expect(page.get_by_text("The budget covers every customer in this file")).to_be_visible()
             page.wait_for_timeout(1500)  # let the table's canvas draw
             page.screenshot(path=str(shots / "upload-success.png"), full_page=True)
             href = link.get_attribute("href")

@@ -107,6 +107,11 @@ def result(run: dict) -> None:
         delta=f"{(rate - base) * 100:+.1f} pts vs base" if rate is not None and base is not None else None,
     )
     c4.metric("Base rate (everyone)", ui.percent(base))
+    if details.get("contacted") and details.get("contacted") == details.get("rows_scored"):
+        st.info(
+            "The budget covers every customer in this file, so calling them all converts at the base rate: "
+            "lower the budget to see whom to call first."
+        )
     st.markdown(f"**Predictions:** [predictions.csv]({url}) (link expires in an hour; no login needed)")
     st.link_button("Open the predictions link", url)
     key = f"csv-{run['run_id']}"
