@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -12,14 +11,10 @@ from pathlib import Path
 
 import psutil
 
+from remarketing.local.services import free_port  # noqa: F401 - re-exported for the scripts
+
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PeakMemory:

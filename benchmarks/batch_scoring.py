@@ -26,7 +26,7 @@ import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, PeakMemory, free_port, record  # noqa: E402
+from benchmarks._common import DATA, PeakMemory, record  # noqa: E402
 
 
 class TreeMemory:
@@ -76,11 +76,11 @@ def register_families(settings, source: Path) -> dict[str, str]:
     """Fit each family as the pipeline does (refit on train + validation, calibrated) and register it."""
     from remarketing import bundle
     from remarketing.datasets import load_spec
+    from remarketing.drift import reference_profile
     from remarketing.models import FAMILIES, calibrate, fit_family
     from remarketing.registry import CHAMPION, Registry
     from remarketing.split import time_split
     from remarketing.storage import Storage, join
-    from remarketing.training import profile
     from remarketing.validation import Purpose, validate
 
     spec = load_spec("bank-marketing")
@@ -97,7 +97,7 @@ def register_families(settings, source: Path) -> dict[str, str]:
         calibrate(model, splits.test, splits.test["y"].to_numpy())
         with tempfile.TemporaryDirectory() as tmp:
             folder = bundle.save(
-                model, Path(tmp) / "b", {"training_profile": profile(both, spec.feature_names)}
+                model, Path(tmp) / "b", {"training_profile": reference_profile(both, spec.feature_names)}
             )
             bundle.add_pyfunc_flavour(folder)
             uri = join(settings.artifacts_root, "model-output", name, str(i))
@@ -192,13 +192,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     from remarketing.local import services
-    from remarketing.settings import Settings
 
     results = {}
     with tempfile.TemporaryDirectory() as state:
-        settings = Settings(
-            state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port(), api_port=free_port()
-        )
+        settings = services.private_settings(Path(state))
         services.ensure_stack(settings)
         try:
             versions = register_families(settings, args.data)

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import free_port, record  # noqa: E402
+from benchmarks._common import record  # noqa: E402
 
 WEEKLY = "customer_id;age\nC1;40\n"  # its run fails at validate: cheap, and the latency is the same
 
@@ -37,19 +37,10 @@ def main() -> None:
     from remarketing.local import services
     from remarketing.local.processes import ProcessRegistry
     from remarketing.runs import RunStore, run_id_for
-    from remarketing.settings import Settings
     from remarketing.storage import Storage
 
     with tempfile.TemporaryDirectory() as state:
-        settings = Settings(
-            state_dir=Path(state),
-            emulator_port=free_port(),
-            mlflow_port=free_port(),
-            api_port=free_port(),
-            input_function_port=free_port(),
-            weekly_function_port=free_port(),
-            ui_port=free_port(),
-        )
+        settings = services.private_settings(Path(state))
         services.ensure_stack(settings, services.ALL)
         try:
             time.sleep(5)  # settle

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, PeakMemory, free_port, record  # noqa: E402
+from benchmarks._common import DATA, PeakMemory, record  # noqa: E402
 
 
 def pipeline_run(settings, data: Path) -> dict:
@@ -116,10 +116,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     from remarketing.local import services
-    from remarketing.settings import Settings
 
     with tempfile.TemporaryDirectory() as state:
-        settings = Settings(state_dir=Path(state), emulator_port=free_port(), mlflow_port=free_port())
+        settings = services.private_settings(Path(state))
         services.ensure_stack(settings)
         try:
             pipeline = pipeline_run(settings, args.data)

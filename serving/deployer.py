@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import httpx
 
 from remarketing.errors import ServiceError
 from remarketing.local.processes import Entry, ProcessRegistry
+from remarketing.local.services import free_port
 from remarketing.settings import Settings
 
 
@@ -74,12 +74,6 @@ def server_name(model_name: str, version: str) -> str:
     return f"model-server-{model_name}-v{version}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def model_ready(endpoint: Endpoint, timeout: float = 1.0) -> bool:
     try:
         response = httpx.get(endpoint.ready_url, timeout=timeout)
@@ -125,7 +119,7 @@ class LocalDeployer:
             if found:
                 return found[1]
             self.registry.stop(name)  # a dead or unhealthy leftover
-            port = _free_port()
+            port = free_port()
             endpoint = Endpoint(f"http://127.0.0.1:{port}", model_name, version)
             command = [
                 self.python,

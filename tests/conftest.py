@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -54,24 +53,10 @@ def bank_sample(bank_bytes: bytes) -> bytes:
 # directory, stopped by PID at the end; and one real training run whose model is the champion.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("state")
-    settings = Settings(
-        state_dir=Path(state),
-        emulator_port=free_port(),
-        mlflow_port=free_port(),
-        api_port=free_port(),
-        ui_port=free_port(),
-        input_function_port=free_port(),
-        weekly_function_port=free_port(),
-    )
+    settings = services.private_settings(Path(state))
     services.ensure_stack(settings)
     yield settings
     services.down(settings)

@@ -208,11 +208,12 @@ def _finish(settings: Settings, record) -> None:
 def _report(settings: Settings, record) -> dict[str, Any]:
     """Say how the run ended on stderr; return its summary (the JSON line)."""
     payload = _run_summary(settings, record)
+    m = record.metrics
     if record.status == "failed":
         err.print(f"[red]run {record.run_id} failed[/red] at {record.error.step if record.error else '?'}:")
         err.print(record.error.message if record.error else "unknown error", markup=False, highlight=False)
-    elif record.kind == "scoring":
-        m = record.metrics
+        return payload
+    if record.kind == "scoring":
         err.print(
             f"[green]run {record.run_id} succeeded[/green]: {m.get('rows_scored')} customers scored with "
             f"{record.model_name} v{record.model_version}, {m.get('rows_rejected', 0)} rejected"
@@ -221,11 +222,8 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"  call the top {m.get('contacted')}: expected conversion rate "
             f"{m.get('expected_conversion_rate', 0):.1%} against a base rate of {m.get('base_rate', 0):.1%}"
         )
-        for warning in record.warnings:
-            err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
-        err.print(f"  predictions: {payload['predictions_url']}", markup=False, highlight=False)
+        where = f"  predictions: {payload['predictions_url'] or payload.get('predictions_url_error')}"
     else:
-        m = record.metrics
         verdict = (
             "promoted to champion" if payload.get("promoted") else "registered as challenger (not promoted)"
         )
@@ -237,9 +235,10 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"  test ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC {m.get('pr_auc', 0):.3f}, "
             f"precision@10% {m.get('precision_at_10pct', 0):.3f}, lift@10% {m.get('lift_at_10pct', 0):.2f}"
         )
-        for warning in record.warnings:
-            err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
-        err.print(f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}")
+        where = f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}"
+    for warning in record.warnings:
+        err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    err.print(where, markup=False, highlight=False)
     return payload
 
 

@@ -214,6 +214,16 @@ class RunStore:
         return self.update(run_id, change)
 
 
+def step_context(settings: Any) -> tuple[Any, Storage, RunStore]:
+    """What a pipeline step needs from the settings it was given (a Settings, or the dict a KFP
+    parameter carries): the settings, the storage and the run store."""
+    from remarketing.settings import Settings
+
+    s = settings if isinstance(settings, Settings) else Settings.model_validate(settings)
+    storage = Storage(s)
+    return s, storage, RunStore(storage, s.artifacts_root)
+
+
 def summary(record: RunRecord) -> dict[str, Any]:
     """The run record's summary: the CLI's last stdout line."""
     return json.loads(record.model_dump_json(exclude={"steps"}))

@@ -24,7 +24,7 @@ import pandas as pd
 
 from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import DataValidationError, RemarketingError
-from remarketing.runs import RunStore
+from remarketing.runs import step_context
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
 
@@ -44,12 +44,6 @@ PREDICTION_COLUMNS = [
 ]
 
 
-def _context(settings: Settings | dict) -> tuple[Settings, Storage, RunStore]:
-    s = settings if isinstance(settings, Settings) else Settings.model_validate(settings)
-    storage = Storage(s)
-    return s, storage, RunStore(storage, s.artifacts_root)
-
-
 def chunk_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("chunk-*.parquet"))
 
@@ -64,7 +58,7 @@ def validate_weekly(
     ``rows_dir/chunk-*.parquet``, rejected cells to ``rejects_path``."""
     from remarketing.validation import Purpose, summarise, validate_file
 
-    s, storage, store = _context(settings)
+    s, storage, store = step_context(settings)
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
         record = store.get(run_id)
@@ -130,7 +124,7 @@ def resolve_model(settings: Settings | dict, run_id: str, dataset: str) -> dict[
     """The champion, or the version asked for in the run's parameters."""
     from remarketing.registry import Registry
 
-    s, _, store = _context(settings)
+    s, _, store = step_context(settings)
     with store.step(run_id, "resolve-model"):
         name = s.model_name(dataset)
         asked = store.get(run_id).params.get("model_version")
@@ -149,7 +143,7 @@ def resolve_model(settings: Settings | dict, run_id: str, dataset: str) -> dict[
 def record_deploy(
     settings: Settings | dict, run_id: str, deploy: Callable[[], dict[str, str]]
 ) -> dict[str, str]:
-    _, _, store = _context(settings)
+    _, _, store = step_context(settings)
     with store.step(run_id, "deploy"):
         endpoint = deploy()
         store.update(run_id, lambda r: r.pipeline_run.update({"endpoint": endpoint}))
@@ -240,7 +234,7 @@ def score_rows(
 ) -> dict[str, Any]:
     """Stream every chunk through the endpoint. When the server stops answering, ``redeploy`` (if given)
     is called once to bring it back, and the chunk is retried; then the run fails clearly."""
-    s, _, store = _context(settings)
+    s, _, store = step_context(settings)
     with store.step(run_id, "score"):
         spec = load_spec(dataset)
         out = Path(scored_dir)
@@ -326,7 +320,7 @@ def publish(
 
     from remarketing.drift import DriftCounter
 
-    s, storage, store = _context(settings)
+    s, storage, store = step_context(settings)
     with store.step(run_id, "publish"):
         spec = load_spec(dataset)
         record = store.get(run_id)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from remarketing.datasets import load_spec
 from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
-from remarketing.runs import RunStore
+from remarketing.runs import step_context
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join, sha256_bytes
 
@@ -24,12 +24,6 @@ from remarketing.storage import Storage, join, sha256_bytes
 # importing scikit-learn, matplotlib, pandera and MLflow for every step costs seconds per task.
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _context(settings: Settings | dict) -> tuple[Settings, Storage, RunStore]:
-    s = settings if isinstance(settings, Settings) else Settings.model_validate(settings)
-    storage = Storage(s)
-    return s, storage, RunStore(storage, s.artifacts_root)
 
 
 def _write_json(path: str | Path, payload: Any) -> None:
@@ -50,7 +44,7 @@ def validate_source(
     """Read the campaign file, check it against the spec, write the typed rows (parquet)."""
     from remarketing.validation import Purpose, validate
 
-    s, storage, store = _context(settings)
+    s, storage, store = step_context(settings)
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
         generation = store.get(run_id).source.generation if source_uri.startswith("gs://") else None
@@ -79,7 +73,7 @@ def split_rows(
 ) -> dict:
     from remarketing.split import time_split
 
-    _, _, store = _context(settings)
+    _, _, store = step_context(settings)
     with store.step(run_id, "split"):
         splits = time_split(pd.read_parquet(rows_path), load_spec(dataset))
         for frame, path in (
@@ -105,9 +99,10 @@ def train_candidate(
     validation (the most recent labelled rows matter most under drift), calibrate it on the validation
     slice, and save it as a bundle. Returns the validation metrics."""
     from remarketing import bundle, evaluation
+    from remarketing.drift import reference_profile
     from remarketing.models import calibrate, fit_family
 
-    s, _, store = _context(settings)
+    s, _, store = step_context(settings)
     with store.step(run_id, f"train-{family}"):
         spec = load_spec(dataset)
         train, validation = pd.read_parquet(train_path), pd.read_parquet(validation_path)
@@ -129,7 +124,7 @@ def train_candidate(
                 "fit_seconds": time.perf_counter() - started,
                 "epochs": probe.epochs,
                 "rows": {"train": len(train), "validation": len(validation)},
-                "training_profile": profile(both, spec.feature_names),
+                "training_profile": reference_profile(both, spec.feature_names),
             },
         )
     return metrics
@@ -151,7 +146,7 @@ def evaluate_and_gate(
     from remarketing.models import calibrate
     from remarketing.registry import CHAMPION, Registry
 
-    s, storage, store = _context(settings)
+    s, storage, store = step_context(settings)
     with store.step(run_id, "evaluate"):
         spec = load_spec(dataset)
         validation = {
@@ -209,7 +204,7 @@ def explain_model(
     """Global SHAP importance and the summary plot, on (up to 2,000 of) the test rows."""
     from remarketing import bundle, plots
 
-    s, _, store = _context(settings)
+    s, _, store = step_context(settings)
     with store.step(run_id, "explain"):
         model = bundle.load(Path(model_dir))
         rows = pd.read_parquet(test_path)
@@ -244,7 +239,7 @@ def register_model(
     from remarketing import bundle, plots
     from remarketing.registry import CHALLENGER, Registry
 
-    s, storage, store = _context(settings)
+    s, storage, store = step_context(settings)
     with store.step(run_id, "register"):
         spec = load_spec(dataset)
         report = _read_json(report_path)
@@ -360,14 +355,6 @@ def register_model(
         mlflow_run_id=mlflow_run_id,
     )
     return {"model_uri": uri, "version": info.version, "promoted": report["promote"]}
-
-
-def profile(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
-    """The training rows' distribution per feature (bin edges and shares, category shares): the
-    reference that scoring measures drift against (see ``remarketing.drift``)."""
-    from remarketing.drift import reference_profile
-
-    return reference_profile(rows, features)
 
 
 class _registration_lock:

@@ -33,10 +33,6 @@ class InvalidSignature(RemarketingError):
     """The download link is wrong, tampered with, expired, or its file has changed."""
 
 
-def signing_key(settings: Settings) -> bytes:
-    return url_signing_key(settings)
-
-
 def _signature(key: bytes, uri: str, generation: int, expires: int) -> str:
     return hmac.new(key, f"{uri}\n{generation}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
@@ -67,14 +63,14 @@ def mint(
         "uri": uri,
         "generation": generation,
         "expires": expires,
-        "signature": _signature(signing_key(settings), uri, generation, expires),
+        "signature": _signature(url_signing_key(settings), uri, generation, expires),
     }
     return SignedUrl(f"http://127.0.0.1:{settings.api_port}/download?{urlencode(query)}", expires)
 
 
 def verify(settings: Settings, uri: str, generation: int, expires: int, signature: str) -> None:
     """Raise :class:`InvalidSignature` unless the query is exactly one that :func:`mint` made, unexpired."""
-    expected = _signature(signing_key(settings), uri, generation, expires)
+    expected = _signature(url_signing_key(settings), uri, generation, expires)
     if not hmac.compare_digest(expected, signature):
         raise InvalidSignature("this download link is not valid (it was changed or not issued here)")
     if expires < time.time():

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from remarketing.local.services import free_port
 from remarketing.settings import Settings
-from tests.conftest import free_port
 from tests.frontend.conftest import csv_bytes, weekly_frame
 
 pytestmark = pytest.mark.integration

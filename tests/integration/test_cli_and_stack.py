@@ -7,9 +7,7 @@ import pytest
 from pipelines.launch import launch
 from remarketing.local import services
 from remarketing.runs import RunStore
-from remarketing.settings import Settings
 from remarketing.storage import Storage
-from tests.conftest import free_port
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
@@ -58,15 +56,7 @@ def test_the_same_object_launched_concurrently_runs_once(settings):
 
 
 def test_up_status_down_leave_no_process_behind(tmp_path):
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        emulator_port=free_port(),
-        mlflow_port=free_port(),
-        api_port=free_port(),
-        ui_port=free_port(),
-        input_function_port=free_port(),
-        weekly_function_port=free_port(),
-    )
+    settings = services.private_settings(tmp_path / "state")
     env = settings.to_env()
     up = run_cli("up", env=env)
     assert up.code == 0, up.stderr

@@ -135,12 +135,13 @@ def test_the_url_alone_downloads_and_stops_working_when_changed(messy):
 
 
 def test_an_expired_url_is_refused(messy, stack):
-    from remarketing.urls import _signature, signing_key
+    from remarketing.secrets import url_signing_key
+    from remarketing.urls import _signature
 
     url = httpx.URL(messy[0].json["predictions_url"])
     q = dict(url.params)
     q["expires"] = str(int(time.time()) - 1)
-    q["signature"] = _signature(signing_key(stack), q["uri"], int(q["generation"]), int(q["expires"]))
+    q["signature"] = _signature(url_signing_key(stack), q["uri"], int(q["generation"]), int(q["expires"]))
     response = httpx.get(url.copy_with(params=q))
     assert response.status_code == 403 and "expired" in response.text
 

@@ -20,7 +20,6 @@ from remarketing.local.processes import ProcessRegistry
 from remarketing.runs import RunStore, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 BAD_WEEKLY = "customer_id;age\nC1;40\n"  # a usable CSV for nobody: its run fails at validate, quickly
@@ -29,15 +28,7 @@ BAD_WEEKLY = "customer_id;age\nC1;40\n"  # a usable CSV for nobody: its run fail
 @pytest.fixture(scope="module")
 def events(tmp_path_factory):
     """A whole local stack as `remarketing up` starts it, on its own state folder and ports."""
-    settings = Settings(
-        state_dir=Path(tmp_path_factory.mktemp("events")),
-        emulator_port=free_port(),
-        mlflow_port=free_port(),
-        api_port=free_port(),
-        input_function_port=free_port(),
-        weekly_function_port=free_port(),
-        ui_port=free_port(),
-    )
+    settings = services.private_settings(Path(tmp_path_factory.mktemp("events")))
     services.ensure_stack(settings, services.ALL)
     yield settings
     services.down(settings)

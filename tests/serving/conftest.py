@@ -5,7 +5,6 @@ in-process, and a storage emulator on a free loopback port holding the logreg bu
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -14,18 +13,11 @@ import pytest
 from remarketing import bundle
 from remarketing.datasets import load_spec
 from remarketing.models import calibrate, fit_family
-from remarketing.settings import Settings
 from remarketing.split import time_split
 from remarketing.validation import Purpose, validate
 
 SPEC = load_spec("bank-marketing")
 MODEL = "remarketing-bank-marketing"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +98,7 @@ def emulator_settings(tmp_path_factory: pytest.TempPathFactory, logreg_bundle: P
     from remarketing.local import services
     from remarketing.storage import Storage
 
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("state"),
-        emulator_port=free_port(),
-        mlflow_port=free_port(),
-        api_port=free_port(),
-    )
+    settings = services.private_settings(tmp_path_factory.mktemp("state"))
     services.ensure_stack(settings, ("storage-emulator",))
     try:
         Storage(settings).upload_dir(logreg_bundle, f"{settings.artifacts_root}/model-output/{MODEL}/1")

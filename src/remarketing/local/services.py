@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -176,6 +177,30 @@ def healthy(service: Service, timeout: float = 1.0) -> bool:
         return httpx.get(service.address + service.health_path, timeout=timeout).status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+PORT_SETTINGS = (
+    "emulator_port",
+    "mlflow_port",
+    "api_port",
+    "ui_port",
+    "input_function_port",
+    "weekly_function_port",
+)
+
+
+def private_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack of one's own (tests, benchmarks, a second stack beside another): its own state
+    folder and every service on a free loopback port."""
+    values: dict[str, Any] = {name: free_port() for name in PORT_SETTINGS}
+    return Settings(state_dir=Path(state_dir), **values, **overrides)
 
 
 def _port_in_use(port: int) -> bool:
