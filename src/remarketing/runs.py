@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 from remarketing.errors import NotFoundError, PreconditionFailed, RemarketingError, StorageError
 from remarketing.storage import Storage, join
 
+log = logging.getLogger(__name__)
 Kind = Literal["training", "scoring"]
 Status = Literal["queued", "running", "success", "failed"]
 PREFIX_KIND: dict[str, Kind] = {"input/": "training", "weekly/": "scoring"}
@@ -146,10 +148,16 @@ class RunStore:
         raise RemarketingError(f"run {run_id}: could not update the record after {attempts} attempts")
 
     def list(self) -> list[RunRecord]:
+        """Every readable record, newest first. One that cannot be read (written by something else, or
+        removed meanwhile) is left out and logged: it must not hide every other run."""
         records = []
         for uri in self.storage.list(self.root + "/"):
-            if uri.endswith(".json"):
+            if not uri.endswith(".json"):
+                continue
+            try:
                 records.append(RunRecord.model_validate_json(self.storage.read_bytes(uri)))
+            except (StorageError, ValueError) as exc:
+                log.warning("skipped %s: not a readable run record (%s)", uri, str(exc).splitlines()[0])
         return sorted(records, key=lambda r: r.created, reverse=True)
 
     # --- steps ---------------------------------------------------------------------------------

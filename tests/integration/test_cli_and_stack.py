@@ -69,6 +69,12 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
     assert [s["pid"] for s in again["services"].values()] == pids
     down = run_cli("down", env=env)
     assert down.code == 0 and sorted(down.json["stopped"]) == sorted(services.ALL)
-    time.sleep(0.5)
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue  # already gone
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())

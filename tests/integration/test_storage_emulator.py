@@ -8,7 +8,7 @@ pytestmark = pytest.mark.integration
 
 def test_create_only_write_answers_412_on_the_second_writer(settings):
     storage = Storage(settings)
-    uri = f"gs://{settings.artifacts_bucket}/runs/precondition-test.json"
+    uri = f"gs://{settings.artifacts_bucket}/tests/precondition-test.json"  # never among the run records
     generation = storage.write_text(uri, "first", if_generation_match=0)
     with pytest.raises(PreconditionFailed):
         storage.write_text(uri, "second", if_generation_match=0)
