@@ -20,13 +20,11 @@ def split_data(
     run_id: str,
     dataset: str,
     rows: Input[Dataset],
-    train: Output[Dataset],
-    validation: Output[Dataset],
-    test: Output[Dataset],
+    plan: Output[Artifact],
 ) -> None:
-    from remarketing.training import split_rows
+    from remarketing.training import plan_backtests
 
-    split_rows(settings, run_id, dataset, rows.path, train.path, validation.path, test.path)
+    plan_backtests(settings, run_id, dataset, rows.path, plan.path)
 
 
 def train_candidate(
@@ -34,17 +32,15 @@ def train_candidate(
     run_id: str,
     dataset: str,
     family: str,
-    train: Input[Dataset],
-    validation: Input[Dataset],
+    rows: Input[Dataset],
+    plan: Input[Artifact],
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
     from remarketing.training import train_candidate as fit
 
-    for name, value in fit(
-        settings, run_id, dataset, family, train.path, validation.path, model.path
-    ).items():
-        metrics.log_metric(f"validation_{name}", value)
+    for name, value in fit(settings, run_id, dataset, family, rows.path, plan.path, model.path).items():
+        metrics.log_metric(f"backtest_mean_{name}", value)
     model.metadata["family"] = family
 
 
@@ -55,7 +51,6 @@ def evaluate_and_gate(
     logreg: Input[Model],
     hgb: Input[Model],
     mlp: Input[Model],
-    test: Input[Dataset],
     chosen: Output[Model],
     report: Output[Artifact],
     metrics: Output[Metrics],
@@ -63,9 +58,9 @@ def evaluate_and_gate(
     from remarketing.training import evaluate_and_gate as evaluate
 
     candidates = {"logreg": logreg.path, "hgb": hgb.path, "mlp": mlp.path}
-    result = evaluate(settings, run_id, dataset, candidates, test.path, chosen.path, report.path)
-    for name, value in result["test"].items():
-        metrics.log_metric(f"test_{name}", value)
+    result = evaluate(settings, run_id, dataset, candidates, chosen.path, report.path)
+    for name, value in result["summary"]["mean"].items():
+        metrics.log_metric(f"backtest_mean_{name}", value)
     chosen.metadata.update({"family": result["family"], "promote": result["promote"]})
 
 
@@ -74,12 +69,13 @@ def explain_model(
     run_id: str,
     dataset: str,
     model: Input[Model],
-    test: Input[Dataset],
+    rows: Input[Dataset],
+    plan: Input[Artifact],
     shap: Output[Artifact],
 ) -> None:
     from remarketing.training import explain_model as explain
 
-    explain(settings, run_id, dataset, model.path, test.path, shap.path)
+    explain(settings, run_id, dataset, model.path, rows.path, plan.path, shap.path)
 
 
 def register_model(
@@ -89,11 +85,10 @@ def register_model(
     model: Input[Model],
     report: Input[Artifact],
     shap: Input[Artifact],
-    test: Input[Dataset],
 ) -> str:
     from remarketing.training import register_model as register
 
-    return register(settings, run_id, dataset, model.path, report.path, shap.path, test.path)["model_uri"]
+    return register(settings, run_id, dataset, model.path, report.path, shap.path)["model_uri"]
 
 
 def build(image: str) -> dict:

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.launchers import Launcher, launcher_for
+from remarketing.contacts import PARAMETERS
 from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
 # Object metadata keys that carry per-upload parameters.
-PARAM_KEYS = ("budget", "budget_share", "model_version")
+PARAM_KEYS = (*PARAMETERS, "model_version")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The training pipeline: validate > split > train candidates > evaluate + gate > explain > register."""
+"""The training pipeline: validate > split (backtest plan) > train candidates (backtests, then a fit on
+every row) > evaluate + gate (on the backtests) > explain > register."""
 
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real annotations.
 from kfp import dsl
@@ -22,19 +23,18 @@ def build(image: str):
         trained = {}
         for family in FAMILIES:
             task = c["train_candidate"](
-                family=family, train=split.outputs["train"], validation=split.outputs["validation"], **common
+                family=family, rows=rows.outputs["rows"], plan=split.outputs["plan"], **common
             ).set_display_name(f"train-{family}")
             trained[family] = task.outputs["model"]
-        evaluated = c["evaluate_and_gate"](test=split.outputs["test"], **trained, **common).set_display_name(
-            "evaluate"
+        evaluated = c["evaluate_and_gate"](**trained, **common).set_display_name("evaluate")
+        shap = c["explain_model"](
+            model=evaluated.outputs["chosen"], rows=rows.outputs["rows"], plan=split.outputs["plan"], **common
         )
-        shap = c["explain_model"](model=evaluated.outputs["chosen"], test=split.outputs["test"], **common)
         shap.set_display_name("explain")
         c["register_model"](
             model=evaluated.outputs["chosen"],
             report=evaluated.outputs["report"],
             shap=shap.outputs["shap"],
-            test=split.outputs["test"],
             **common,
         ).set_display_name("register")
 

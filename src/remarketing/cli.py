@@ -20,7 +20,26 @@ from rich.markup import escape
 from remarketing.errors import RemarketingError
 from remarketing.settings import Settings
 
-err = Console(stderr=True)
+# soft_wrap: lines are never broken, so an address copied from a log or a pipe is whole.
+err = Console(stderr=True, soft_wrap=True)
+# What the JSON line of a scoring run carries from its record's metrics.
+SCORING_SUMMARY = (
+    "rows_scored",
+    "rows_rejected",
+    "contacted",
+    "targeted",
+    "holdout",
+    "explore",
+    "expected_conversions",
+    "expected_conversion_rate",
+    "expected_conversion_rate_low",
+    "expected_conversion_rate_high",
+    "interval_level",
+    "base_rate",
+    "prior_shift",
+    "expected_profit",
+    "break_even_probability",
+)
 
 
 def emit(payload: dict[str, Any]) -> None:
@@ -181,7 +200,7 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
     out = summary(record)
     out["tracking_uri"] = settings.tracking_uri
     if record.kind == "scoring":
-        for key in ("rows_scored", "rows_rejected", "expected_conversion_rate", "base_rate", "contacted"):
+        for key in SCORING_SUMMARY:
             out[key] = record.metrics.get(key)
         out["predictions_url"] = None
         if record.status == "success" and record.predictions_uri:
@@ -197,6 +216,27 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
         if record.model_version:
             out["model_uri"] = settings.bundle_uri(record.model_name, record.model_version)
     return out
+
+
+def contact_line(m: dict[str, Any]) -> str:
+    """``call 1,000: 950 targeted (expected 73.9%, 80% interval 43.5-91.2%), 50 at random; 50 held out``."""
+    rate, low, high = (
+        m.get(k)
+        for k in ("expected_conversion_rate", "expected_conversion_rate_low", "expected_conversion_rate_high")
+    )
+    expected = f"expected {rate:.1%}" if rate is not None else "expected -"
+    if low is not None and high is not None:
+        expected += f", {m.get('interval_level', 0):.0%} interval {low:.1%}-{high:.1%}"
+    line = (
+        f"call {m.get('contacted', 0):,}: {m.get('targeted', 0):,} targeted ({expected}; base rate "
+        f"{m.get('base_rate', 0):.1%}), {m.get('explore', 0):,} at random; {m.get('holdout', 0):,} held out"
+    )
+    if m.get("expected_profit") is not None:
+        line += (
+            f"; expected profit {m['expected_profit']:,.0f} (break-even probability "
+            f"{m['break_even_probability']:.1%})"
+        )
+    return line
 
 
 def _finish(settings: Settings, record) -> None:
@@ -218,10 +258,7 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"[green]run {record.run_id} succeeded[/green]: {m.get('rows_scored')} customers scored with "
             f"{record.model_name} v{record.model_version}, {m.get('rows_rejected', 0)} rejected"
         )
-        err.print(
-            f"  call the top {m.get('contacted')}: expected conversion rate "
-            f"{m.get('expected_conversion_rate', 0):.1%} against a base rate of {m.get('base_rate', 0):.1%}"
-        )
+        err.print(f"  {contact_line(m)}", markup=False, highlight=False)
         where = f"  predictions: {payload['predictions_url'] or payload.get('predictions_url_error')}"
     else:
         verdict = (
@@ -231,10 +268,16 @@ def _report(settings: Settings, record) -> dict[str, Any]:
             f"[green]run {record.run_id} succeeded[/green]: {record.model_name} v{record.model_version} "
             f"({m.get('family')}) {verdict}"
         )
+        periods = m.get("backtest_periods") or []
         err.print(
-            f"  test ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC {m.get('pr_auc', 0):.3f}, "
-            f"precision@10% {m.get('precision_at_10pct', 0):.3f}, lift@10% {m.get('lift_at_10pct', 0):.2f}"
+            f"  backtests over {len(periods)} later periods, mean (worst): "
+            f"ROC-AUC {m.get('roc_auc', 0):.3f} ({m.get('worst_roc_auc', 0):.3f}), "
+            f"precision@10% {m.get('precision_at_10pct', 0):.3f} "
+            f"({m.get('worst_precision_at_10pct', 0):.3f}), "
+            f"lift@10% {m.get('lift_at_10pct', 0):.2f} ({m.get('worst_lift_at_10pct', 0):.2f}), "
+            f"calibration error {m.get('calibration_error', 0):.3f}"
         )
+        err.print(f"  deployed model fitted on all {m.get('fitted_on_rows', 0):,} labelled rows")
         where = f"  model: {payload.get('model_uri')}   MLflow: {settings.tracking_uri}"
     for warning in record.warnings:
         err.print(f"  [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
@@ -245,12 +288,21 @@ def _report(settings: Settings, record) -> dict[str, Any]:
 @main.command()
 @click.argument("source")
 @click.option("--dataset", default=None, help="Dataset spec name (default: REMARKETING_DEFAULT_DATASET).")
-@click.option("--budget", type=click.IntRange(min=1), default=None, help="How many customers to call.")
+@click.option("--budget", type=int, default=None, help="How many customers to call (at most).")
+@click.option("--budget-share", type=float, default=None, help="Or which share of the file to call.")
+@click.option("--call-cost", type=float, default=None, help="What one call costs (with --conversion-value).")
 @click.option(
-    "--budget-share",
-    type=click.FloatRange(0, 1, min_open=True),
+    "--conversion-value",
+    type=float,
     default=None,
-    help="Or which share of the file to call.",
+    help="What one conversion is worth: only customers "
+    "worth a call (probability x value > cost) are called, best first, up to the budget.",
+)
+@click.option(
+    "--holdout-share", type=float, default=None, help="Share of the list held out, not called (0-0.5)."
+)
+@click.option(
+    "--explore-share", type=float, default=None, help="Share of the others called at random (0-0.5)."
 )
 @click.option("--model-version", default=None, help="Score with this version instead of the champion.")
 @click.option("--no-wait", is_flag=True, help="Return once the run is launched.")
@@ -259,24 +311,24 @@ def score(
     settings: Settings,
     source: str,
     dataset: str | None,
-    budget: int | None,
-    budget_share: float | None,
     model_version: str | None,
     no_wait: bool,
+    **asked: Any,
 ) -> None:
     """Put SOURCE (a weekly customer CSV) into weekly/ and run the scoring pipeline: every customer
-    scored by the champion on KServe, with reasons, a contact list and a predictions URL."""
-    if budget is not None and budget_share is not None:
-        raise click.UsageError("give --budget or --budget-share, not both")
+    scored by the champion on KServe, with reasons, a contact list (with a holdout and a few random calls,
+    so the effect can be measured) and a predictions URL."""
+    from remarketing import contacts
+    from remarketing.errors import ParameterError
+
     _check_dataset(dataset)
-    params = {"budget": budget, "budget_share": budget_share, "model_version": model_version}
-    run_id = _put_and_launch(
-        settings,
-        source,
-        "weekly/",
-        dataset=dataset,
-        params={k: v for k, v in params.items() if v is not None},
-    )
+    try:
+        params: dict[str, Any] = dict(contacts.parse(asked))
+    except ParameterError as exc:
+        raise click.UsageError("; ".join(exc.problems)) from None
+    if model_version is not None:
+        params["model_version"] = model_version
+    run_id = _put_and_launch(settings, source, "weekly/", dataset=dataset, params=params)
     if no_wait:
         emit(_run_summary(settings, _record(settings, run_id)))
         return
@@ -297,7 +349,7 @@ def score(
 def demo(settings: Settings, data_path: Path, budget: int) -> None:
     """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
     20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
-    from remarketing.demo import actual_conversion, prepare
+    from remarketing.demo import actual_outcomes, prepare
     from remarketing.local.services import ALL, ensure_stack
 
     # The whole chain, as in the cloud: files dropped into the landing bucket are picked up by the
@@ -331,13 +383,10 @@ def demo(settings: Settings, data_path: Path, budget: int) -> None:
     scored = _report(settings, _wait(settings, run_id, appear_within=60))
     out = {"status": scored["status"], "training": trained, "scoring": scored}
     if scored["status"] == "success":
-        actual = actual_conversion(settings, scored["predictions_uri"], files.labels)
+        actual = actual_outcomes(settings, scored["predictions_uri"], files.labels)
         out["actual"] = actual
-        err.print(
-            f"\n[bold]contacted {actual['contacted']}[/bold]: expected conversion rate "
-            f"{scored['expected_conversion_rate']:.1%}, actual {actual['conversion_rate_contacted']:.1%} "
-            f"(base rate: expected {scored['base_rate']:.1%}, actual {actual['base_rate']:.1%})"
-        )
+        for line in demo_truth(scored, actual):
+            err.print(line, markup=False, highlight=False)
         err.print(
             f"predictions URL (expires in {settings.predictions_url_ttl_seconds // 60} min): "
             f"{scored['predictions_url']}",
@@ -352,6 +401,27 @@ def demo(settings: Settings, data_path: Path, budget: int) -> None:
         )
     emit(out)
     sys.exit(0 if scored["status"] == "success" else 1)
+
+
+def demo_truth(scored: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """What the demo knows that a real week would not yet: this week's outcomes, against the promise."""
+    low, high = scored.get("expected_conversion_rate_low"), scored.get("expected_conversion_rate_high")
+    rate = actual["conversion_rate_targeted"]
+    inside = low is not None and high is not None and low <= rate <= high
+    interval = "no interval"
+    if low is not None and high is not None:
+        verdict = "inside" if inside else "OUTSIDE"
+        interval = f"{scored.get('interval_level', 0):.0%} interval {low:.1%}-{high:.1%}: {verdict}"
+    return [
+        "",
+        f"this week's outcomes: the {actual['targeted']:,} targeted converted at {rate:.1%} against "
+        f"{actual['base_rate']:.1%} for all {actual['customers']:,} customers: lift {actual['lift']:.2f}",
+        f"  ROC-AUC of the scores {actual['roc_auc']:.3f}, precision in the top 10% "
+        f"{actual['precision_at_10pct']:.1%}",
+        f"  expected {scored['expected_conversion_rate']:.1%} "
+        f"({scored['expected_conversion_rate'] * actual['targeted']:,.0f} conversions), actual {rate:.1%} "
+        f"({actual['conversions_targeted']:,}); {interval}",
+    ]
 
 
 # --- models ----------------------------------------------------------------------------------------
@@ -389,13 +459,14 @@ dataset_option = click.option("--dataset", default=None, help="Dataset spec name
 @dataset_option
 @click.pass_obj
 def models_list(settings: Settings, dataset: str | None) -> None:
-    """Every version with its aliases and test ROC-AUC."""
+    """Every version with its aliases and mean backtest ROC-AUC."""
     registry, name = _registry(settings, dataset)
     versions = [v.as_dict() for v in _registry_call(lambda: registry.versions(name))]
     for v in versions:
         aliases = ",".join(v["aliases"]) or "-"
         err.print(
-            f"  v{v['version']:<4} {aliases:<20} {v['family'] or '':<8} test ROC-AUC {v['test_roc_auc']}"
+            f"  v{v['version']:<4} {aliases:<20} {v['family'] or '':<8} "
+            f"mean backtest ROC-AUC {v['backtest_roc_auc']}"
         )
     emit({"status": "success", "model_name": name, "versions": versions})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
@@ -13,6 +13,13 @@ from pydantic import BaseModel, Field, model_validator
 from remarketing.errors import SpecError
 
 FeatureType = Literal["integer", "number", "category"]
+
+
+class Band(BaseModel):
+    """Values up to ``upto`` (inclusive) read as ``text`` (``{value}`` is the value)."""
+
+    upto: float
+    text: str
 
 
 class Feature(BaseModel):
@@ -26,17 +33,42 @@ class Feature(BaseModel):
         description="for linear and neural models: log1p for counts, signed log1p for heavy tails",
     )
 
+    # How a reason code reads to an analyst ("no contact channel on file"): a category's own text, the
+    # sentinel's, the first band the value falls in, else ``text`` (``{value}`` and ``{label}`` filled in).
+    label: str | None = Field(default=None, description="the field in plain words (default: its name)")
+    text: str | None = Field(default=None, description="a value in words, e.g. 'aged {value:.0f}'")
+    texts: dict[str, str] = Field(default_factory=dict, description="category -> words")
+    sentinel_text: str | None = None
+    bands: list[Band] = Field(default_factory=list)
+
     @model_validator(mode="after")
     def _categories_for_categories(self) -> Feature:
         if self.type == "category" and not self.categories:
             raise ValueError("a category feature lists its allowed categories")
+        unknown = set(self.texts) - set(self.categories or [])
+        if unknown:
+            raise ValueError(f"texts for categories that are not allowed: {sorted(unknown)}")
         return self
+
+    def describe(self, name: str, value: Any) -> str:
+        """The value of this field in the words of the spec."""
+        label = self.label or name
+        if self.type == "category":
+            return self.texts.get(str(value)) or (self.text or "{label}: {value}").format(
+                label=label, value=value
+            )
+        number = float(value)
+        if self.sentinel is not None and number == self.sentinel and self.sentinel_text:
+            return self.sentinel_text
+        template = next((b.text for b in self.bands if number <= b.upto), self.text or "{label} {value:g}")
+        return template.format(label=label, value=number)
 
 
 class Target(BaseModel):
     column: str
     positive: str
     negative: str
+    meaning: str = Field(default="converting", description="what the positive outcome is, in words")
 
 
 class Split(BaseModel):

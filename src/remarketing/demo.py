@@ -46,16 +46,33 @@ def prepare(source: Path, folder: Path) -> DemoFiles:
     return paths
 
 
-def actual_conversion(settings: Settings, predictions_uri: str, labels: Path) -> dict[str, Any]:
-    """What really happened to the contacted customers, read from the published predictions."""
+def actual_outcomes(settings: Settings, predictions_uri: str, labels: Path) -> dict[str, Any]:
+    """What really happened, read from the published predictions and the held-back outcomes: the
+    targeted customers' conversion against everyone's (the lift over calling at random), the ROC-AUC of
+    the scores, and the conversion of each group."""
+    from sklearn.metrics import roc_auc_score
+
     scored = pd.read_csv(
         io.BytesIO(Storage(settings).read_bytes(predictions_uri)), dtype={"customer_id": str}
     )
     outcome = pd.read_csv(labels, dtype=str)
     joined = scored.merge(outcome, on="customer_id", how="inner")
-    converted = joined["y"] == "yes"
+    converted = (joined["y"] == "yes").to_numpy()
+    targeted = (joined["group"] == "targeted").to_numpy()
+    base = float(converted.mean())
+    rate = float(converted[targeted].mean())
     return {
-        "contacted": int(joined["contact"].sum()),
-        "conversion_rate_contacted": float(converted[joined["contact"]].mean()),
-        "base_rate": float(converted.mean()),
+        "customers": len(joined),
+        "targeted": int(targeted.sum()),
+        "conversions_targeted": int(converted[targeted].sum()),
+        "conversion_rate_targeted": rate,
+        "base_rate": base,
+        "lift": rate / base,
+        "roc_auc": float(roc_auc_score(converted, joined["probability"])),
+        "precision_at_10pct": float(converted[joined["rank"].to_numpy() <= round(len(joined) * 0.1)].mean()),
+        "conversion_rate_by_group": {
+            g: float(converted[(joined["group"] == g).to_numpy()].mean())
+            for g in ("targeted", "holdout", "explore", "not_selected")
+            if (joined["group"] == g).any()
+        },
     }

@@ -19,6 +19,14 @@ class DataValidationError(RemarketingError):
         super().__init__(head + ":\n" + "\n".join(f"- {p}" for p in problems))
 
 
+class ParameterError(RemarketingError):
+    """A run's parameters (budget, cost, value, shares, ...) are wrong. ``problems`` names each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("the parameters are invalid:\n" + "\n".join(f"- {p}" for p in problems))
+
+
 class InvalidRow(RemarketingError):
     """One customer row cannot be scored: names the row (0-based in the request) and the column."""
 

@@ -1,4 +1,4 @@
-"""The promotion gate: decided in component code, because the local runner has no ``dsl.If``."""
+"""The promotion gate, on backtest means: decided in component code (the local runner has no ``dsl.If``)."""
 
 from __future__ import annotations
 
@@ -23,23 +23,29 @@ class Decision:
 
 
 def decide(
-    candidate: dict[str, float], champion: dict[str, float] | None, *, floors: Floors, margin: float
+    candidate: dict[str, float],
+    champion: dict[str, float] | None,
+    *,
+    floors: Floors,
+    margin: float,
+    champion_note: str = "",
 ) -> Decision:
-    """Promote when the candidate's test metrics clear the floors and are not worse than the champion's,
-    re-scored on the same test rows, by more than ``margin``. Without a champion, the floors decide."""
+    """Promote when the candidate's mean backtest metrics clear the floors and are not worse than the
+    champion's own mean backtest metrics by more than ``margin``. Without a champion, the floors decide.
+    ``champion_note`` says where the champion's figures come from when it has none to compare."""
     reasons = []
     for name, floor in floors.as_dict().items():
         if candidate[name] < floor:
-            reasons.append(f"{name} {candidate[name]:.4f} is below the floor {floor:.4f}")
+            reasons.append(f"mean backtest {name} {candidate[name]:.4f} is below the floor {floor:.4f}")
     if champion is not None:
         for name in COMPARED:
             if candidate[name] < champion[name] - margin:
                 reasons.append(
-                    f"{name} {candidate[name]:.4f} is worse than the champion's {champion[name]:.4f} "
-                    f"on the same test rows by more than {margin:.4f}"
+                    f"mean backtest {name} {candidate[name]:.4f} is worse than the champion's "
+                    f"{champion[name]:.4f} by more than {margin:.4f}"
                 )
     if reasons:
         return Decision(False, reasons)
     if champion is None:
-        return Decision(True, ["no champion yet, and the floors are cleared"])
-    return Decision(True, ["floors cleared and not worse than the champion on the same test rows"])
+        return Decision(True, [champion_note or "no champion yet, and the floors are cleared"])
+    return Decision(True, ["floors cleared and not worse than the champion's backtests"])

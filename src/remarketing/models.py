@@ -42,10 +42,12 @@ class Explanation:
 
 
 # --- families --------------------------------------------------------------------------------------
-# Chosen on the validation slice of bank-full's time split (benchmarks/quality.md): recency weights help
-# the linear model follow the drifting prior; the MLP's epoch count is found with early stopping on
-# validation and reused when it is refitted on train + validation.
+# The families, simplest first: when backtests cannot tell two apart, the simpler one is chosen
+# (remarketing.backtest.choose). Recency weights help the linear model follow the drifting prior and
+# hurt the others on bank-full's backtests (benchmarks/quality.md). The MLP trains for a fixed number of
+# epochs: with every labelled row in the fit, no slice is left to stop early on.
 RECENCY_TAU = {"logreg": 0.1}
+MLP_EPOCHS = 12
 
 
 def recency_weights(n: int, tau: float | None) -> np.ndarray | None:
@@ -56,11 +58,11 @@ def recency_weights(n: int, tau: float | None) -> np.ndarray | None:
     return np.exp((t - (n - 1)) / (tau * n))
 
 
-def _fit_logreg(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[LogisticRegression, None]:
-    return LogisticRegression(C=1.0, max_iter=3000).fit(X, y, sample_weight=w), None
+def _fit_logreg(X, y, w, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=1.0, max_iter=3000).fit(X, y, sample_weight=w)
 
 
-def _fit_hgb(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[HistGradientBoostingClassifier, None]:
+def _fit_hgb(X, y, w, seed: int) -> HistGradientBoostingClassifier:
     model = HistGradientBoostingClassifier(
         learning_rate=0.03,
         max_iter=300,
@@ -70,10 +72,10 @@ def _fit_hgb(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[HistGradie
         early_stopping=False,
         random_state=seed,
     )
-    return model.fit(X, y, sample_weight=w), None
+    return model.fit(X, y, sample_weight=w)
 
 
-def _fit_mlp(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[Any, int]:
+def _fit_mlp(X, y, w, seed: int) -> Any:
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -88,31 +90,21 @@ def _fit_mlp(X, y, w, Xv, yv, seed: int, epochs: int | None) -> tuple[Any, int]:
         ]
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.AUC(name="auc", from_logits=True)],
+        optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True)
     )
-    fit_args: dict[str, Any] = {"batch_size": 512, "verbose": 0, "sample_weight": w}
-    if epochs is None:  # find the epoch count on validation
-        stop = keras.callbacks.EarlyStopping(
-            monitor="val_auc", mode="max", patience=5, restore_best_weights=True
-        )
-        history = model.fit(
-            X.astype("float32"),
-            np.asarray(y, "float32"),
-            epochs=40,
-            callbacks=[stop],
-            validation_data=(Xv.astype("float32"), np.asarray(yv, "float32")),
-            **fit_args,
-        )
-        aucs = history.history["val_auc"]
-        return model, int(np.argmax(aucs)) + 1
-    model.fit(X.astype("float32"), np.asarray(y, "float32"), epochs=epochs, **fit_args)
-    return model, epochs
+    model.fit(
+        X.astype("float32"),
+        np.asarray(y, "float32"),
+        epochs=MLP_EPOCHS,
+        batch_size=512,
+        verbose=0,
+        sample_weight=w,
+    )
+    return model
 
 
 FIT = {"logreg": _fit_logreg, "hgb": _fit_hgb, "mlp": _fit_mlp}
-FAMILIES = list(FIT)
+FAMILIES = list(FIT)  # simplest first
 
 
 def _margin(family: str, estimator: Any, X: np.ndarray) -> np.ndarray:
@@ -224,38 +216,18 @@ class CampaignModel:
         return shap.DeepExplainer(self.estimator, self.design(self.background).astype("float32"))
 
 
-@dataclass
-class Fitted:
-    model: CampaignModel
-    epochs: int | None  # the epoch count found on validation (neural models), reused to refit
-
-
 def fit_family(
-    family: str,
-    spec: DatasetSpec,
-    rows: pd.DataFrame,
-    *,
-    seed: int,
-    background_rows: int,
-    validation: pd.DataFrame | None = None,
-    epochs: int | None = None,
-) -> Fitted:
-    """Fit one family on ``rows`` (time-ordered). ``validation`` steers early stopping when given;
-    ``epochs`` fixes the training length instead (a refit)."""
+    family: str, spec: DatasetSpec, rows: pd.DataFrame, *, seed: int, background_rows: int
+) -> CampaignModel:
+    """Fit one family on ``rows`` (time-ordered: recency weights follow the row order), uncalibrated."""
     if family not in FIT:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FIT)}")
-    target = spec.target.column
     preprocessor = build_preprocessor(spec, encoding="onehot")
     X = preprocessor.fit_transform(rows[spec.feature_names])
-    Xv, yv = (
-        (None, None)
-        if validation is None
-        else (preprocessor.transform(validation[spec.feature_names]), validation[target].to_numpy())
-    )
     weights = recency_weights(len(rows), RECENCY_TAU.get(family))
-    estimator, epochs = FIT[family](X, rows[target].to_numpy(), weights, Xv, yv, seed, epochs)
+    estimator = FIT[family](X, rows[spec.target.column].to_numpy(), weights, seed)
     background = rows[spec.feature_names].sample(min(background_rows, len(rows)), random_state=seed)
-    model = CampaignModel(
+    return CampaignModel(
         family=family,
         dataset=spec.name,
         features=spec.feature_names,
@@ -264,20 +236,16 @@ def fit_family(
         estimator=estimator,
         background=background.reset_index(drop=True),
     )
-    return Fitted(model, epochs)
 
 
-def calibrate(model: CampaignModel, rows: pd.DataFrame, labels: np.ndarray) -> CampaignModel:
-    """Platt scaling on a recent labelled slice: probabilities follow the recent prior, ranks unchanged."""
-    m = model.margin(rows).reshape(-1, 1)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(m, labels)
-    a = float(platt.coef_[0, 0])
-    if a <= 0:  # a model that ranks backwards on the slice: keep its order, move only the level
-        a = 1.0
-        b = float(
-            logit(np.clip(labels.mean(), 1e-6, 1 - 1e-6)) - logit(np.clip(expit(m).mean(), 1e-6, 1 - 1e-6))
-        )
-    else:
-        b = float(platt.intercept_[0])
-    model.calibration = (a, b)
-    return model
+def platt(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: ``(a, b)`` so that ``expit(a * margin + b)`` is calibrated on these rows. Margins
+    that rank backwards here keep their order (a = 1) and only move to the rows' level."""
+    m = np.asarray(margins, dtype="float64").reshape(-1, 1)
+    labels = np.asarray(labels)
+    fitted = LogisticRegression(C=1e6, max_iter=1000).fit(m, labels)
+    a = float(fitted.coef_[0, 0])
+    if a > 0:
+        return a, float(fitted.intercept_[0])
+    rate = np.clip(labels.mean(), 1e-6, 1 - 1e-6)
+    return 1.0, float(logit(rate) - logit(np.clip(expit(m).mean(), 1e-6, 1 - 1e-6)))

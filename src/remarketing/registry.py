@@ -31,7 +31,7 @@ class VersionInfo:
             "uri": self.source,
             "aliases": self.aliases,
             "family": self.tags.get("family"),
-            "test_roc_auc": _float(self.tags.get("test_roc_auc")),
+            "backtest_roc_auc": _float(self.tags.get("backtest_roc_auc")),
             "promoted": self.tags.get("promoted") == "true",
             "mlflow_run_id": self.run_id,
         }

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from remarketing import contacts
 from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import DataValidationError, RemarketingError
 from remarketing.runs import step_context
@@ -31,15 +32,18 @@ from remarketing.storage import Storage, join
 CHUNK_ROWS = 50_000  # rows validated and kept in memory at once
 BATCH_ROWS = 2_000  # rows per request to the model server
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+REASONS = (1, 2, 3)
+REASON_PARTS = [f"reason_{k}_{part}" for k in REASONS for part in ("field", "value", "contribution")]
 PREDICTION_COLUMNS = [
     "customer_id",
     "probability",
     "rank",
     "decile",
     "contact",
-    "reason_1",
-    "reason_2",
-    "reason_3",
+    "group",
+    "group_probability",
+    *(f"reason_{k}" for k in REASONS),
+    *(f"reason_{k}_{part}" for k in REASONS for part in ("field", "value")),
     "model_version",
 ]
 
@@ -62,6 +66,7 @@ def validate_weekly(
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
         record = store.get(run_id)
+        contacts.parse(record.params)  # a bad parameter fails the run before anything is scored
         out = Path(rows_dir)
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -216,8 +221,11 @@ def score_chunk(scorer: HttpScorer, rows: pd.DataFrame, spec: DatasetSpec, concu
     out["probability"] = [e["probability"] for e in explained]
     out["base_value"] = [e["base_value"] for e in explained]
     contributions = pd.DataFrame([e["contributions"] for e in explained], columns=spec.feature_names)
-    for k in range(3):
-        out[f"reason_{k + 1}"] = [e["reasons"][k] if len(e["reasons"]) > k else "" for e in explained]
+    for k in REASONS:
+        given = [e["reasons"][k - 1] if len(e["reasons"]) >= k else None for e in explained]
+        out[f"reason_{k}_field"] = [r["field"] if r else "" for r in given]
+        out[f"reason_{k}_value"] = [str(r["value"]) if r else "" for r in given]
+        out[f"reason_{k}_contribution"] = [r["contribution"] if r else 0.0 for r in given]
     return pd.concat([out, contributions.add_prefix("shap_")], axis=1)
 
 
@@ -288,20 +296,61 @@ def escape_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def rank_customers(probabilities: np.ndarray, budget: int) -> pd.DataFrame:
-    """Rank 1 is the most likely to subscribe; decile 1 is the top 10%; the top ``budget`` are called."""
-    order = np.argsort(-probabilities, kind="stable")
-    rank = np.empty(len(order), dtype="int64")
-    rank[order] = np.arange(1, len(order) + 1)
-    decile = np.minimum(10, (rank - 1) * 10 // len(rank) + 1)
-    return pd.DataFrame({"rank": rank, "decile": decile, "contact": rank <= budget})
+def contact_policy(settings: Settings, params: dict[str, Any], rows: int) -> contacts.Policy:
+    """The run's contact policy: its own parameters (an upload's) win over the settings."""
+    given = contacts.parse(params)
+    asked = given.get("budget")
+    budget = settings.budget_for(
+        rows, budget=None if asked is None else int(asked), share=given.get("budget_share")
+    )
+    by_value = "call_cost" in given
+    return contacts.Policy(
+        budget=int(budget),
+        call_cost=given["call_cost"] if by_value else settings.call_cost,
+        conversion_value=given["conversion_value"] if by_value else settings.conversion_value,
+        holdout_share=float(given.get("holdout_share", settings.holdout_share)),
+        explore_share=float(given.get("explore_share", settings.explore_share)),
+        seed=settings.seed,
+    )
 
 
-def budget_for(settings: Settings, params: dict[str, Any], rows: int) -> int:
-    def given(key: str) -> Any:
-        return params.get(key) if params.get(key) not in (None, "") else None
+def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
+    """``reason_1..3`` in the spec's words, from each reason's field, value and contribution (each distinct
+    reason is worded once)."""
+    from remarketing.reasons import sentence
 
-    return settings.budget_for(rows, budget=given("budget"), share=given("budget_share"))
+    out = pd.DataFrame(index=scored.index)
+    for k in REASONS:
+        keys = pd.Series(
+            list(
+                zip(
+                    scored[f"reason_{k}_field"],
+                    scored[f"reason_{k}_value"],
+                    np.where(scored[f"reason_{k}_contribution"] > 0, "raises", "lowers"),
+                    strict=True,
+                )
+            ),
+            index=scored.index,
+        )
+        words = {key: sentence(spec, *key) if key[0] else "" for key in set(keys)}
+        out[f"reason_{k}"] = keys.map(words)
+    return out
+
+
+def expectations(
+    backtest: pd.DataFrame | None, probabilities: np.ndarray, plan: pd.DataFrame
+) -> dict[str, Any]:
+    """The expected conversion rate of the targeted customers with its interval (from the backtests'
+    calibration errors at the same share of the file), and whether the file's scores have shifted."""
+    from remarketing.expectation import backtest_errors, rate_interval, score_shift
+
+    targeted = (plan["group"] == "targeted").to_numpy()
+    if backtest is None or not targeted.any():
+        return {"interval": None, "prior_shift": None}
+    share = float(plan["selected"].mean())
+    rate = float(probabilities[targeted].mean())
+    interval = rate_interval(rate, int(targeted.sum()), backtest_errors(backtest, share))
+    return {"interval": interval.as_dict(), "prior_shift": score_shift(backtest, probabilities)}
 
 
 def publish(
@@ -313,98 +362,161 @@ def publish(
     scored_dir: str,
     rejects_path: str,
 ) -> dict[str, Any]:
-    """Rank, write predictions.csv, rejects.csv, contributions.parquet and manifest.json to
-    ``output/<run_id>/`` (predictions.csv last), and close the run record."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from remarketing.drift import DriftCounter
-
+    """Choose the contact list (targeted, holdout, explore), write predictions.csv, rejects.csv,
+    contributions.parquet and manifest.json to ``output/<run_id>/`` (predictions.csv last), and close
+    the run record."""
     s, storage, store = step_context(settings)
     with store.step(run_id, "publish"):
         spec = load_spec(dataset)
         record = store.get(run_id)
         files = chunk_files(scored_dir)
-        head = ["customer_id", "probability", "reason_1", "reason_2", "reason_3"]
+        head = ["customer_id", "probability", *REASON_PARTS]
         scored = pd.concat([pd.read_parquet(f, columns=head) for f in files], ignore_index=True)
-        budget = budget_for(s, record.params, len(scored))
-        ranked = pd.concat([scored, rank_customers(scored["probability"].to_numpy(), budget)], axis=1)
+        probabilities = scored["probability"].to_numpy()
+        policy = contact_policy(s, record.params, len(scored))
+        plan = contacts.assign(scored["customer_id"], probabilities, policy)
+        ranked = pd.concat([scored, plan, reason_sentences(spec, scored)], axis=1)
         ranked["model_version"] = model["version"]
         ranked = ranked.sort_values("rank")[PREDICTION_COLUMNS]
-        contacted = ranked["probability"].head(budget)
-        expected: dict[str, float] = {
-            "contacted": budget,
-            "expected_conversions": float(contacted.sum()),
-            "expected_conversion_rate": float(contacted.mean()),
-            "base_rate": float(ranked["probability"].mean()),
+        meta = _model_metadata(storage, model["uri"])
+        outlook = {
+            **contacts.summary(plan, probabilities, policy),
+            **expectations(_model_backtest(storage, model["uri"]), probabilities, plan),
         }
+        warnings = _outlook_warnings(outlook)
+        out = join(s.artifacts_root, "output", run_id)
+        manifest = _manifest(run_id, dataset, record, model, meta, outlook, policy, warnings, out)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp)
-            meta = _model_metadata(storage, model["uri"])
-            drift = DriftCounter(meta.get("training_profile", {}))
-            writer = None
-            for rows_file, scored_file in zip(chunk_files(rows_dir), files, strict=True):
-                drift.add(pd.read_parquet(rows_file, columns=spec.feature_names))
-                part = pd.read_parquet(scored_file).drop(columns=head[1:])
-                table = pa.Table.from_pandas(part, preserve_index=False)
-                writer = writer or pq.ParquetWriter(local / "contributions.parquet", table.schema)
-                writer.write_table(table)
-            if writer:
-                writer.close()
-            rejects = pd.read_parquet(rejects_path)
-            escape_cells(rejects).to_csv(local / "rejects.csv", index=False)
+            manifest["drift"] = _write_contributions(
+                spec, meta, rows_dir, files, local / "contributions.parquet"
+            )
+            escape_cells(pd.read_parquet(rejects_path)).to_csv(local / "rejects.csv", index=False)
             escape_cells(ranked).to_csv(local / "predictions.csv", index=False, float_format="%.6f")
-            out = join(s.artifacts_root, "output", run_id)
-            asked: dict[str, Any] = {
-                k: record.params[k] for k in ("budget", "budget_share") if k in record.params
-            }
-            manifest = {
-                "run_id": run_id,
-                "dataset": dataset,
-                "source": record.source.model_dump(),
-                "model": {
-                    "name": model["model_name"],
-                    "version": model["version"],
-                    "uri": model["uri"],
-                    "family": meta.get("family"),
-                    "trained_on": meta.get("training_data"),
-                },
-                "counts": {
-                    "rows_read": record.metrics.get("rows_read"),
-                    "rows_scored": len(ranked),
-                    "rows_rejected": record.metrics.get("rows_rejected", 0),
-                },
-                "budget": {"contacted": budget, **asked},
-                **{k: v for k, v in expected.items() if k != "contacted"},
-                "calibration": {
-                    "method": "Platt scaling on the most recent labelled slice seen in training",
-                    "slice": meta.get("calibrated_on"),
-                    "coefficients": meta.get("calibration"),
-                },
-                "unseen_categories": record.metrics.get("unseen_categories", {}),
-                "drift": drift.summary(),
-                "warnings": record.warnings,
-                "files": {
-                    n: join(out, n) for n in ("predictions.csv", "rejects.csv", "contributions.parquet")
-                },
-            }
             (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
             for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
                 storage.write_bytes(
                     join(out, name), (local / name).read_bytes(), content_type=_content_type(name)
                 )
-        metrics = {
-            "rows_scored": len(ranked),
-            "rows_rejected": record.metrics.get("rows_rejected", 0),
-            **expected,
-        }
+        metrics = _run_metrics(record, ranked, outlook)
     store.finish(
         run_id,
+        warnings=[w for w in warnings if w not in record.warnings],
         predictions_uri=join(out, "predictions.csv"),
         manifest_uri=join(out, "manifest.json"),
         metrics={**record.metrics, **metrics},
     )
     return metrics
+
+
+def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
+    shift = outlook.get("prior_shift") or {}
+    warnings = [shift["message"]] if shift.get("detected") else []
+    selected = outlook["groups"]["targeted"] + outlook["groups"]["holdout"]
+    if outlook.get("break_even_probability") is not None and selected < outlook["budget"]:
+        warnings.append(
+            f"only {outlook['worth_calling']:,} customers are worth a call (probability above the "
+            f"break-even {outlook['break_even_probability']:.1%}): the list is shorter than the budget "
+            f"of {outlook['budget']:,}"
+        )
+    return warnings
+
+
+def _run_metrics(record: Any, ranked: pd.DataFrame, outlook: dict[str, Any]) -> dict[str, Any]:
+    """The run record's figures: counts, the groups, the expectation and its interval, the profit."""
+    interval = outlook.get("interval") or {}
+    shift = outlook.get("prior_shift") or {}
+    metrics: dict[str, Any] = {
+        "rows_scored": len(ranked),
+        "rows_rejected": record.metrics.get("rows_rejected", 0),
+        "contacted": outlook["calls"],
+        **{g: n for g, n in outlook["groups"].items()},
+        "expected_conversions": outlook["expected_conversions"],
+        "expected_conversion_rate": outlook["expected_conversion_rate"],
+        "expected_conversion_rate_low": interval.get("low"),
+        "expected_conversion_rate_high": interval.get("high"),
+        "interval_level": interval.get("level"),
+        "base_rate": outlook["base_rate"],
+        "prior_shift": shift.get("detected"),
+    }
+    for key in ("expected_profit", "break_even_probability", "call_cost", "conversion_value"):
+        if key in outlook:
+            metrics[key] = outlook[key]
+    return metrics
+
+
+def _manifest(
+    run_id: str,
+    dataset: str,
+    record: Any,
+    model: dict[str, str],
+    meta: dict[str, Any],
+    outlook: dict[str, Any],
+    policy: contacts.Policy,
+    warnings: list[str],
+    out: str,
+) -> dict[str, Any]:
+    asked = {k: record.params[k] for k in contacts.PARAMETERS if k in record.params}
+    return {
+        "run_id": run_id,
+        "dataset": dataset,
+        "source": record.source.model_dump(),
+        "model": {
+            "name": model["model_name"],
+            "version": model["version"],
+            "uri": model["uri"],
+            "family": meta.get("family"),
+            "trained_on": meta.get("training_data"),
+            "fitted_on": meta.get("fitted_on"),
+        },
+        "counts": {
+            "rows_read": record.metrics.get("rows_read"),
+            "rows_scored": sum(outlook["groups"].values()),
+            "rows_rejected": record.metrics.get("rows_rejected", 0),
+        },
+        "contact_list": {
+            "asked": asked,
+            "rule": "p * conversion_value - call_cost > 0, best first, up to the budget"
+            if policy.by_value
+            else "the top of the ranking, up to the budget",
+            **{k: v for k, v in outlook.items() if k not in ("interval", "prior_shift")},
+        },
+        "expected_conversion_rate": outlook["expected_conversion_rate"],
+        "expected_conversions": outlook["expected_conversions"],
+        "base_rate": outlook["base_rate"],
+        "interval": outlook.get("interval"),
+        "prior_shift": outlook.get("prior_shift"),
+        "calibration": {
+            "method": (meta.get("calibrated_on") or {}).get("method"),
+            "rows": (meta.get("calibrated_on") or {}).get("rows"),
+            "coefficients": meta.get("calibration"),
+        },
+        "unseen_categories": record.metrics.get("unseen_categories", {}),
+        "warnings": [*record.warnings, *(w for w in warnings if w not in record.warnings)],
+        "files": {n: join(out, n) for n in ("predictions.csv", "rejects.csv", "contributions.parquet")},
+    }
+
+
+def _write_contributions(
+    spec: DatasetSpec, meta: dict[str, Any], rows_dir: str, files: list[Path], path: Path
+) -> dict[str, Any]:
+    """Stream every chunk's contributions into one parquet file and count the drift on the way."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from remarketing.drift import DriftCounter
+
+    drift = DriftCounter(meta.get("training_profile", {}))
+    skip = ["probability", *REASON_PARTS]
+    writer = None
+    for rows_file, scored_file in zip(chunk_files(rows_dir), files, strict=True):
+        drift.add(pd.read_parquet(rows_file, columns=spec.feature_names))
+        table = pa.Table.from_pandas(pd.read_parquet(scored_file).drop(columns=skip), preserve_index=False)
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    if writer:
+        writer.close()
+    return drift.summary()
 
 
 def _content_type(name: str) -> str:
@@ -415,3 +527,15 @@ def _content_type(name: str) -> str:
 
 def _model_metadata(storage: Storage, uri: str) -> dict[str, Any]:
     return json.loads(storage.read_text(join(uri, "metadata.json")))
+
+
+def _model_backtest(storage: Storage, uri: str) -> pd.DataFrame | None:
+    """The bundle's out-of-time backtest predictions (none in bundles made before backtests)."""
+    import io
+
+    from remarketing.errors import StorageError
+
+    try:
+        return pd.read_parquet(io.BytesIO(storage.read_bytes(join(uri, "backtest.parquet"))))
+    except StorageError:
+        return None

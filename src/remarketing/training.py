@@ -1,5 +1,8 @@
 """The training pipeline's steps as plain functions on paths and addresses.
 
+    validate > split (the backtest plan) > train-<family> (backtests, then a fit on every row)
+    > evaluate (choose the family on the backtests, gate it) > explain > register
+
 Each KFP component calls exactly one of these (benchmarks/training_pipeline.py also chains them in one
 process to measure the pipeline's overhead). Every step is recorded in the run record.
 """
@@ -7,14 +10,13 @@ process to measure the pipeline's overhead). Every step is recorded in the run r
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from remarketing.datasets import load_spec
+from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
 from remarketing.runs import step_context
 from remarketing.settings import Settings
@@ -23,7 +25,7 @@ from remarketing.storage import Storage, join, sha256_bytes
 # Each step imports what it needs inside its body: every pipeline task is a fresh process, and
 # importing scikit-learn, matplotlib, pandera and MLflow for every step costs seconds per task.
 
-# --- helpers -------------------------------------------------------------------------------------
+BACKTEST_JSON, BACKTEST_PARQUET = "backtest.json", "backtest.parquet"  # in each candidate's bundle
 
 
 def _write_json(path: str | Path, payload: Any) -> None:
@@ -33,6 +35,22 @@ def _write_json(path: str | Path, payload: Any) -> None:
 
 def _read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def _read_plan(path: str | Path):
+    from remarketing.backtest import Plan
+
+    return Plan.from_dict(_read_json(path))
+
+
+def read_backtest(model_dir: str | Path):
+    """A candidate's (or a bundle's) backtest: per-period results and out-of-time predictions."""
+    from remarketing.backtest import FamilyBacktest
+
+    directory = Path(model_dir)
+    return FamilyBacktest.from_dict(
+        _read_json(directory / BACKTEST_JSON), pd.read_parquet(directory / BACKTEST_PARQUET)
+    )
 
 
 # --- steps ---------------------------------------------------------------------------------------
@@ -62,28 +80,20 @@ def validate_source(
     return {"rows": len(checked.frame), "sha256": digest, "warnings": checked.warnings}
 
 
-def split_rows(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    rows_path: str,
-    train_path: str,
-    validation_path: str,
-    test_path: str,
+def plan_backtests(
+    settings: Settings | dict, run_id: str, dataset: str, rows_path: str, plan_path: str
 ) -> dict:
-    from remarketing.split import time_split
+    """Split the history by time into the backtest periods; fail clearly when it is too short."""
+    from remarketing import backtest
 
-    _, _, store = step_context(settings)
+    s, _, store = step_context(settings)
     with store.step(run_id, "split"):
-        splits = time_split(pd.read_parquet(rows_path), load_spec(dataset))
-        for frame, path in (
-            (splits.train, train_path),
-            (splits.validation, validation_path),
-            (splits.test, test_path),
-        ):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(path, index=False)
-    return splits.sizes()
+        spec = load_spec(dataset)
+        labels = pd.read_parquet(rows_path, columns=[spec.target.column])[spec.target.column].to_numpy()
+        plan = backtest.plan(len(labels), periods=s.backtest_periods, period_share=s.backtest_period_share)
+        backtest.check_outcomes(plan, labels)
+        _write_json(plan_path, plan.as_dict())
+    return plan.as_dict()
 
 
 def train_candidate(
@@ -91,43 +101,42 @@ def train_candidate(
     run_id: str,
     dataset: str,
     family: str,
-    train_path: str,
-    validation_path: str,
+    rows_path: str,
+    plan_path: str,
     model_dir: str,
 ) -> dict:
-    """Fit one family on the training slice and measure it on validation; then refit it on train +
-    validation (the most recent labelled rows matter most under drift), calibrate it on the validation
-    slice, and save it as a bundle. Returns the validation metrics."""
-    from remarketing import bundle, evaluation
+    """Backtest one family over the plan's periods, then fit it on every labelled row (the most recent
+    rows are the ones most like next week) and calibrate it as the backtests were: on the last period's
+    out-of-time scores. Saves the bundle with its backtest; returns the backtest's mean metrics."""
+    from remarketing import backtest, bundle
     from remarketing.drift import reference_profile
-    from remarketing.models import calibrate, fit_family
+    from remarketing.models import fit_family
 
     s, _, store = step_context(settings)
     with store.step(run_id, f"train-{family}"):
         spec = load_spec(dataset)
-        train, validation = pd.read_parquet(train_path), pd.read_parquet(validation_path)
-        labels = validation[spec.target.column].to_numpy()
-        started = time.perf_counter()
+        rows, plan = pd.read_parquet(rows_path), _read_plan(plan_path)
         common = {"seed": s.seed, "background_rows": s.shap_background_rows}
-        probe = fit_family(family, spec, train, validation=validation, **common)
-        metrics = evaluation.campaign_metrics(
-            labels, probe.model.predict_proba(validation), budget=s.budget_for(len(validation))
-        )
-        both = pd.concat([train, validation], ignore_index=True)
-        final = fit_family(family, spec, both, epochs=probe.epochs, **common).model
-        calibrate(final, validation, labels)
-        bundle.save(
-            final,
-            Path(model_dir),
-            {
-                "validation_metrics": metrics,
-                "fit_seconds": time.perf_counter() - started,
-                "epochs": probe.epochs,
-                "rows": {"train": len(train), "validation": len(validation)},
-                "training_profile": reference_profile(both, spec.feature_names),
+        result = backtest.run_family(family, spec, rows, plan, budget_for=s.budget_for, **common)
+        started = time.perf_counter()
+        model = fit_family(family, spec, rows, **common)
+        model.calibration = result.final_calibration
+        last = plan.scored[-1]
+        metadata = {
+            "fitted_on": {"rows": len(rows), "first_row": 1, "last_row": len(rows)},
+            "calibrated_on": {
+                "method": "Platt scaling on out-of-time scores of the most recent period (the model fitted "
+                "on every row before it), as in every backtest period",
+                "rows": [last.start + 1, last.end],
             },
-        )
-    return metrics
+            "backtest": result.as_dict(),
+            "fit_seconds": time.perf_counter() - started,
+            "training_profile": reference_profile(rows, spec.feature_names),
+        }
+        directory = bundle.save(model, Path(model_dir), metadata)
+        _write_json(directory / BACKTEST_JSON, result.as_dict())
+        result.predictions.to_parquet(directory / BACKTEST_PARQUET, index=False)
+    return result.summary()["mean"]
 
 
 def evaluate_and_gate(
@@ -135,62 +144,37 @@ def evaluate_and_gate(
     run_id: str,
     dataset: str,
     candidate_dirs: dict[str, str],
-    test_path: str,
     chosen_dir: str,
     report_path: str,
 ) -> dict:
-    """Choose by the validation metric named in settings, score the chosen one on test, re-score the
-    champion on the same rows, and decide promotion."""
-    from remarketing import bundle, evaluation
+    """Choose the family on the backtests (the metric named in settings), compare it with the champion's
+    own backtests, and decide promotion."""
+    from remarketing import backtest, bundle
     from remarketing.gate import Floors, decide
-    from remarketing.models import calibrate
-    from remarketing.registry import CHAMPION, Registry
 
     s, storage, store = step_context(settings)
     with store.step(run_id, "evaluate"):
-        spec = load_spec(dataset)
-        validation = {
-            f: bundle.read_metadata(Path(d))["validation_metrics"] for f, d in candidate_dirs.items()
-        }
-        family = max(validation, key=lambda f: validation[f][s.selection_metric])
-        model = bundle.load(Path(candidate_dirs[family]))
-        test = pd.read_parquet(test_path)
-        labels = test[spec.target.column].to_numpy()
-        budget = s.budget_for(len(test))
-        test_metrics = evaluation.campaign_metrics(labels, model.predict_proba(test), budget=budget)
-
-        registry = Registry(s.tracking_uri)
-        name = s.model_name(dataset)
-        champion = registry.by_alias(name, CHAMPION)
-        champion_metrics = None
-        if champion is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                old = bundle.load(storage.download_dir(champion.source, Path(tmp) / "champion"))
-                champion_metrics = evaluation.campaign_metrics(labels, old.predict_proba(test), budget=budget)
+        results = {family: read_backtest(d) for family, d in candidate_dirs.items()}
+        choice = backtest.choose(results, s.selection_metric)
+        summary = results[choice.family].summary()
+        champion, champion_summary, note = _champion_backtest(s, storage, dataset)
         decision = decide(
-            test_metrics,
-            champion_metrics,
+            summary["mean"],
+            champion_summary["mean"] if champion_summary else None,
             floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct),
             margin=s.promotion_margin,
+            champion_note=note,
         )
-        # The gate has decided on ranking metrics; now calibrate on the most recent labelled slice, so the
-        # expected conversion rates that scoring reports follow the latest prior (ranks do not change).
-        chosen = bundle.copy_tree(Path(candidate_dirs[family]), Path(chosen_dir))
-        calibrate(model, test, labels)
-        metadata = bundle.read_metadata(chosen)
-        metadata["calibration"] = list(model.calibration)
-        metadata["calibrated_on"] = {
-            "slice": "test (the most recent labelled rows)",
-            "rows": len(test),
-            "base_rate": float(labels.mean()),
-        }
-        bundle.write_metadata(chosen, metadata)
+        bundle.copy_tree(Path(candidate_dirs[choice.family]), Path(chosen_dir))
         report = {
-            "family": family,
+            "family": choice.family,
             "selection_metric": s.selection_metric,
-            "validation": validation,
-            "test": test_metrics,
-            "champion": {"version": champion.version, "test": champion_metrics} if champion else None,
+            "choice": choice.reason,
+            "backtests": {f: r.as_dict() for f, r in results.items()},
+            "summary": summary,
+            "champion": (
+                {"version": champion, "summary": champion_summary} if champion and champion_summary else None
+            ),
             "promote": decision.promote,
             "reasons": decision.reasons,
         }
@@ -198,16 +182,41 @@ def evaluate_and_gate(
     return report
 
 
+def _champion_backtest(s: Settings, storage: Storage, dataset: str) -> tuple[str | None, dict | None, str]:
+    """The champion's version and its own backtest summary, from its bundle's metadata."""
+    from remarketing.registry import CHAMPION, Registry
+
+    champion = Registry(s.tracking_uri).by_alias(s.model_name(dataset), CHAMPION)
+    if champion is None:
+        return None, None, ""
+    try:
+        metadata = json.loads(storage.read_text(join(champion.source, "metadata.json")))
+    except StorageError:
+        metadata = {}
+    summary = (metadata.get("backtest") or {}).get("summary")
+    if summary is None:
+        note = f"the champion v{champion.version} has no backtests to compare with: the floors decide"
+        return champion.version, None, note
+    return champion.version, summary, ""
+
+
 def explain_model(
-    settings: Settings | dict, run_id: str, dataset: str, model_dir: str, test_path: str, out_dir: str
+    settings: Settings | dict,
+    run_id: str,
+    dataset: str,
+    model_dir: str,
+    rows_path: str,
+    plan_path: str,
+    out_dir: str,
 ) -> dict:
-    """Global SHAP importance and the summary plot, on (up to 2,000 of) the test rows."""
+    """Global SHAP importance and the summary plot, on (up to 2,000 of) the most recent period's rows."""
     from remarketing import bundle, plots
 
     s, _, store = step_context(settings)
     with store.step(run_id, "explain"):
         model = bundle.load(Path(model_dir))
-        rows = pd.read_parquet(test_path)
+        last = _read_plan(plan_path).scored[-1]
+        rows = pd.read_parquet(rows_path).iloc[last.start : last.end]
         rows = rows.sample(min(2000, len(rows)), random_state=s.seed) if len(rows) > 2000 else rows
         explanation = model.explain(rows)
         importance = explanation.contributions.abs().mean().sort_values(ascending=False)
@@ -219,6 +228,7 @@ def explain_model(
             "base_value": explanation.base_value,
             "importance": importance.to_dict(),
             "rows": len(rows),
+            "explained": f"{len(rows)} customers of the most recent period ({last.start + 1:,}-{last.end:,})",
         }
         _write_json(out / "shap_importance.json", payload)
     return payload
@@ -231,12 +241,10 @@ def register_model(
     model_dir: str,
     report_path: str,
     explain_dir: str,
-    test_path: str,
 ) -> dict:
-    """Write the bundle to ``model-output/<name>/<version>/``, log the MLflow run with its plots, register
-    the version and set its alias; then close the run record."""
-    import mlflow
-    from remarketing import bundle, plots
+    """Write the bundle to ``model-output/<name>/<version>/``, log the MLflow run with its backtests and
+    plots, register the version and set its alias; then close the run record."""
+    from remarketing import backtest, bundle
     from remarketing.registry import CHALLENGER, Registry
 
     s, storage, store = step_context(settings)
@@ -245,50 +253,9 @@ def register_model(
         report = _read_json(report_path)
         record = store.get(run_id)
         name = s.model_name(dataset)
-        model = bundle.load(Path(model_dir))
-        test = pd.read_parquet(test_path)
-        labels = test[spec.target.column].to_numpy()
-        probabilities = model.predict_proba(test)
-
-        mlflow.set_tracking_uri(s.tracking_uri)
-        mlflow.set_experiment(name)
-        with mlflow.start_run(run_name=run_id) as mlflow_run:
-            mlflow.set_tags(
-                {
-                    "run_id": run_id,
-                    "dataset": dataset,
-                    "family": report["family"],
-                    "promoted": str(report["promote"]).lower(),
-                }
-            )
-            mlflow.log_params(
-                {
-                    "family": report["family"],
-                    "selection_metric": report["selection_metric"],
-                    "source": record.source.uri,
-                    "source_sha256": record.source.sha256,
-                    "features": ",".join(spec.feature_names),
-                    "never_use": ",".join(spec.never_use),
-                    "calibration": json.dumps(list(model.calibration)),
-                }
-            )
-            for family, metrics in report["validation"].items():
-                mlflow.log_metrics({f"validation_{family}_{k}": v for k, v in metrics.items()})
-            mlflow.log_metrics({f"test_{k}": v for k, v in report["test"].items()})
-            if report["champion"]:
-                mlflow.log_metrics({f"champion_test_{k}": v for k, v in report["champion"]["test"].items()})
-            for figure, filename in (
-                (plots.roc, "roc.png"),
-                (plots.precision_recall, "pr.png"),
-                (plots.lift, "lift.png"),
-                (plots.calibration, "calibration.png"),
-            ):
-                mlflow.log_figure(figure(labels, probabilities), f"plots/{filename}")
-            for path in Path(explain_dir).iterdir():
-                mlflow.log_artifact(str(path), "shap")
-            mlflow.log_dict(report, "evaluation.json")
-            mlflow_run_id = mlflow_run.info.run_id
-
+        mlflow_run_id = _log_mlflow_run(
+            s, name, run_id, spec, record, report, Path(model_dir), Path(explain_dir)
+        )
         metadata = {
             **bundle.read_metadata(Path(model_dir)),
             "model_name": name,
@@ -298,63 +265,157 @@ def register_model(
                 "sha256": record.source.sha256,
                 "generation": record.source.generation,
             },
-            "validation_metrics": report["validation"][report["family"]],
-            "test_metrics": report["test"],
+            "selection": {"metric": report["selection_metric"], "reason": report["choice"]},
             "gate": {"promote": report["promote"], "reasons": report["reasons"]},
             "run_id": run_id,
             "mlflow_run_id": mlflow_run_id,
         }
+        headline = backtest.headline(report["summary"])
+        version = _register_version(s, storage, name, run_id, Path(model_dir), metadata, report, headline)
         registry = Registry(s.tracking_uri)
-        with _registration_lock(storage, s, name, run_id):
-            version = registry.latest_version_number(name) + 1
-            uri = s.bundle_uri(name, version)
-            metadata["version"] = str(version)
-            bundle.write_metadata(Path(model_dir), metadata)
-            bundle.add_pyfunc_flavour(Path(model_dir))
-            storage.upload_dir(Path(model_dir), uri, create_only=True)  # never over an existing version
-            info = registry.register(
-                name,
-                uri,
-                run_id=mlflow_run_id,
-                tags={
-                    "family": report["family"],
-                    "test_roc_auc": f"{report['test']['roc_auc']:.6f}",
-                    "run_id": run_id,
-                },
-            )
-            if info.version != str(version):
-                raise RemarketingError(
-                    f"MLflow numbered the model {info.version}, expected {version}: "
-                    "another process registered at the same time; re-run the training"
-                )
         if report["promote"]:
-            registry.promote(name, info.version)
+            registry.promote(name, version)
         else:
-            registry.set_alias(name, CHALLENGER, info.version)
-        metrics = {
-            k: report["test"][k]
-            for k in (
-                "roc_auc",
-                "pr_auc",
-                "precision_at_10pct",
-                "lift_at_10pct",
-                "precision_at_20pct",
-                "lift_at_20pct",
-                "brier",
-                "conversion_at_budget",
-                "base_rate",
-            )
-        }
+            registry.set_alias(name, CHALLENGER, version)
         reasons = [f"not promoted: {r}" for r in report["reasons"]] if not report["promote"] else []
+        chosen = report["backtests"][report["family"]]
     store.finish(
         run_id,
         warnings=reasons,
         model_name=name,
-        model_version=info.version,
-        metrics={**metrics, "family": report["family"], "promoted": report["promote"]},
+        model_version=version,
+        metrics={
+            **headline,
+            "family": report["family"],
+            "promoted": report["promote"],
+            "fitted_on_rows": metadata["fitted_on"]["rows"],
+            "backtest_periods": [
+                {"period": p["index"], "first_row": p["start"] + 1, "last_row": p["end"], **p["metrics"]}
+                for p in chosen["periods"]
+            ],
+        },
         mlflow_run_id=mlflow_run_id,
     )
-    return {"model_uri": uri, "version": info.version, "promoted": report["promote"]}
+    return {"model_uri": s.bundle_uri(name, version), "version": version, "promoted": report["promote"]}
+
+
+def _log_mlflow_run(
+    s: Settings,
+    name: str,
+    run_id: str,
+    spec: DatasetSpec,
+    record: Any,
+    report: dict,
+    model_dir: Path,
+    explain_dir: Path,
+) -> str:
+    """The MLflow run: parameters, every family's backtest (mean, worst and each period), the per-period
+    table and chart, the chosen model's out-of-time plots and the SHAP artifacts."""
+    import mlflow
+    from remarketing import plots
+
+    mlflow.set_tracking_uri(s.tracking_uri)
+    mlflow.set_experiment(name)
+    chosen = read_backtest(model_dir)
+    with mlflow.start_run(run_name=run_id) as mlflow_run:
+        mlflow.set_tags(
+            {
+                "run_id": run_id,
+                "dataset": spec.name,
+                "family": report["family"],
+                "promoted": str(report["promote"]).lower(),
+            }
+        )
+        mlflow.log_params(
+            {
+                "family": report["family"],
+                "selection_metric": report["selection_metric"],
+                "backtest_periods": s.backtest_periods,
+                "backtest_period_share": s.backtest_period_share,
+                "source": record.source.uri,
+                "source_sha256": record.source.sha256,
+                "features": ",".join(spec.feature_names),
+                "never_use": ",".join(spec.never_use),
+                "calibration": json.dumps(list(chosen.final_calibration)),
+            }
+        )
+        table = []
+        for family, result in report["backtests"].items():
+            for stat, values in result["summary"].items():
+                mlflow.log_metrics({f"backtest_{stat}_{family}_{k}": v for k, v in values.items()})
+            for p in result["periods"]:
+                mlflow.log_metrics(
+                    {f"backtest_{family}_{k}": v for k, v in p["metrics"].items()}, step=p["index"]
+                )
+                table.append(
+                    {
+                        "family": family,
+                        "period": p["index"],
+                        "rows": f"{p['start'] + 1}-{p['end']}",
+                        **p["metrics"],
+                    }
+                )
+        for stat, values in report["summary"].items():
+            mlflow.log_metrics({f"backtest_{stat}_{k}": v for k, v in values.items()})
+        mlflow.log_table(pd.DataFrame(table), "backtest/periods.json")
+        mlflow.log_figure(
+            plots.backtest({f: r["periods"] for f, r in report["backtests"].items()}), "plots/backtest.png"
+        )
+        labels, probabilities = (
+            chosen.predictions["label"].to_numpy(),
+            chosen.predictions["probability"].to_numpy(),
+        )
+        for figure, filename in (
+            (plots.roc, "roc.png"),
+            (plots.precision_recall, "pr.png"),
+            (plots.lift, "lift.png"),
+            (plots.calibration, "calibration.png"),
+        ):
+            mlflow.log_figure(figure(labels, probabilities), f"plots/{filename}")
+        for path in explain_dir.iterdir():
+            mlflow.log_artifact(str(path), "shap")
+        mlflow.log_dict(report, "evaluation.json")
+        return str(mlflow_run.info.run_id)
+
+
+def _register_version(
+    s: Settings,
+    storage: Storage,
+    name: str,
+    run_id: str,
+    model_dir: Path,
+    metadata: dict,
+    report: dict,
+    headline: dict,
+) -> str:
+    """Upload the bundle under the next version number and register it, holding the lock so the folder
+    and MLflow's number agree."""
+    from remarketing import bundle
+    from remarketing.registry import Registry
+
+    registry = Registry(s.tracking_uri)
+    with _registration_lock(storage, s, name, run_id):
+        version = registry.latest_version_number(name) + 1
+        uri = s.bundle_uri(name, version)
+        bundle.write_metadata(model_dir, {**metadata, "version": str(version)})
+        bundle.add_pyfunc_flavour(model_dir)
+        storage.upload_dir(model_dir, uri, create_only=True)  # never over an existing version
+        info = registry.register(
+            name,
+            uri,
+            run_id=metadata["mlflow_run_id"],
+            tags={
+                "family": report["family"],
+                "backtest_roc_auc": f"{headline['roc_auc']:.6f}",
+                "run_id": run_id,
+            },
+        )
+        if info.version != str(version):
+            raise RemarketingError(
+                f"MLflow numbered the model {info.version}, expected {version}: "
+                "another process registered at the same time; re-run the training"
+            )
+    return info.version
 
 
 class _registration_lock:

@@ -69,9 +69,19 @@ def test_every_valid_customer_is_scored_ranked_and_explained(messy, stack):
     assert list(scored.columns) == PREDICTION_COLUMNS
     assert scored["rank"].tolist() == list(range(1, len(scored) + 1))  # the contact list comes first
     assert scored["probability"].is_monotonic_decreasing
-    assert scored["contact"].sum() == 50 and scored["contact"].head(50).all()
+    selected = scored["group"].isin(["targeted", "holdout"])
+    assert selected.sum() == 50 and selected.head(50).all()  # the top 50 would be called
+    assert scored["contact"].sum() <= 50 and set(scored["group"]) <= {
+        "targeted",
+        "holdout",
+        "explore",
+        "not_selected",
+    }
+    assert (scored["contact"] == scored["group"].isin(["targeted", "explore"])).all()
+    assert scored["group_probability"].between(0, 1).all()
     assert set(scored["decile"]) == set(range(1, 11))
-    assert scored["reason_1"].str.match(r"^[a-z]+=\S+ (raises|lowers)$").all()
+    assert scored["reason_1"].str.match(r"^.+ \((raises|lowers)\)$").all()  # the spec's words
+    assert set(scored["reason_1_field"]) <= set(FIELDS) and (scored["reason_1_value"].astype(str) != "").all()
 
 
 def test_contributions_and_manifest_are_published_beside_it(messy, stack):
@@ -88,13 +98,60 @@ def test_contributions_and_manifest_are_published_beside_it(messy, stack):
         "rows_scored": out["rows_scored"],
         "rows_rejected": 1,
     }
-    assert manifest["budget"]["contacted"] == 50 and manifest["model"]["version"] == out["model_version"]
+    contact_list = manifest["contact_list"]
+    assert contact_list["budget"] == 50 and contact_list["calls"] == out["contacted"] <= 50
+    assert contact_list["groups"]["targeted"] + contact_list["groups"]["holdout"] == 50
+    assert contact_list["seed"] == stack.seed and contact_list["holdout_share"] == 0.05
+    assert manifest["model"]["version"] == out["model_version"]
+    assert manifest["model"]["fitted_on"]["rows"] > 4000  # the deployed model learned from every labelled row
+    interval = manifest["interval"]
+    assert (
+        interval["low"] < manifest["expected_conversion_rate"] < interval["high"] and interval["level"] == 0.8
+    )
+    assert len(interval["errors"]) == stack.backtest_periods
+    assert manifest["prior_shift"]["level"] in {"stable", "moderate", "major"}
     assert manifest["source"]["sha256"] and manifest["model"]["uri"].startswith(
         f"gs://{stack.artifacts_bucket}/"
     )
     assert set(manifest["drift"]) == set(FIELDS)
     assert all(d["level"] in {"stable", "moderate", "major"} for d in manifest["drift"].values())
     assert manifest["expected_conversion_rate"] == pytest.approx(out["expected_conversion_rate"])
+
+
+def test_a_list_chosen_by_value_calls_only_customers_worth_it(trained, stack, bank_bytes, tmp_path):
+    path = write(weekly_frame(bank_bytes, step=40), tmp_path / "weekly-value.csv")
+    result = run_cli(
+        "score", path, "--budget", "200", "--call-cost", "3", "--conversion-value", "10", env=stack.to_env()
+    )
+    assert result.code == 0, result.stderr
+    out = result.json
+    assert out["break_even_probability"] == pytest.approx(0.3)
+    scored = pd.read_csv(io.BytesIO(httpx.get(out["predictions_url"]).content), dtype={"customer_id": str})
+    selected = scored[scored["group"].isin(["targeted", "holdout"])]
+    assert (selected["probability"] > 0.3).all() and len(selected) <= 200
+    called = scored[scored["contact"]]
+    assert out["expected_profit"] == pytest.approx((called["probability"] * 10 - 3).sum(), rel=1e-4)
+    assert "expected profit" in result.stderr and "break-even probability 30.0%" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--call-cost", "-1", "--conversion-value", "10"], "call_cost must be 0 or more"),
+        (["--call-cost", "1", "--conversion-value", "0"], "conversion_value must be above 0"),
+        (["--call-cost", "nan", "--conversion-value", "10"], "call_cost must be a finite number"),
+        (["--call-cost", "2"], "give both call_cost and conversion_value"),
+        (["--holdout-share", "0.6"], "holdout_share must be between 0 and 0.5"),
+    ],
+)
+def test_wrong_contact_parameters_are_usage_errors_and_launch_nothing(
+    args, message, stack, bank_bytes, tmp_path
+):
+    path = write(weekly_frame(bank_bytes, step=400), tmp_path / "weekly.csv")
+    before = set(Storage(stack).list(f"gs://{stack.landing_bucket}/weekly/"))
+    result = run_cli("score", path, *args, env=stack.to_env())
+    assert result.code == 2 and message in result.stderr
+    assert set(Storage(stack).list(f"gs://{stack.landing_bucket}/weekly/")) == before
 
 
 def test_the_target_is_ignored_and_extra_columns_too_and_both_are_said(messy):

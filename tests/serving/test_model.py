@@ -63,7 +63,12 @@ def test_v1_explain_is_additive_with_three_reasons(kserve_app, records):
         total = sum(item["contributions"].values()) + item["base_value"]
         assert total == pytest.approx(logit(item["probability"]), abs=1e-6)
         assert 1 <= len(item["reasons"]) <= 3
-        assert all(r.endswith((" raises", " lowers")) and "=" in r for r in item["reasons"])
+        assert all(set(r) == {"field", "value", "contribution"} for r in item["reasons"])
+        assert all(
+            item["contributions"][r["field"]] == pytest.approx(r["contribution"]) for r in item["reasons"]
+        )
+        sizes = [abs(r["contribution"]) for r in item["reasons"]]
+        assert sizes == sorted(sizes, reverse=True)
 
 
 def _bad(records, row, **changes):

@@ -1,5 +1,7 @@
 """Every family on a small slice of the real data: probabilities, calibration, exact SHAP additivity."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,8 +10,7 @@ from scipy.special import logit
 from remarketing import bundle
 from remarketing.datasets import load_spec
 from remarketing.features import fold_to_fields
-from remarketing.models import EXPLAINERS, FAMILIES, calibrate, fit_family, recency_weights
-from remarketing.split import time_split
+from remarketing.models import EXPLAINERS, FAMILIES, fit_family, platt, recency_weights
 from remarketing.validation import Purpose, validate
 
 SPEC = load_spec("bank-marketing")
@@ -17,15 +18,9 @@ SPEC = load_spec("bank-marketing")
 
 @pytest.fixture(scope="module")
 def splits(bank_sample):
-    return time_split(validate(bank_sample, SPEC, Purpose.TRAINING).frame, SPEC)
-
-
-def test_time_split_keeps_order_and_fractions(splits):
-    sizes = splits.sizes()
-    assert sizes == {"train": 2713, "validation": 904, "test": 905}
-    # file order is time order: the ids (row numbers) only grow across the slices
-    ids = [frame["customer_id"].astype(int) for frame in (splits.train, splits.validation, splits.test)]
-    assert ids[0].max() < ids[1].min() and ids[1].max() < ids[2].min()
+    """Time-ordered slices of the ~4,500-row sample: fit on the past, calibrate and test on later rows."""
+    frame = validate(bank_sample, SPEC, Purpose.TRAINING).frame
+    return SimpleNamespace(train=frame.iloc[:2700], validation=frame.iloc[2700:3600], test=frame.iloc[3600:])
 
 
 def test_recency_weights_favour_the_latest_rows():
@@ -40,8 +35,9 @@ def test_recency_weights_favour_the_latest_rows():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_predicts_and_explains_additively(family, splits, tmp_path):
-    fitted = fit_family(family, SPEC, splits.train, validation=splits.validation, seed=1, background_rows=50)
-    model = calibrate(fitted.model, splits.validation, splits.validation["y"].to_numpy())
+    model = fit_family(family, SPEC, splits.train, seed=1, background_rows=50)
+    model.calibration = platt(model.margin(splits.validation), splits.validation["y"].to_numpy())
+    assert model.calibration[0] > 0
     rows = splits.test.head(40)
     p = model.predict_proba(rows)
     assert p.shape == (40,) and np.all((p > 0) & (p < 1))
@@ -61,7 +57,7 @@ def test_each_family_predicts_and_explains_additively(family, splits, tmp_path):
 def test_linear_shap_equals_shap_linear_explainer(splits):
     import shap
 
-    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=100).model
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=100)
     rows = splits.test.head(30)
     background = model.design(model.background)
     expected = shap.LinearExplainer(model.estimator, shap.maskers.Independent(background, max_samples=100))(
@@ -77,7 +73,7 @@ def test_fold_to_fields_sums_each_fields_columns():
 
 
 def test_a_model_names_missing_and_non_numeric_columns(splits):
-    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
     with pytest.raises(ValueError, match="missing columns: age"):
         model.predict_proba(splits.test.drop(columns="age"))
     bad = splits.test.head(3).astype({"balance": object})
@@ -87,7 +83,7 @@ def test_a_model_names_missing_and_non_numeric_columns(splits):
 
 
 def test_pyfunc_takes_raw_rows_with_extra_columns(splits):
-    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
     raw = splits.test.head(5).assign(duration=100, month="may").drop(columns="y")
     out = bundle.PyfuncModel(model).predict(raw)
     assert isinstance(out, pd.Series) and out.between(0, 1).all()
@@ -96,7 +92,7 @@ def test_pyfunc_takes_raw_rows_with_extra_columns(splits):
 def test_rows_from_a_request_name_the_first_bad_row_and_column(splits):
     from remarketing.errors import InvalidRow
 
-    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20).model
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
     good = splits.test.head(2)[SPEC.feature_names].to_dict("records")
     assert len(model.rows_from_records([*good, {**good[0], "extra": 1}])) == 3
     for bad, message in [
@@ -126,10 +122,18 @@ def test_explanations_from_concurrent_threads_are_correct(family, splits):
     """A model server explains from several request threads at once (DeepExplainer is not thread-safe)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model = fit_family(family, SPEC, splits.train, seed=1, background_rows=30, epochs=2).model
+    model = fit_family(family, SPEC, splits.train, seed=1, background_rows=30)
     rows = splits.test.head(100)
     expected = model.explain(rows).contributions
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: model.explain(rows).contributions, range(8)))
     for result in results:
         pd.testing.assert_frame_equal(result, expected)
+
+
+def test_platt_keeps_a_backwards_ranking_in_order_and_moves_only_the_level():
+    margins = np.linspace(-2, 2, 200)
+    labels = (margins < -1).astype(int)  # higher margins convert less: backwards
+    a, b = platt(margins, labels)
+    assert a == 1.0
+    assert np.mean(1 / (1 + np.exp(-(a * margins + b)))) == pytest.approx(labels.mean(), abs=0.05)

@@ -1,0 +1,66 @@
+"""The promise of a contact list: backtest calibration errors, the conformal interval, prior shift."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, logit
+
+from remarketing.expectation import backtest_errors, rate_interval, score_shift
+
+
+def _period(index: int, probability: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"period": index, "probability": probability, "label": labels})
+
+
+def test_each_periods_error_is_the_log_odds_of_actual_over_expected_at_the_same_share():
+    p = np.linspace(0.9, 0.01, 100)
+    labels = np.zeros(100)
+    labels[:5] = 1  # 5 of the top 10 convert; they were expected at mean(p[:10])
+    errors = backtest_errors(_period(1, p, labels), share=0.1)
+    actual = (5 + 0.5) / (10 + 1)
+    assert errors == pytest.approx([logit(actual) - logit(p[:10].mean())])
+
+
+def test_the_interval_takes_the_conformal_rank_of_the_errors_and_the_binomial_noise():
+    errors = [0.2, -0.5, 0.1, 0.3]  # K = 4: ceil(5 * 0.8) = 4, the largest |error|
+    interval = rate_interval(0.3, 100_000, errors)
+    assert interval.level == 0.8
+    assert logit(interval.high) - logit(0.3) == pytest.approx(
+        0.5, abs=0.01
+    )  # the noise of 100,000 calls is tiny
+    assert logit(0.3) - logit(interval.low) == pytest.approx(0.5, abs=0.01)
+    few = rate_interval(0.3, 20, errors)
+    assert few.low < interval.low and few.high > interval.high  # 20 calls are noisier
+    three = rate_interval(0.3, 100_000, [0.2, -0.4, 0.1])  # too few for 80%: the largest, at 3/4
+    assert three.level == 0.75 and logit(three.high) - logit(0.3) == pytest.approx(0.4, abs=0.01)
+    assert interval.contains(0.3) and not interval.contains(0.5)
+
+
+def test_the_interval_holds_about_as_often_as_it_says_on_exchangeable_periods():
+    """Periods whose calibration drifts at random: the next period's rate falls in the interval made
+    from the previous four at least 80% of the time."""
+    rng = np.random.default_rng(0)
+    hits, trials = 0, 400
+    for _ in range(trials):
+        shifts = rng.normal(0, 0.5, 5)  # each period's true log-odds offset from the calibration
+        frames = []
+        for j, shift in enumerate(shifts[:4]):
+            p = rng.uniform(0.05, 0.6, 2_000)
+            frames.append(_period(j + 1, p, rng.random(2_000) < expit(logit(p) + shift)))
+        errors = backtest_errors(pd.concat(frames), share=0.1)
+        p = rng.uniform(0.05, 0.6, 2_000)
+        top = np.sort(p)[-200:]
+        actual = (rng.random(200) < expit(logit(top) + shifts[4])).mean()
+        hits += rate_interval(float(top.mean()), 200, errors).contains(actual)
+    assert hits / trials >= 0.78
+
+
+def test_a_file_whose_scores_moved_is_flagged_as_a_prior_shift():
+    rng = np.random.default_rng(1)
+    reference = pd.concat([_period(j, rng.beta(1, 12, 3_000), np.zeros(3_000)) for j in (1, 2, 3)])
+    same = score_shift(reference, rng.beta(1, 12, 5_000))
+    assert not same["detected"] and same["level"] == "stable" and "message" not in same
+    moved = score_shift(reference, rng.beta(3, 6, 5_000))
+    assert moved["detected"] and moved["level"] == "major"
+    assert moved["mean_probability"] > moved["backtest_mean_probability"]["max"]
+    assert moved["message"].startswith("prior shift: this file's scores (mean 33")
