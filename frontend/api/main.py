@@ -33,6 +33,7 @@ from frontend.api.metrics import Metrics
 from remarketing.errors import (
     DataValidationError,
     NotFoundError,
+    ParameterError,
     PreconditionFailed,
     RemarketingError,
     SpecError,
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 # The one place where errors become HTTP statuses (most specific class first).
 STATUS: list[tuple[type[Exception], int]] = [
     (DataValidationError, 422),
+    (ParameterError, 422),
     (SpecError, 422),
     (uploads.PayloadTooLarge, 413),
     (uploads.UnsupportedFile, 415),
@@ -112,7 +114,10 @@ def _router() -> APIRouter:
         responses={
             413: {"model": Problems, "description": "over the size limit"},
             415: {"model": Problems, "description": "not a CSV (extension or content)"},
-            422: {"model": Problems, "description": "the header or the parameters do not fit the spec"},
+            422: {
+                "model": Problems,
+                "description": "the header does not fit the spec, or a parameter is wrong",
+            },
         },
     )
     async def upload(
@@ -122,8 +127,17 @@ def _router() -> APIRouter:
         limit: UploadLimitDep,
         file: Annotated[UploadFile, File(description="the weekly customer file (CSV, UTF-8)")],
         dataset: Annotated[str | None, Form(description="dataset spec; default from settings")] = None,
-        budget: Annotated[int | None, Form(description="how many customers to call")] = None,
-        budget_share: Annotated[float | None, Form(description="or the share of customers to call")] = None,
+        budget: Annotated[str | None, Form(description="how many customers to call, at most")] = None,
+        budget_share: Annotated[str | None, Form(description="or the share of customers to call")] = None,
+        call_cost: Annotated[
+            str | None, Form(description="what one call costs (with conversion_value)")
+        ] = None,
+        conversion_value: Annotated[
+            str | None,
+            Form(description="what one conversion is worth: only customers worth a call are called"),
+        ] = None,
+        holdout_share: Annotated[str | None, Form(description="share of the list held out (0-0.5)")] = None,
+        explore_share: Annotated[str | None, Form(description="share of the others called at random")] = None,
         model_version: Annotated[str | None, Form(description="a model version; default: champion")] = None,
         dry_run: Annotated[bool, Query(description="check only: nothing is stored, answers 200")] = False,
     ) -> Any:
@@ -141,6 +155,10 @@ def _router() -> APIRouter:
                 dataset=dataset,
                 budget=budget,
                 budget_share=budget_share,
+                call_cost=call_cost,
+                conversion_value=conversion_value,
+                holdout_share=holdout_share,
+                explore_share=explore_share,
                 model_version=model_version,
             )
             warnings = uploads.check(data, filename, ds, limit=limit)
@@ -223,11 +241,18 @@ def _router() -> APIRouter:
     ) -> dict[str, Any]:
         return views.explanation(settings, storage, run_id, customer_id)
 
-    @api.get("/models", tags=["models"], summary="Model versions, aliases and test metrics")
+    @api.get(
+        "/models",
+        tags=["models"],
+        summary="Model versions, aliases, backtest metrics (mean, worst, each period) and the rows fitted on",
+    )
     def get_models(
-        settings: SettingsDep, registry: RegistryDep, dataset: Annotated[str | None, Query()] = None
+        settings: SettingsDep,
+        registry: RegistryDep,
+        storage: StorageDep,
+        dataset: Annotated[str | None, Query()] = None,
     ) -> dict[str, Any]:
-        return views.models(settings, registry, dataset)
+        return views.models(settings, registry, storage, dataset)
 
     @api.get(
         "/models/{version}/plots/{name}",
@@ -272,6 +297,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: dict[str, Any] = {"detail": str(exc)}
         if isinstance(exc, DataValidationError):
             body = {"detail": "the file cannot be used", "problems": exc.problems}
+        elif isinstance(exc, ParameterError):
+            body = {"detail": "the parameters are invalid", "problems": exc.problems}
         if code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(body, status_code=code)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from remarketing import datasets
-from remarketing.errors import DataValidationError, PreconditionFailed, RemarketingError
+from remarketing.errors import DataValidationError, ParameterError, PreconditionFailed, RemarketingError
 from remarketing.runs import run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join, sha256_bytes
@@ -114,29 +114,28 @@ def check_content(data: bytes, limit: int) -> None:
 
 
 def parse_params(
-    settings: Settings,
-    *,
-    dataset: str | None,
-    budget: int | None,
-    budget_share: float | None,
-    model_version: str | None,
+    settings: Settings, *, dataset: str | None, **given: str | None
 ) -> tuple[str, dict[str, Any]]:
+    """The upload's dataset and run parameters (form fields arrive as text), checked by the core's one
+    parser: :class:`ParameterError` (422) names every wrong one."""
+    from remarketing.contacts import parse
+
     problems = []
     dataset = dataset or settings.default_dataset
     if dataset not in datasets.available():
         problems.append(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
-    if budget is not None and budget_share is not None:
-        problems.append("give either budget (how many customers to call) or budget_share, not both")
-    if budget is not None and budget < 1:
-        problems.append(f"budget must be at least 1 customer, not {budget}")
-    if budget_share is not None and not 0 < budget_share <= 1:
-        problems.append(f"budget_share must be in (0, 1], not {budget_share}")
-    if model_version is not None and not re.fullmatch(r"[0-9]+", model_version):
+    model_version = given.pop("model_version", None)
+    if model_version not in (None, "") and not re.fullmatch(r"[0-9]+", str(model_version)):
         problems.append(f"model_version must be a version number such as 3, not {model_version!r}")
+    try:
+        params: dict[str, Any] = dict(parse(given))
+    except ParameterError as exc:
+        problems.extend(exc.problems)
     if problems:
-        raise DataValidationError(problems)
-    params = {"budget": budget, "budget_share": budget_share, "model_version": model_version}
-    return dataset, {k: v for k, v in params.items() if v is not None}
+        raise ParameterError(problems)
+    if model_version not in (None, ""):
+        params["model_version"] = str(model_version)
+    return dataset, params
 
 
 def check(data: bytes, filename: str, dataset: str, *, limit: int) -> list[str]:

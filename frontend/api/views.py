@@ -23,6 +23,7 @@ from remarketing.storage import Storage, join
 from remarketing.urls import mint
 
 PLOTS = {
+    "backtest": "plots/backtest.png",
     "roc": "plots/roc.png",
     "pr": "plots/pr.png",
     "lift": "plots/lift.png",
@@ -35,9 +36,20 @@ DETAIL_METRICS = (
     "rows_scored",
     "rows_rejected",
     "contacted",
+    "targeted",
+    "holdout",
+    "explore",
     "expected_conversions",
     "expected_conversion_rate",
+    "expected_conversion_rate_low",
+    "expected_conversion_rate_high",
+    "interval_level",
     "base_rate",
+    "prior_shift",
+    "expected_profit",
+    "break_even_probability",
+    "call_cost",
+    "conversion_value",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
@@ -219,11 +231,15 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
     prediction = ranked.iloc[0] if not ranked.empty else None
     shap_cols = [c for c in contributions.columns if c.startswith("shap_")]
     contribs = {c.removeprefix("shap_"): float(row[c]) for c in shap_cols}
-    reasons = (
-        [str(prediction[f"reason_{i}"]) for i in (1, 2, 3) if str(prediction[f"reason_{i}"])]
-        if prediction is not None
-        else []
-    )
+    reasons = [
+        {
+            "text": str(prediction[f"reason_{i}"]),
+            "field": str(prediction[f"reason_{i}_field"]),
+            "value": _unescape(str(prediction[f"reason_{i}_value"])),
+        }
+        for i in (1, 2, 3)
+        if prediction is not None and str(prediction[f"reason_{i}"])
+    ]
     return {
         "run_id": run_id,
         "customer_id": customer_id,
@@ -232,6 +248,7 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
         "contact": bool(str(prediction["contact"]) in ("True", "true", "1"))
         if prediction is not None
         else None,
+        "group": str(prediction["group"]) if prediction is not None else None,
         "reasons": reasons,
         "base_value": float(row["base_value"]),
         "contributions": contribs,
@@ -271,7 +288,9 @@ def _customer_values(
 
 
 # --- models ----------------------------------------------------------------------------------------
-def models(settings: Settings, registry: Any, dataset: str | None) -> dict[str, Any]:
+def models(settings: Settings, registry: Any, storage: Storage, dataset: str | None) -> dict[str, Any]:
+    """Every version with its aliases and what it was judged on: the backtests' mean and worst per metric,
+    each period's figures, and the rows the deployed model was fitted on (from the bundle's metadata)."""
     names = [dataset] if dataset else datasets.available()
     out = []
     for ds in names:
@@ -282,11 +301,35 @@ def models(settings: Settings, registry: Any, dataset: str | None) -> dict[str, 
             item = info.as_dict()
             item["aliases"] = sorted(set(item["aliases"]) | set(aliases.get(info.version, [])))
             item["dataset"] = ds
-            item["metrics"], item["validation_metrics"] = _run_metrics(registry, info.run_id)
+            item.update(_judged_on(storage, info.source))
             item["plots"] = {p: f"/models/{info.version}/plots/{p}?dataset={ds}" for p in PLOTS}
             item["shap_importance"] = f"/models/{info.version}/shap?dataset={ds}"
             out.append(item)
     return {"models": out}
+
+
+def _judged_on(storage: Storage, bundle_uri: str) -> dict[str, Any]:
+    def fetch() -> dict[str, Any]:
+        try:
+            meta = json.loads(storage.read_text(join(bundle_uri, "metadata.json")))
+        except StorageError:
+            return {"metrics": {}, "worst": {}, "backtest": [], "fitted_on": None}
+        backtest = meta.get("backtest") or {}
+        summary = backtest.get("summary") or {"mean": {}, "worst": {}}
+        periods = [
+            {"period": p["index"], "first_row": p["start"] + 1, "last_row": p["end"], **p["metrics"]}
+            for p in backtest.get("periods", [])
+        ]
+        return {
+            "metrics": summary["mean"],
+            "worst": summary["worst"],
+            "backtest": periods,
+            "fitted_on": meta.get("fitted_on"),
+            "selection": meta.get("selection"),
+            "gate": meta.get("gate"),
+        }
+
+    return _artifacts.get(("judged_on", bundle_uri), fetch)
 
 
 def _aliases(registry: Any, name: str) -> dict[str, list[str]]:
@@ -295,21 +338,6 @@ def _aliases(registry: Any, name: str) -> dict[str, list[str]]:
     for alias, version in (registry.client.get_registered_model(name).aliases or {}).items():
         out.setdefault(str(version), []).append(alias)
     return out
-
-
-def _run_metrics(registry: Any, run_id: str | None) -> tuple[dict[str, float], dict[str, float]]:
-    if not run_id:
-        return {}, {}
-
-    def fetch() -> tuple[dict[str, float], dict[str, float]]:
-        metrics = registry.client.get_run(run_id).data.metrics
-        test = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
-        validation = {
-            k.removeprefix("validation_"): v for k, v in metrics.items() if k.startswith("validation_")
-        }
-        return test, validation
-
-    return _artifacts.get(("metrics", run_id), fetch)
 
 
 def _version(settings: Settings, registry: Any, dataset: str, version: str) -> Any:

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 ICON = {"queued": "⏳", "running": "🔄", "success": "✅", "failed": "❌"}
-REASON = re.compile(r"^(?P<field>[^=]+)=(?P<value>.*) (?P<direction>raises|lowers)$")
 
 
 def status_label(status: str) -> str:
     return f"{ICON.get(status, '')} {status}"
 
 
-def plain_reason(reason: str) -> str:
-    """``pdays=343 lowers`` -> ``pdays is 343, which lowers the chance of subscribing``."""
-    match = REASON.match(reason.strip())
-    if not match:
-        return reason
-    verb = "raises" if match["direction"] == "raises" else "lowers"
-    return f"**{match['field']}** is **{match['value']}**, which {verb} the chance of subscribing"
+def interval_line(details: dict[str, Any]) -> str:
+    """How far to trust the expected rate, in words."""
+    low, high = details.get("expected_conversion_rate_low"), details.get("expected_conversion_rate_high")
+    if low is None or high is None:
+        return "No interval: this model was trained before backtests were recorded."
+    return (
+        f"{details.get('interval_level', 0):.0%} interval {percent(low)} to {percent(high)}, from how far "
+        "the promise missed in the training history's backtest periods and this list's size."
+    )
+
+
+def groups_line(details: dict[str, Any]) -> str:
+    targeted, holdout, explore = (details.get(k) or 0 for k in ("targeted", "holdout", "explore"))
+    return (
+        f"**{targeted:,}** targeted, **{explore:,}** called at random, **{holdout:,}** held out "
+        "(not called): the holdout and the random calls measure the effect once the outcomes come back."
+    )
 
 
 def percent(value: Any) -> str:
@@ -77,7 +85,7 @@ def timeline_chart(frame: pd.DataFrame) -> Any:
     )
 
 
-def waterfall(explanation: dict[str, Any], top: int = 10) -> Any:
+def waterfall(explanation: dict[str, Any], top: int = 10, meaning: str = "converting") -> Any:
     """A SHAP waterfall: from the base value, each field's push (log-odds), to the customer's score."""
     import matplotlib
 
@@ -114,6 +122,6 @@ def waterfall(explanation: dict[str, Any], top: int = 10) -> Any:
     probability = explanation.get("probability")
     shown_p = f"{probability:.1%}" if probability is not None else f"{1 / (1 + math.exp(-position)):.1%}"
     ax.set_xlabel(f"log-odds: base value {base:.2f} (grey) → {position:.2f} (black) = probability {shown_p}")
-    ax.set_title("Why this score: red raises, blue lowers the chance of subscribing", fontsize=10)
+    ax.set_title(f"Why this score: red raises, blue lowers the chance of {meaning}", fontsize=10)
     fig.tight_layout()
     return fig

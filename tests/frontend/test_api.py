@@ -102,11 +102,24 @@ def test_wrong_columns_are_422_listing_every_problem(client, settings, bank_byte
     assert weekly_objects(settings) == before
 
 
-def test_bad_parameters_are_422(client, small):
+def test_bad_parameters_are_422_named_as_parameters_and_store_nothing(client, small, settings):
+    before = weekly_objects(settings)
     response = post(client, "w.csv", small, budget="10", budget_share="0.2")
     assert response.status_code == 422 and "not both" in response.json()["problems"][0]
+    assert response.json()["detail"] == "the parameters are invalid"
     assert post(client, "w.csv", small, dataset="nope").status_code == 422
     assert post(client, "w.csv", small, model_version="../1").status_code == 422
+    for fields, message in [
+        ({"budget": "abc"}, "budget must be a number, not 'abc'"),
+        ({"call_cost": "-2", "conversion_value": "10"}, "call_cost must be 0 or more"),
+        ({"call_cost": "2", "conversion_value": "0"}, "conversion_value must be above 0"),
+        ({"call_cost": "2", "conversion_value": "nan"}, "conversion_value must be a finite number"),
+        ({"holdout_share": "0.9"}, "holdout_share must be between 0 and 0.5"),
+        ({"explore_share": "x"}, "explore_share must be a number"),
+    ]:
+        response = post(client, "w.csv", small, **fields)
+        assert response.status_code == 422 and any(message in p for p in response.json()["problems"]), fields
+    assert weekly_objects(settings) == before
 
 
 def test_over_the_size_limit_is_413(app, key, settings, small):
@@ -192,8 +205,11 @@ def test_a_finished_run_answers_success_with_the_predictions_url_and_details(sco
     assert run["status"] == "success" and run["predictions URL"].startswith("http://127.0.0.1:")
     details = run["details"]
     rows = len(weekly_frame_rows(scored.data))
-    assert details["rows_scored"] == rows and details["rows_rejected"] == 0 and details["contacted"] == 25
+    assert details["rows_scored"] == rows and details["rows_rejected"] == 0 and details["contacted"] <= 25
+    assert details["targeted"] + details["holdout"] == 25
     assert 0 < details["base_rate"] < details["expected_conversion_rate"] < 1
+    low, high = details["expected_conversion_rate_low"], details["expected_conversion_rate_high"]
+    assert low < details["expected_conversion_rate"] < high and details["interval_level"] == 0.8
     assert details["model_version"] == run["model_version"] and details["error"] is None
     assert run["links"]["mlflow"].endswith(f"/versions/{run['model_version']}")
     # The signed link downloads without the key.
@@ -221,7 +237,9 @@ def test_explanations_give_probability_reasons_and_every_contribution(scored, cl
     customer = top["rows"][0]["customer_id"]
     body = client.get(f"/runs/{run_id}/explanations", params={"customer_id": customer}).json()
     assert body["probability"] == pytest.approx(top["rows"][0]["probability"], abs=1e-6)
-    assert body["rank"] == 1 and body["reasons"] and body["reasons"][0] == top["rows"][0]["reason_1"]
+    assert body["rank"] == 1 and body["reasons"] and body["reasons"][0]["text"] == top["rows"][0]["reason_1"]
+    assert body["reasons"][0]["field"] == top["rows"][0]["reason_1_field"]
+    assert body["group"] in {"targeted", "holdout"}
     assert set(body["contributions"]) == set(load_spec("bank-marketing").feature_names)
     import math
 

@@ -66,8 +66,10 @@ def test_upload_shows_the_finished_run_with_its_link_preview_and_budget(page, sc
     shown = texts(at)
     assert "Scored" in at.success[0].value and "[predictions.csv](http://127.0.0.1:" in shown
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Customers to call"] == "25" and labels["Expected conversion rate"].endswith("%")
+    assert int(labels["Calls"]) <= 25 and labels["Expected conversion rate (targeted)"].endswith("%")
     assert "Base rate (everyone)" in labels
+    assert any("interval" in c.value and "backtest periods" in c.value for c in at.caption)
+    assert any("targeted" in m.value and "held out" in m.value for m in at.markdown)
     assert not any("covers every customer" in i.value for i in at.info)  # 25 of the file's rows are called
     assert at.dataframe[0].value["customer_id"].iloc[0] and len(at.dataframe[0].value) == 20
     assert at.get("download_button")
@@ -95,6 +97,11 @@ def test_model_shows_champion_metrics_plots_and_global_shap(page, trained):
     assert not at.exception
     metrics = at.dataframe[0].value
     assert "champion" in metrics["version"].iloc[0] and metrics["roc_auc"].iloc[0] > 0.5
+    assert metrics["fitted on rows"].iloc[0] == 4522
+    periods = at.dataframe[1].value
+    champion = periods[periods["version"] == metrics["version"].iloc[0]]
+    assert list(champion["period"]) == [1, 2, 3, 4] and periods["roc_auc"].between(0, 1).all()
+    assert at.get("vega_lite_chart")  # each period, champion beside challenger
     assert len(at.get("image")) >= 5  # ROC, PR, lift, calibration, SHAP summary
 
 
@@ -104,7 +111,8 @@ def test_explain_shows_the_waterfall_and_plain_reasons(page, scored):
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox(key="run").value == scored.uploads[0]["run_id"]
-    reasons = [m.value for m in at.markdown if "the chance of subscribing" in m.value]
-    assert reasons and all(("raises" in r) or ("lowers" in r) for r in reasons)
+    reasons = [m.value for m in at.markdown if "(raises)" in m.value or "(lowers)" in m.value]
+    assert reasons and all("`" in r for r in reasons)  # the words, then the field and value
+    assert any(m.label == "Probability of subscribing to a term deposit" for m in at.metric)
     assert at.get("image")  # the waterfall
     assert any(m.label == "Rank" and m.value == "1" for m in at.metric)

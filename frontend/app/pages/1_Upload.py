@@ -24,6 +24,27 @@ with right:
         budget = int(st.number_input("Customers to call", min_value=1, value=1000, step=50, key="budget"))
     else:
         share = float(st.slider("Share of customers to call", 0.01, 1.0, 0.10, 0.01, key="budget_share"))
+    with st.expander("Call only customers worth it, holdout and random calls"):
+        by_value = st.checkbox("Choose by value (cost of a call, value of a conversion)", key="by_value")
+        cost = value = None
+        if by_value:
+            c1, c2 = st.columns(2)
+            cost = c1.number_input("Cost of one call", min_value=0.0, value=5.0, step=1.0, key="call_cost")
+            value = c2.number_input("Value of one conversion", min_value=0.01, value=50.0, key="value")
+        holdout = st.slider("Held out of the list (not called)", 0.0, 0.5, 0.05, 0.01, key="holdout")
+        explore = st.slider("Others called at random", 0.0, 0.5, 0.01, 0.01, key="explore")
+        st.caption(
+            "The holdout measures what calling adds; the random calls measure the model where it says no. "
+            "Random calls use the calls the holdout frees: never more calls than the budget."
+        )
+    form = {
+        "budget": budget,
+        "budget_share": share,
+        "call_cost": cost,
+        "conversion_value": value,
+        "holdout_share": holdout,
+        "explore_share": explore,
+    }
 with left:
     file = st.file_uploader(
         "Weekly customer file (CSV, `;`-separated, UTF-8)", type=["csv"], key="weekly_file"
@@ -31,10 +52,10 @@ with left:
 
 if file is not None:
     data = file.getvalue()
-    fingerprint = f"{file.name}:{len(data)}:{hashlib.sha256(data).hexdigest()}:{budget}:{share}"
+    fingerprint = f"{file.name}:{len(data)}:{hashlib.sha256(data).hexdigest()}:{sorted(form.items())}"
     if st.session_state.get("checked_for") != fingerprint:
         try:
-            result = api.upload(file.name, data, dry_run=True, budget=budget, budget_share=share)
+            result = api.upload(file.name, data, dry_run=True, **form)
             st.session_state.check = {"ok": True, "warnings": result.get("warnings", [])}
         except ApiError as exc:
             st.session_state.check = {"ok": False, "detail": exc.detail, "problems": exc.problems}
@@ -50,7 +71,7 @@ if file is not None:
             st.markdown("\n".join(f"- {p}" for p in check["problems"]))
     if st.button("Score this file", type="primary", disabled=not check["ok"], key="score"):
         try:
-            accepted = api.upload(file.name, data, budget=budget, budget_share=share)
+            accepted = api.upload(file.name, data, **form)
         except ApiError as exc:
             st.error(f"The upload was refused: {exc.detail}")
             if exc.problems:
@@ -97,17 +118,27 @@ def result(run: dict) -> None:
         f"Scored {details.get('rows_scored', 0):,} customers with model v{details.get('model_version')}"
         + (f", {details['rows_rejected']} rows rejected" if details.get("rows_rejected") else "")
     )
+    if details.get("prior_shift"):
+        shift = next((w for w in run.get("warnings") or [] if w.startswith("prior shift")), "")
+        st.warning(f"**The promise is least certain this week.** {shift}")
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Customers to call", f"{details.get('contacted', 0):,}")
+    c1.metric("Calls", f"{details.get('contacted', 0):,}")
     c2.metric("Expected conversions", f"{details.get('expected_conversions', 0):,.0f}")
     rate, base = details.get("expected_conversion_rate"), details.get("base_rate")
     c3.metric(
-        "Expected conversion rate",
+        "Expected conversion rate (targeted)",
         ui.percent(rate),
         delta=f"{(rate - base) * 100:+.1f} pts vs base" if rate is not None and base is not None else None,
     )
     c4.metric("Base rate (everyone)", ui.percent(base))
-    if details.get("contacted") and details.get("contacted") == details.get("rows_scored"):
+    st.caption(ui.interval_line(details))
+    st.markdown(ui.groups_line(details))
+    if details.get("expected_profit") is not None:
+        p1, p2 = st.columns(2)
+        p1.metric("Expected profit of the calls", f"{details['expected_profit']:,.0f}")
+        p2.metric("Break-even probability", ui.percent(details.get("break_even_probability")))
+    selected = (details.get("targeted") or 0) + (details.get("holdout") or 0)
+    if selected and selected == details.get("rows_scored"):
         st.info(
             "The budget covers every customer in this file, so calling them all converts at the base rate: "
             "lower the budget to see whom to call first."

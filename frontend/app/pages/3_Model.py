@@ -1,4 +1,5 @@
-"""Model: the champion beside the challenger, with metrics, ROC, PR, lift and calibration, and global SHAP."""
+"""Model: the champion beside the challenger: their backtests period by period, ROC, PR, lift and calibration
+on the backtests' out-of-time scores, and global SHAP."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from frontend.app.client import ApiClient, ApiError
 st.set_page_config(page_title="Model · Remarketing", page_icon="🏆", layout="wide")
 st.title("Model")
 api = ApiClient()
-METRICS = ["roc_auc", "pr_auc", "precision_at_10pct", "lift_at_10pct"]
+METRICS = ["roc_auc", "pr_auc", "precision_at_10pct", "lift_at_10pct", "lift_at_budget", "calibration_error"]
 PLOTS = {"roc": "ROC", "pr": "Precision-recall", "lift": "Lift", "calibration": "Calibration"}
+PERIOD_METRICS = {
+    "roc_auc": "ROC-AUC",
+    "lift_at_10pct": "lift in the top 10%",
+    "calibration_error": "calibration error",
+}
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -58,11 +64,63 @@ chosen = [m for v in [left_v, right_v] for m in versions if m["version"] == v]
 if champion is None:
     st.warning("No champion yet: no version has cleared the promotion gate.")
 
+st.subheader("Backtests: each later period of the history, scored by a fit on every row before it")
 rows = []
 for m in chosen:
-    rows.append({"version": labels[m["version"]], **{k: m["metrics"].get(k) for k in METRICS}})
-st.subheader("Test metrics (the most recent labelled slice)")
+    rows.append(
+        {
+            "version": labels[m["version"]],
+            **{k: m["metrics"].get(k) for k in METRICS},
+            **{f"worst {k}": m["worst"].get(k) for k in ("roc_auc", "lift_at_10pct")},
+            "fitted on rows": (m.get("fitted_on") or {}).get("rows"),
+        }
+    )
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.caption(
+    "Means over the backtest periods (and the worst period). The deployed model is then fitted on every row."
+)
+
+periods = pd.DataFrame(
+    [
+        {"version": labels[m["version"]], "rows": f"{p['first_row']:,}-{p['last_row']:,}", **p}
+        for m in chosen
+        for p in m.get("backtest") or []
+    ]
+)
+if periods.empty:
+    st.info("These versions were trained before backtests were recorded.")
+else:
+    metric = st.radio(
+        "Per period",
+        list(PERIOD_METRICS),
+        format_func=PERIOD_METRICS.get,
+        horizontal=True,
+        key="period_metric",
+    )
+    chart = periods.pivot_table(index="period", columns="version", values=metric)
+    st.line_chart(chart, x_label="backtest period (oldest first)", y_label=PERIOD_METRICS[metric])
+    shown = [
+        "version",
+        "period",
+        "rows",
+        "base_rate",
+        "roc_auc",
+        "pr_auc",
+        "precision_at_10pct",
+        "lift_at_10pct",
+    ]
+    st.dataframe(
+        periods[shown + ["precision_at_budget", "calibration_error", "brier"]],
+        hide_index=True,
+        width="stretch",
+    )
+for m in chosen:
+    if m.get("selection") or m.get("gate"):
+        gate = m.get("gate") or {}
+        verdict = "promoted" if gate.get("promote") else "not promoted"
+        why = "; ".join(gate.get("reasons") or [])
+        chosen_because = (m.get("selection") or {}).get("reason", "")
+        st.caption(f"{labels[m['version']]}: {chosen_because}. Gate: {verdict} ({why}).")
 
 for name, title in PLOTS.items():
     st.subheader(title)

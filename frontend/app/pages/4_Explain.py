@@ -7,6 +7,7 @@ import streamlit as st
 
 from frontend.app import ui
 from frontend.app.client import ApiClient, ApiError
+from remarketing.datasets import available, load_spec
 
 st.set_page_config(page_title="Explain · Remarketing", page_icon="🔎", layout="wide")
 st.title("Why this customer?")
@@ -50,15 +51,21 @@ except ApiError as exc:
     st.error(str(exc))
     st.stop()
 
-c1, c2, c3 = st.columns(3)
-c1.metric("Probability of subscribing", ui.percent(explanation["probability"]))
+meaning = next((r.get("dataset") for r in runs if r["run_id"] == run_id), None)
+meaning = load_spec(meaning).target.meaning if meaning in available() else "converting"
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
-c3.metric("On the call list", "yes" if explanation["contact"] else "no")
+c3.metric("Called", "yes" if explanation["contact"] else "no")
+c4.metric("Group", explanation.get("group") or "–")
 st.subheader("Reasons")
 for reason in explanation["reasons"]:
-    st.markdown(f"- {ui.plain_reason(reason)}")
+    st.markdown(
+        f"- {reason['text']}  \n  <small>`{reason['field']}` = `{reason['value']}`</small>",
+        unsafe_allow_html=True,
+    )
 st.subheader("SHAP waterfall")
-st.pyplot(ui.waterfall(explanation), clear_figure=True)
+st.pyplot(ui.waterfall(explanation, meaning=meaning), clear_figure=True)
 with st.expander("Every contribution"):
     frame = pd.DataFrame(
         {
