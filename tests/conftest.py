@@ -63,7 +63,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
 
 
 MODEL = "remarketing-bank-marketing"
-LOW_FLOORS = {"REMARKETING_FLOOR_ROC_AUC": "0.5", "REMARKETING_FLOOR_LIFT_AT_10PCT": "1.0"}
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +79,7 @@ def trained(stack, bank_sample, tmp_path_factory):
     frame["shoe_size"] = 42
     path = tmp_path_factory.mktemp("data") / "campaign-sample.csv"
     frame.to_csv(path, sep=";", index=False)
-    result = run_cli("train", str(path), env={**stack.to_env(), **LOW_FLOORS})
+    result = run_cli("train", str(path), env=stack.to_env())
     assert result.code == 0, result.stderr
     return result, path
 

@@ -25,6 +25,7 @@ from remarketing.drift import level as psi_level
 
 LEVEL = 0.8
 EDGE = 1e-4  # rates are kept inside (EDGE, 1 - EDGE) before taking log-odds
+SCORE_BANDS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)  # upper edges of the bands
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,12 @@ def rate_interval(expected: float, calls: int, errors: list[float], level: float
 
 
 def score_shift(backtest: pd.DataFrame, probabilities: np.ndarray) -> dict[str, Any]:
-    """How far this file's scores are from the backtests' (population stability index over the deciles
-    of the backtests' scores). A major shift means the prior has probably moved: the expected figures
-    and their interval rest on periods unlike this one."""
+    """How far this file's scores are from the backtests' (population stability index over fixed
+    probability bands: differences within a band, such as 0.1% against 0.2%, do not change a decision).
+    A major shift means the prior has probably moved: the expected figures and their interval rest on
+    periods unlike this one."""
     reference = backtest["probability"].to_numpy()
-    edges = np.unique(np.quantile(reference, np.linspace(0.1, 0.9, 9)))
+    edges = np.asarray(SCORE_BANDS)
     expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
     actual = np.bincount(np.searchsorted(edges, probabilities, side="right"), minlength=len(edges) + 1)
     e, a = expected / expected.sum(), actual / max(actual.sum(), 1)
@@ -94,6 +96,7 @@ def score_shift(backtest: pd.DataFrame, probabilities: np.ndarray) -> dict[str, 
     out = {
         "psi": round(psi, 4),
         "level": psi_level(psi),
+        "bands": list(SCORE_BANDS),
         "mean_probability": float(np.mean(probabilities)),
         "backtest_mean_probability": {"min": float(means.min()), "max": float(means.max())},
         "detected": psi_level(psi) == "major",

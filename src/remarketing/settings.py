@@ -63,9 +63,11 @@ class Settings(BaseSettings):
     selection_metric: Literal[
         "roc_auc", "pr_auc", "lift_at_10pct", "precision_at_10pct", "lift_at_budget", "precision_at_budget"
     ] = "roc_auc"
-    # Floors on the mean over the backtest periods. Later periods of a drifting history are hard (bank-full's
-    # run 0.44-0.66 ROC-AUC, benchmarks/quality.md): the floors keep out models no better than random.
-    floor_roc_auc: float = Field(default=0.52, ge=0, le=1)
+    # Floors on the mean over the backtest periods: no worse than calling at random. The later periods of a
+    # drifting history are hard (bank-full's run 0.41-0.72 ROC-AUC per period, benchmarks/quality.md), and
+    # a model near random on them can still be the best there is for next week; the champion comparison
+    # guards against regressions.
+    floor_roc_auc: float = Field(default=0.50, ge=0, le=1)
     floor_lift_at_10pct: float = Field(default=1.0, ge=0)
     promotion_margin: float = Field(default=0.005, ge=0)
     budget_share: float = Field(default=0.10, gt=0, le=1)

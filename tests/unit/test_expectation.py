@@ -64,3 +64,12 @@ def test_a_file_whose_scores_moved_is_flagged_as_a_prior_shift():
     assert moved["detected"] and moved["level"] == "major"
     assert moved["mean_probability"] > moved["backtest_mean_probability"]["max"]
     assert moved["message"].startswith("prior shift: this file's scores (mean 33")
+
+
+def test_differences_too_small_to_change_a_decision_are_no_shift():
+    """A near-perfect model's scores sit near 0 and 1; another fit moves them by fractions of a percent."""
+    rng = np.random.default_rng(2)
+    sure = np.r_[rng.uniform(0, 0.004, 2_700), rng.uniform(0.97, 1.0, 300)]
+    reference = _period(1, sure, np.zeros(3_000))
+    refit = np.r_[rng.uniform(0, 0.001, 4_500), rng.uniform(0.99, 1.0, 500)]
+    assert not score_shift(reference, refit)["detected"]
