@@ -61,9 +61,9 @@ down: ## Stop every process the local stack started
 status: install ## Show the local stack's services
 	$(BIN)/remarketing status
 
-benchmarks: install ## Run the quick benchmarks (training, quality, events; not in CI); see benchmarks/README.md
+benchmarks: install ## Run the quick benchmarks (training, decision quality, events; not in CI); see benchmarks/README.md
 	$(BIN)/python benchmarks/training_pipeline.py
-	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/decision_quality.py
 	$(BIN)/python benchmarks/events.py
 
 clean: down ## Remove the virtualenv, local state and caches
