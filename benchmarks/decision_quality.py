@@ -93,8 +93,9 @@ def plain_logistic(history: pd.DataFrame, week: pd.DataFrame, spec) -> np.ndarra
 
 
 def top_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    n = max(1, round(len(scores) * TOP))
-    return float(labels[np.argsort(-scores, kind="stable")[:n]].mean())
+    from remarketing.evaluation import conversion_of_top, top_n
+
+    return conversion_of_top(labels, scores, top_n(scores, TOP))
 
 
 def paired_auc_difference(

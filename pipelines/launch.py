@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.launchers import Launcher, launcher_for
-from remarketing.contacts import PARAMETERS
 from remarketing.errors import RemarketingError
+from remarketing.parameters import PARAMETERS
 from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
 # Object metadata keys that carry per-upload parameters.
-PARAM_KEYS = (*PARAMETERS, "model_version")
+PARAM_KEYS = tuple(PARAMETERS)
 
 
 @dataclass(frozen=True)

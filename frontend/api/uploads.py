@@ -118,23 +118,19 @@ def parse_params(
 ) -> tuple[str, dict[str, Any]]:
     """The upload's dataset and run parameters (form fields arrive as text), checked by the core's one
     parser: :class:`ParameterError` (422) names every wrong one."""
-    from remarketing.contacts import parse
+    from remarketing.parameters import parse
 
     problems = []
     dataset = dataset or settings.default_dataset
     if dataset not in datasets.available():
         problems.append(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
-    model_version = given.pop("model_version", None)
-    if model_version not in (None, "") and not re.fullmatch(r"[0-9]+", str(model_version)):
-        problems.append(f"model_version must be a version number such as 3, not {model_version!r}")
+    params: dict[str, Any] = {}
     try:
-        params: dict[str, Any] = dict(parse(given))
+        params = parse(given)
     except ParameterError as exc:
         problems.extend(exc.problems)
     if problems:
         raise ParameterError(problems)
-    if model_version not in (None, ""):
-        params["model_version"] = str(model_version)
     return dataset, params
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from frontend.api import uploads
 from remarketing import datasets
 from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError, StorageError
-from remarketing.runs import RunRecord, RunStore
+from remarketing.runs import SCORING_METRICS, RunRecord, RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
 from remarketing.urls import mint
@@ -31,26 +31,6 @@ PLOTS = {
     "shap_summary": "shap/shap_summary.png",
     "shap_importance": "shap/shap_importance.png",
 }
-DETAIL_METRICS = (
-    "rows_read",
-    "rows_scored",
-    "rows_rejected",
-    "contacted",
-    "targeted",
-    "holdout",
-    "explore",
-    "expected_conversions",
-    "expected_conversion_rate",
-    "expected_conversion_rate_low",
-    "expected_conversion_rate_high",
-    "interval_level",
-    "base_rate",
-    "prior_shift",
-    "expected_profit",
-    "break_even_probability",
-    "call_cost",
-    "conversion_value",
-)
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
@@ -103,7 +83,7 @@ def run_view(settings: Settings, storage: Storage, record: RunRecord, *, full: b
         signed = mint(settings, record.predictions_uri, storage=storage)
         out["predictions URL"], out["predictions_url_expires"] = signed.url, signed.expires
     out["details"] = {
-        **{k: record.metrics.get(k) for k in DETAIL_METRICS if k in record.metrics},
+        **{k: record.metrics.get(k) for k in SCORING_METRICS if k in record.metrics},
         "model_version": record.model_version,
         "error": record.error.model_dump() if record.error else None,
     }
@@ -233,7 +213,7 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
     contribs = {c.removeprefix("shap_"): float(row[c]) for c in shap_cols}
     reasons = [
         {
-            "text": str(prediction[f"reason_{i}"]),
+            "text": _unescape(str(prediction[f"reason_{i}"])),
             "field": str(prediction[f"reason_{i}_field"]),
             "value": _unescape(str(prediction[f"reason_{i}_value"])),
         }

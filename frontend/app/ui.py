@@ -18,6 +18,8 @@ def status_label(status: str) -> str:
 def interval_line(details: dict[str, Any]) -> str:
     """How far to trust the expected rate, in words."""
     low, high = details.get("expected_conversion_rate_low"), details.get("expected_conversion_rate_high")
+    if not details.get("targeted"):
+        return "No one is targeted (nobody is worth a call, or all the selected are held out): no promise."
     if low is None or high is None:
         return "No interval: this model was trained before backtests were recorded."
     return (

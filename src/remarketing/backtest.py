@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -84,16 +84,25 @@ def plan(rows: int, *, periods: int, period_share: float) -> Plan:
                 f"{needed:,} rows: give a longer history, or fewer periods (REMARKETING_BACKTEST_PERIODS)"
             ]
         )
-    starts = [first + i * size for i in range(periods + 1)]
-    ends = [*starts[1:], rows]  # the last period takes the rounding remainder
+    starts = [
+        first + i * size for i in range(periods + 1)
+    ]  # equal periods; the remainder goes to the first fit
+    ends = [*starts[1:], rows]
     return Plan(
         rows, [Period(i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))], period_share
     )
 
 
 def check_outcomes(the_plan: Plan, labels: np.ndarray) -> None:
-    """Every slice needs both outcomes, or its ranking cannot be measured."""
+    """Every slice needs both outcomes, or its ranking cannot be measured, and so do the rows before the
+    warm-up, or the first fit cannot learn."""
     problems = []
+    first = the_plan.periods[0].start
+    if len(np.unique(labels[:first])) < 2:
+        problems.append(
+            f"the rows before the first backtest period (rows 1-{first:,}) all have the same outcome: "
+            "the first fit needs both; give a longer history or fewer periods"
+        )
     for p in the_plan.periods:
         positives = int(labels[p.start : p.end].sum())
         negatives = p.rows - positives
@@ -124,7 +133,6 @@ class FamilyBacktest:
     predictions: pd.DataFrame  # period, probability (calibrated, out of time), label: the scored periods
     final_calibration: tuple[float, float]  # for the model fitted on every row
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def values(self, metric: str) -> list[float]:
         return [p.metrics[metric] for p in self.periods]

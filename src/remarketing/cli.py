@@ -22,24 +22,6 @@ from remarketing.settings import Settings
 
 # soft_wrap: lines are never broken, so an address copied from a log or a pipe is whole.
 err = Console(stderr=True, soft_wrap=True)
-# What the JSON line of a scoring run carries from its record's metrics.
-SCORING_SUMMARY = (
-    "rows_scored",
-    "rows_rejected",
-    "contacted",
-    "targeted",
-    "holdout",
-    "explore",
-    "expected_conversions",
-    "expected_conversion_rate",
-    "expected_conversion_rate_low",
-    "expected_conversion_rate_high",
-    "interval_level",
-    "base_rate",
-    "prior_shift",
-    "expected_profit",
-    "break_even_probability",
-)
 
 
 def emit(payload: dict[str, Any]) -> None:
@@ -200,7 +182,9 @@ def _run_summary(settings: Settings, record) -> dict[str, Any]:
     out = summary(record)
     out["tracking_uri"] = settings.tracking_uri
     if record.kind == "scoring":
-        for key in SCORING_SUMMARY:
+        from remarketing.runs import SCORING_METRICS
+
+        for key in SCORING_METRICS:
             out[key] = record.metrics.get(key)
         out["predictions_url"] = None
         if record.status == "success" and record.predictions_uri:
@@ -318,16 +302,14 @@ def score(
     """Put SOURCE (a weekly customer CSV) into weekly/ and run the scoring pipeline: every customer
     scored by the champion on KServe, with reasons, a contact list (with a holdout and a few random calls,
     so the effect can be measured) and a predictions URL."""
-    from remarketing import contacts
+    from remarketing import parameters
     from remarketing.errors import ParameterError
 
     _check_dataset(dataset)
     try:
-        params: dict[str, Any] = dict(contacts.parse(asked))
+        params = parameters.parse({**asked, "model_version": model_version})
     except ParameterError as exc:
         raise click.UsageError("; ".join(exc.problems)) from None
-    if model_version is not None:
-        params["model_version"] = model_version
     run_id = _put_and_launch(settings, source, "weekly/", dataset=dataset, params=params)
     if no_wait:
         emit(_run_summary(settings, _record(settings, run_id)))
@@ -405,6 +387,8 @@ def demo(settings: Settings, data_path: Path, budget: int) -> None:
 
 def demo_truth(scored: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """What the demo knows that a real week would not yet: this week's outcomes, against the promise."""
+    if not actual["targeted"]:
+        return ["", "this week's outcomes: no customer was targeted, so there is no promise to check"]
     low, high = scored.get("expected_conversion_rate_low"), scored.get("expected_conversion_rate_high")
     rate = actual["conversion_rate_targeted"]
     inside = low is not None and high is not None and low <= rate <= high

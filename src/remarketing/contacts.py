@@ -3,19 +3,21 @@
 - **Selected** (who would be called): the top of the ranking up to the budget; with a call's cost and a
   conversion's value, only customers worth a call (``p * value - cost > 0``, i.e. ``p`` above the
   break-even probability ``cost / value``), best first, up to the budget.
-- **holdout**: a share of the selected, drawn at random within each score decile, is not called, so the
-  effect of calling can be measured when the outcomes come back.
+- **holdout**: a share of the selected, drawn at random within each decile of their scores, is not called,
+  so the effect of calling can be measured when the outcomes come back.
 - **explore**: a share of the others is called at random, so the model is also measured where it says
-  "no". Explore calls use the calls the holdout frees (and any budget the value rule left unused), so the
-  list never has more calls than the budget.
+  "no". Explore calls use only the calls the holdout frees: the list never has more calls than the budget,
+  and the value rule's unprofitable customers are never called to fill unused budget.
 - **targeted**: the selected who are called; **not_selected**: the rest.
 
-Each customer's random draw is a keyed hash of the id and the seed: the same file, model and seed give
-the same groups, whatever the row order.
+Each customer's random draw is a keyed hash of the id, the seed and the file's sha256: the same file,
+model and seed give the same groups (ties in score aside, whatever the row order), and each week's file
+draws afresh, so nobody is held out week after week.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -23,22 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from remarketing.errors import ParameterError
-
 GROUPS = ("targeted", "holdout", "explore", "not_selected")
 CALLED = ("targeted", "explore")
-SHARE_MAX = 0.5
-
-# Per-upload parameters and how each is read (object metadata carries text).
-INTEGER, NUMBER = "integer", "number"
-PARAMETERS = {
-    "budget": INTEGER,
-    "budget_share": NUMBER,
-    "call_cost": NUMBER,
-    "conversion_value": NUMBER,
-    "holdout_share": NUMBER,
-    "explore_share": NUMBER,
-}
+DECILES = 10
 
 
 @dataclass(frozen=True)
@@ -49,6 +38,7 @@ class Policy:
     holdout_share: float = 0.05
     explore_share: float = 0.01
     seed: int = 42
+    key: str = ""  # what else keys the draw: the file's sha256
 
     @property
     def by_value(self) -> bool:
@@ -62,61 +52,11 @@ class Policy:
         return float(self.call_cost) / float(self.conversion_value)  # type: ignore[arg-type]
 
 
-def _number(params: dict[str, Any], key: str, problems: list[str]) -> float | None:
-    value = params.get(key)
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        problems.append(f"{key} must be a number, not {value!r}")
-        return None
-    if not math.isfinite(number):
-        problems.append(f"{key} must be a finite number, not {value!r}")
-        return None
-    if PARAMETERS[key] == INTEGER and not number.is_integer():
-        problems.append(f"{key} must be a whole number, not {value!r}")
-        return None
-    return number
-
-
-def parse(params: dict[str, Any]) -> dict[str, float | int]:
-    """The contact-list parameters among ``params`` (numbers, or the text object metadata carries),
-    checked; :class:`ParameterError` names every one that is wrong. Absent ones are left out."""
-    problems: list[str] = []
-    values = {key: _number(params, key, problems) for key in PARAMETERS}
-    budget, share = values["budget"], values["budget_share"]
-    cost, value = values["call_cost"], values["conversion_value"]
-    if budget is not None and budget < 1:
-        problems.append(f"budget must be at least 1 customer, not {budget:g}")
-    if share is not None and not 0 < share <= 1:
-        problems.append(f"budget_share must be in (0, 1], not {share:g}")
-    if budget is not None and share is not None:
-        problems.append("give either budget (how many customers to call) or budget_share, not both")
-    if cost is not None and cost < 0:
-        problems.append(f"call_cost must be 0 or more (the cost of one call), not {cost:g}")
-    if value is not None and value <= 0:
-        problems.append(f"conversion_value must be above 0 (what one conversion is worth), not {value:g}")
-    given = {key for key in PARAMETERS if params.get(key) not in (None, "")}
-    if ("call_cost" in given) != ("conversion_value" in given):
-        problems.append(
-            "give both call_cost and conversion_value (to call only customers worth it), or neither"
-        )
-    for key in ("holdout_share", "explore_share"):
-        if values[key] is not None and not 0 <= values[key] <= SHARE_MAX:  # type: ignore[operator]
-            problems.append(f"{key} must be between 0 and {SHARE_MAX}, not {values[key]:g}")
-    if problems:
-        raise ParameterError(problems)
-    out: dict[str, float | int] = {k: v for k, v in values.items() if v is not None}
-    if "budget" in out:
-        out["budget"] = int(out["budget"])
-    return out
-
-
-def uniform(ids: pd.Series, seed: int) -> np.ndarray:
+def uniform(ids: pd.Series, seed: int, key: str = "") -> np.ndarray:
     """A number in [0, 1) per customer from a keyed hash of the id (SipHash, pandas' own)."""
-    key = f"{seed:016d}"[-16:]
-    hashed = pd.util.hash_pandas_object(ids.astype(str).reset_index(drop=True), index=False, hash_key=key)
+    hash_key = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:16]
+    text = ids.astype(str).reset_index(drop=True)
+    hashed = pd.util.hash_pandas_object(text, index=False, hash_key=hash_key)
     return (hashed.to_numpy(dtype="uint64") >> np.uint64(11)).astype("float64") / float(2**53)
 
 
@@ -125,11 +65,26 @@ def rank(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(-probabilities, kind="stable")
     ranks = np.empty(len(order), dtype="int64")
     ranks[order] = np.arange(1, len(order) + 1)
-    return ranks, np.minimum(10, (ranks - 1) * 10 // max(1, len(ranks)) + 1)
+    return ranks, deciles_of(ranks)
 
 
-def _round(x: float) -> int:
-    return int(math.floor(x + 0.5))
+def deciles_of(ranks: np.ndarray) -> np.ndarray:
+    """Decile 1 holds the best-ranked tenth of ``ranks`` (ranks 1..n, in any order)."""
+    return np.minimum(DECILES, (ranks - 1) * DECILES // max(1, len(ranks)) + 1)
+
+
+def _quotas(sizes: np.ndarray, share: float) -> np.ndarray:
+    """``round(share * total)`` spread over strata in proportion to their sizes (largest remainder)."""
+    exact = sizes * share
+    quotas = np.floor(exact).astype(int)
+    short = int(math.floor(share * sizes.sum() + 0.5)) - int(quotas.sum())
+    if short > 0:
+        quotas[np.argsort(-(exact - quotas), kind="stable")[:short]] += 1
+    return quotas
+
+
+def _draw(members: np.ndarray, u: np.ndarray, size: int) -> np.ndarray:
+    return members[np.argsort(u[members], kind="stable")[:size]]
 
 
 def assign(ids: pd.Series, probabilities: np.ndarray, policy: Policy) -> pd.DataFrame:
@@ -138,33 +93,32 @@ def assign(ids: pd.Series, probabilities: np.ndarray, policy: Policy) -> pd.Data
     p = np.asarray(probabilities, dtype="float64")
     n = len(p)
     ranks, deciles = rank(p)
-    eligible = p > policy.break_even if policy.by_value else np.ones(n, dtype=bool)
-    selected = eligible & (ranks <= policy.budget)
-    if policy.by_value:  # the best eligible customers: eligibility is a threshold on p, ranks follow p
-        selected = eligible & (ranks <= min(policy.budget, int(eligible.sum())))
-    u = uniform(ids, policy.seed)
+    selected = ranks <= policy.budget
+    if policy.by_value:  # a threshold on p: the eligible are the top of the ranking
+        selected &= p > policy.break_even  # type: ignore[operator]
+    u = uniform(ids, policy.seed, policy.key)
     group = np.where(selected, "targeted", "not_selected").astype(object)
     chance = np.ones(n)
 
-    for d in range(1, 11):  # the holdout, drawn within each score decile of the selected
-        members = np.flatnonzero(selected & (deciles == d))
+    chosen = np.flatnonzero(selected)
+    strata = deciles_of(ranks[chosen])  # deciles of the selected's own scores
+    sizes = np.bincount(strata, minlength=DECILES + 1)[1:]
+    held_out = 0
+    for d, quota in enumerate(_quotas(sizes, policy.holdout_share), start=1):
+        members = chosen[strata == d]
         if not len(members):
             continue
-        held = members[np.argsort(u[members], kind="stable")[: _round(policy.holdout_share * len(members))]]
+        held = _draw(members, u, quota)
         group[held] = "holdout"
-        share = len(held) / len(members)
-        chance[members] = 1 - share
-        chance[held] = share
+        chance[members], chance[held] = 1 - quota / len(members), quota / len(members)
+        held_out += quota
 
     others = np.flatnonzero(~selected)
-    capacity = policy.budget - int((group == "targeted").sum())
     if len(others):
-        size = max(0, min(_round(policy.explore_share * len(others)), capacity))
-        explored = others[np.argsort(u[others], kind="stable")[:size]]
+        size = min(int(math.floor(policy.explore_share * len(others) + 0.5)), held_out)
+        explored = _draw(others, u, size)
         group[explored] = "explore"
-        share = size / len(others)
-        chance[others] = 1 - share
-        chance[explored] = share
+        chance[others], chance[explored] = 1 - size / len(others), size / len(others)
     return pd.DataFrame(
         {
             "rank": ranks,
@@ -183,13 +137,17 @@ def summary(plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> di
     counts = {g: int((plan["group"] == g).sum()) for g in GROUPS}
     called = plan["contact"].to_numpy()
     targeted = (plan["group"] == "targeted").to_numpy()
+    selected, others = counts["targeted"] + counts["holdout"], counts["explore"] + counts["not_selected"]
     out: dict[str, Any] = {
         "groups": counts,
         "calls": int(called.sum()),
         "budget": policy.budget,
         "holdout_share": policy.holdout_share,
         "explore_share": policy.explore_share,
+        "holdout_share_realised": counts["holdout"] / selected if selected else 0.0,
+        "explore_share_realised": counts["explore"] / others if others else 0.0,
         "seed": policy.seed,
+        "draw_key": "sha256 of the file",
         "expected_conversions": float(p[called].sum()),
         "expected_conversions_targeted": float(p[targeted].sum()),
         "expected_conversion_rate": float(p[targeted].mean()) if targeted.any() else None,

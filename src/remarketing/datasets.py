@@ -71,18 +71,6 @@ class Target(BaseModel):
     meaning: str = Field(default="converting", description="what the positive outcome is, in words")
 
 
-class Split(BaseModel):
-    train: float = Field(gt=0, lt=1)
-    validation: float = Field(gt=0, lt=1)
-    test: float = Field(gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _sums_to_one(self) -> Split:
-        if abs(self.train + self.validation + self.test - 1) > 1e-9:
-            raise ValueError("split fractions must add up to 1")
-        return self
-
-
 class DatasetSpec(BaseModel):
     name: str
     description: str = ""
@@ -91,7 +79,6 @@ class DatasetSpec(BaseModel):
     target: Target
     id_column: str
     order_column: str | None = None
-    split: Split
     never_use: dict[str, str] = Field(default_factory=dict, description="column -> why it is never used")
     features: dict[str, Feature]
 

@@ -52,6 +52,8 @@ def actual_outcomes(settings: Settings, predictions_uri: str, labels: Path) -> d
     the scores, and the conversion of each group."""
     from sklearn.metrics import roc_auc_score
 
+    from remarketing.evaluation import conversion_of_top, top_n
+
     scored = pd.read_csv(
         io.BytesIO(Storage(settings).read_bytes(predictions_uri)), dtype={"customer_id": str}
     )
@@ -60,7 +62,7 @@ def actual_outcomes(settings: Settings, predictions_uri: str, labels: Path) -> d
     converted = (joined["y"] == "yes").to_numpy()
     targeted = (joined["group"] == "targeted").to_numpy()
     base = float(converted.mean())
-    rate = float(converted[targeted].mean())
+    rate = float(converted[targeted].mean()) if targeted.any() else 0.0
     return {
         "customers": len(joined),
         "targeted": int(targeted.sum()),
@@ -69,7 +71,9 @@ def actual_outcomes(settings: Settings, predictions_uri: str, labels: Path) -> d
         "base_rate": base,
         "lift": rate / base,
         "roc_auc": float(roc_auc_score(converted, joined["probability"])),
-        "precision_at_10pct": float(converted[joined["rank"].to_numpy() <= round(len(joined) * 0.1)].mean()),
+        "precision_at_10pct": conversion_of_top(
+            converted, joined["probability"].to_numpy(), top_n(converted, 0.1)
+        ),
         "conversion_rate_by_group": {
             g: float(converted[(joined["group"] == g).to_numpy()].mean())
             for g in ("targeted", "holdout", "explore", "not_selected")

@@ -37,8 +37,8 @@ def conversion_of_top(labels: np.ndarray, probabilities: np.ndarray, n: int) -> 
 
 
 def calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """Expected calibration error: over ``bins`` groups of equal size by score, the mean absolute gap
-    between the predicted and the actual conversion rate, weighted by group size."""
+    """Expected calibration error: over ``bins`` groups of equal size by score (so the plain mean is the
+    size-weighted one), the mean absolute gap between the predicted and the actual conversion rate."""
     order = np.argsort(probabilities, kind="stable")
     gaps = [
         abs(float(np.mean(probabilities[part])) - float(np.mean(labels[part])))

@@ -5,9 +5,11 @@ interval comes from the backtests: in each backtest period, the same share of cu
 that period's out-of-time scores was "called", and the gap between their expected and their actual
 conversion rate, in log-odds, is one calibration error. With K periods, the interval is the split-conformal
 one: the ``ceil((K + 1) * level)``-th smallest absolute error (the largest when K is small, then the
-level is ``K / (K + 1)``), widened by the binomial noise of this list's own number of calls. It assumes
-the next period is like the backtest periods; when this file's scores are far from theirs (a prior
-shift), :func:`score_shift` says so.
+level is ``K / (K + 1)``), widened by the binomial noise of this list's own number of calls (conservative:
+the backtest errors hold their own binomial noise already). It is symmetric on purpose, so the promise
+itself is always inside it: a drift that always ran one way in the past is not assumed to continue. It
+assumes the next move is like the backtests'; when this file's scores moved further than any backtest
+period's did (a prior shift), :func:`score_shift` says so.
 """
 
 from __future__ import annotations
@@ -81,30 +83,38 @@ def rate_interval(expected: float, calls: int, errors: list[float], level: float
     )
 
 
-def score_shift(backtest: pd.DataFrame, probabilities: np.ndarray) -> dict[str, Any]:
-    """How far this file's scores are from the backtests' (population stability index over fixed
-    probability bands: differences within a band, such as 0.1% against 0.2%, do not change a decision).
-    A major shift means the prior has probably moved: the expected figures and their interval rest on
-    periods unlike this one."""
-    reference = backtest["probability"].to_numpy()
+def psi(reference: np.ndarray, scores: np.ndarray) -> float:
+    """Population stability index of ``scores`` against ``reference`` over fixed probability bands:
+    differences within a band, such as 0.1% against 0.2%, do not change a decision."""
     edges = np.asarray(SCORE_BANDS)
     expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
-    actual = np.bincount(np.searchsorted(edges, probabilities, side="right"), minlength=len(edges) + 1)
-    e, a = expected / expected.sum(), actual / max(actual.sum(), 1)
-    psi = float(np.sum((a - e) * np.log((a + EDGE) / (e + EDGE))))
-    means = backtest.groupby("period")["probability"].mean()
-    out = {
-        "psi": round(psi, 4),
-        "level": psi_level(psi),
+    actual = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(edges) + 1)
+    e, a = expected / max(expected.sum(), 1), actual / max(actual.sum(), 1)
+    return float(np.sum((a - e) * np.log((a + EDGE) / (e + EDGE))))
+
+
+def score_shift(backtest: pd.DataFrame, probabilities: np.ndarray) -> dict[str, Any]:
+    """Whether this file's scores moved from the latest backtest period's further than any backtest
+    period's moved from the one before it. The interval is made from how the promise carried across
+    those moves; a larger one (a prior shift the backtests never saw) is when it may not hold."""
+    periods = [g["probability"].to_numpy() for _, g in backtest.groupby("period", sort=True)]
+    moves = [psi(before, after) for before, after in zip(periods, periods[1:], strict=False)]
+    moved = psi(periods[-1], probabilities)
+    largest = max(moves, default=0.0)
+    means = [float(p.mean()) for p in periods]
+    out: dict[str, Any] = {
+        "psi_against_latest_period": round(moved, 4),
+        "largest_psi_between_backtest_periods": round(largest, 4),
         "bands": list(SCORE_BANDS),
         "mean_probability": float(np.mean(probabilities)),
-        "backtest_mean_probability": {"min": float(means.min()), "max": float(means.max())},
-        "detected": psi_level(psi) == "major",
+        "backtest_mean_probability": {"min": min(means), "max": max(means)},
+        "detected": moved > largest and psi_level(moved) != "stable",
     }
     if out["detected"]:
         out["message"] = (
-            f"prior shift: this file's scores (mean {out['mean_probability']:.1%}) are far from the "
-            f"backtests' (mean {means.min():.1%} to {means.max():.1%} per period; PSI {psi:.2f}): the "
-            "expected figures and their interval rest on periods unlike this one"
+            f"prior shift: this file's scores (mean {out['mean_probability']:.1%}) moved further from "
+            f"the latest backtest period's (mean {means[-1]:.1%}; PSI {moved:.2f}) than any backtest "
+            f"period moved from the one before (PSI at most {largest:.2f}): the expected figures and "
+            "their interval, made from those periods, may not hold"
         )
     return out

@@ -14,6 +14,10 @@ from remarketing.datasets import DatasetSpec
 TOP = 3
 
 
+def direction(contribution: float) -> str:
+    return "raises" if contribution > 0 else "lowers"
+
+
 @dataclass(frozen=True)
 class Reason:
     field: str
@@ -22,7 +26,7 @@ class Reason:
 
     @property
     def direction(self) -> str:
-        return "raises" if self.contribution > 0 else "lowers"
+        return direction(self.contribution)
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "value": plain(self.value), "contribution": self.contribution}
@@ -55,7 +59,7 @@ def sentence(spec: DatasetSpec, field: str, value: Any, direction: str) -> str:
     try:
         words = feature.describe(field, value) if feature else f"{field}={value}"
     except (TypeError, ValueError):  # a value the spec's template cannot format
-        words = f"{feature.label or field if feature else field}: {value}"
+        words = f"{(feature.label or field) if feature else field}: {value}"
     return f"{words} ({direction})"
 
 

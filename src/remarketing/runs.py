@@ -28,6 +28,30 @@ Status = Literal["queued", "running", "success", "failed"]
 PREFIX_KIND: dict[str, Kind] = {"input/": "training", "weekly/": "scoring"}
 
 
+# A finished scoring run's figures in its record's ``metrics``: what the CLI's JSON line and the API's
+# ``details`` carry (None where a run has none: no interval without a backtest, no profit without a value).
+SCORING_METRICS = (
+    "rows_read",
+    "rows_scored",
+    "rows_rejected",
+    "contacted",
+    "targeted",
+    "holdout",
+    "explore",
+    "expected_conversions",
+    "expected_conversion_rate",
+    "expected_conversion_rate_low",
+    "expected_conversion_rate_high",
+    "interval_level",
+    "base_rate",
+    "prior_shift",
+    "expected_profit",
+    "break_even_probability",
+    "call_cost",
+    "conversion_value",
+)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

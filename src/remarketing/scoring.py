@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from remarketing import contacts
+from remarketing import contacts, parameters
 from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import DataValidationError, RemarketingError
 from remarketing.runs import step_context
@@ -66,7 +66,7 @@ def validate_weekly(
     with store.step(run_id, "validate"):
         spec = load_spec(dataset)
         record = store.get(run_id)
-        contacts.parse(record.params)  # a bad parameter fails the run before anything is scored
+        parameters.parse(record.params)  # a bad parameter fails the run before anything is scored
         out = Path(rows_dir)
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -296,9 +296,10 @@ def escape_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def contact_policy(settings: Settings, params: dict[str, Any], rows: int) -> contacts.Policy:
-    """The run's contact policy: its own parameters (an upload's) win over the settings."""
-    given = contacts.parse(params)
+def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: str = "") -> contacts.Policy:
+    """The run's contact policy: its own parameters (an upload's) win over the settings. ``key`` (the
+    file's sha256) makes each file's random draws its own."""
+    given = parameters.parse(params)
     asked = given.get("budget")
     budget = settings.budget_for(
         rows, budget=None if asked is None else int(asked), share=given.get("budget_share")
@@ -311,13 +312,14 @@ def contact_policy(settings: Settings, params: dict[str, Any], rows: int) -> con
         holdout_share=float(given.get("holdout_share", settings.holdout_share)),
         explore_share=float(given.get("explore_share", settings.explore_share)),
         seed=settings.seed,
+        key=key,
     )
 
 
 def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
     """``reason_1..3`` in the spec's words, from each reason's field, value and contribution (each distinct
     reason is worded once)."""
-    from remarketing.reasons import sentence
+    from remarketing.reasons import direction, sentence
 
     out = pd.DataFrame(index=scored.index)
     for k in REASONS:
@@ -326,13 +328,16 @@ def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
                 zip(
                     scored[f"reason_{k}_field"],
                     scored[f"reason_{k}_value"],
-                    np.where(scored[f"reason_{k}_contribution"] > 0, "raises", "lowers"),
+                    scored[f"reason_{k}_contribution"] > 0,
                     strict=True,
                 )
             ),
             index=scored.index,
         )
-        words = {key: sentence(spec, *key) if key[0] else "" for key in set(keys)}
+        words = {
+            (field, value, up): sentence(spec, field, value, direction(1.0 if up else -1.0)) if field else ""
+            for field, value, up in set(keys)
+        }
         out[f"reason_{k}"] = keys.map(words)
     return out
 
@@ -344,13 +349,15 @@ def expectations(
     calibration errors at the same share of the file), and whether the file's scores have shifted."""
     from remarketing.expectation import backtest_errors, rate_interval, score_shift
 
-    targeted = (plan["group"] == "targeted").to_numpy()
-    if backtest is None or not targeted.any():
+    if backtest is None:
         return {"interval": None, "prior_shift": None}
-    share = float(plan["selected"].mean())
-    rate = float(probabilities[targeted].mean())
-    interval = rate_interval(rate, int(targeted.sum()), backtest_errors(backtest, share))
-    return {"interval": interval.as_dict(), "prior_shift": score_shift(backtest, probabilities)}
+    targeted = (plan["group"] == "targeted").to_numpy()
+    interval = None
+    if targeted.any():  # no one targeted (nobody worth a call, or all held out): nothing is promised
+        rate = float(probabilities[targeted].mean())
+        errors = backtest_errors(backtest, float(plan["selected"].mean()))
+        interval = rate_interval(rate, int(targeted.sum()), errors).as_dict()
+    return {"interval": interval, "prior_shift": score_shift(backtest, probabilities)}
 
 
 def publish(
@@ -373,7 +380,7 @@ def publish(
         head = ["customer_id", "probability", *REASON_PARTS]
         scored = pd.concat([pd.read_parquet(f, columns=head) for f in files], ignore_index=True)
         probabilities = scored["probability"].to_numpy()
-        policy = contact_policy(s, record.params, len(scored))
+        policy = contact_policy(s, record.params, len(scored), key=record.source.sha256 or "")
         plan = contacts.assign(scored["customer_id"], probabilities, policy)
         ranked = pd.concat([scored, plan, reason_sentences(spec, scored)], axis=1)
         ranked["model_version"] = model["version"]
@@ -424,24 +431,21 @@ def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
 
 def _run_metrics(record: Any, ranked: pd.DataFrame, outlook: dict[str, Any]) -> dict[str, Any]:
     """The run record's figures: counts, the groups, the expectation and its interval, the profit."""
+    from remarketing.runs import SCORING_METRICS
+
     interval = outlook.get("interval") or {}
-    shift = outlook.get("prior_shift") or {}
     metrics: dict[str, Any] = {
+        **{key: outlook.get(key) for key in SCORING_METRICS},  # profit, break-even, cost and value
+        **outlook["groups"],
+        "rows_read": record.metrics.get("rows_read"),
         "rows_scored": len(ranked),
         "rows_rejected": record.metrics.get("rows_rejected", 0),
         "contacted": outlook["calls"],
-        **{g: n for g, n in outlook["groups"].items()},
-        "expected_conversions": outlook["expected_conversions"],
-        "expected_conversion_rate": outlook["expected_conversion_rate"],
         "expected_conversion_rate_low": interval.get("low"),
         "expected_conversion_rate_high": interval.get("high"),
         "interval_level": interval.get("level"),
-        "base_rate": outlook["base_rate"],
-        "prior_shift": shift.get("detected"),
+        "prior_shift": (outlook.get("prior_shift") or {}).get("detected"),
     }
-    for key in ("expected_profit", "break_even_probability", "call_cost", "conversion_value"):
-        if key in outlook:
-            metrics[key] = outlook[key]
     return metrics
 
 
@@ -456,7 +460,7 @@ def _manifest(
     warnings: list[str],
     out: str,
 ) -> dict[str, Any]:
-    asked = {k: record.params[k] for k in contacts.PARAMETERS if k in record.params}
+    asked = {k: record.params[k] for k in parameters.PARAMETERS if k in record.params}
     return {
         "run_id": run_id,
         "dataset": dataset,

@@ -124,7 +124,7 @@ class Settings(BaseSettings):
             budget, share = self.budget, self.budget_share
         if budget is not None:
             return max(1, min(int(budget), rows))
-        return max(1, min(rows, round(rows * float(share or self.budget_share))))
+        return max(1, min(rows, round(rows * float(self.budget_share if share is None else share))))
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``REMARKETING_*`` variables, for a child process to rebuild them."""

@@ -25,7 +25,7 @@ from remarketing.storage import Storage, join, sha256_bytes
 # Each step imports what it needs inside its body: every pipeline task is a fresh process, and
 # importing scikit-learn, matplotlib, pandera and MLflow for every step costs seconds per task.
 
-BACKTEST_JSON, BACKTEST_PARQUET = "backtest.json", "backtest.parquet"  # in each candidate's bundle
+BACKTEST_PARQUET = "backtest.parquet"  # each bundle's out-of-time backtest scores (its metadata has the rest)
 
 
 def _write_json(path: str | Path, payload: Any) -> None:
@@ -45,11 +45,12 @@ def _read_plan(path: str | Path):
 
 def read_backtest(model_dir: str | Path):
     """A candidate's (or a bundle's) backtest: per-period results and out-of-time predictions."""
+    from remarketing import bundle
     from remarketing.backtest import FamilyBacktest
 
     directory = Path(model_dir)
     return FamilyBacktest.from_dict(
-        _read_json(directory / BACKTEST_JSON), pd.read_parquet(directory / BACKTEST_PARQUET)
+        bundle.read_metadata(directory)["backtest"], pd.read_parquet(directory / BACKTEST_PARQUET)
     )
 
 
@@ -134,7 +135,6 @@ def train_candidate(
             "training_profile": reference_profile(rows, spec.feature_names),
         }
         directory = bundle.save(model, Path(model_dir), metadata)
-        _write_json(directory / BACKTEST_JSON, result.as_dict())
         result.predictions.to_parquet(directory / BACKTEST_PARQUET, index=False)
     return result.summary()["mean"]
 

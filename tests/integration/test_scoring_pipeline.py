@@ -109,7 +109,8 @@ def test_contributions_and_manifest_are_published_beside_it(messy, stack):
         interval["low"] < manifest["expected_conversion_rate"] < interval["high"] and interval["level"] == 0.8
     )
     assert len(interval["errors"]) == stack.backtest_periods
-    assert manifest["prior_shift"]["level"] in {"stable", "moderate", "major"}
+    shift = manifest["prior_shift"]
+    assert isinstance(shift["detected"], bool) and shift["psi_against_latest_period"] >= 0
     assert manifest["source"]["sha256"] and manifest["model"]["uri"].startswith(
         f"gs://{stack.artifacts_bucket}/"
     )

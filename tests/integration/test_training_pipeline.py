@@ -46,7 +46,7 @@ def test_training_registers_a_champion_with_its_bundle(trained, stack, tmp_path)
 
     files = {uri.rsplit(out["model_uri"] + "/", 1)[1] for uri in Storage(stack).list(out["model_uri"] + "/")}
     assert {"MLmodel", "metadata.json", "background.parquet", "data/model/preprocessor.joblib"} <= files
-    assert {"backtest.json", "backtest.parquet"} <= files  # what scoring's interval is made from
+    assert "backtest.parquet" in files  # the out-of-time scores scoring's interval is made from
     metadata = json.loads(Storage(stack).read_text(out["model_uri"] + "/metadata.json"))
     assert metadata["fitted_on"] == {"rows": 4522, "first_row": 1, "last_row": 4522}
     assert metadata["calibrated_on"]["rows"] == [periods[-1]["first_row"], periods[-1]["last_row"]]

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from remarketing.contacts import Policy, assign, parse, summary, uniform
-from remarketing.errors import ParameterError
+from remarketing.contacts import Policy, assign, deciles_of, summary, uniform
 
 N = 20_000
 
@@ -42,20 +41,29 @@ def test_with_cost_and_value_only_customers_worth_a_call_are_selected(customers)
     )
 
 
-def test_the_holdout_is_the_asked_share_of_each_score_decile(customers):
+def test_the_holdout_is_the_asked_share_of_each_decile_of_the_selected(customers):
     ids, p = customers
-    plan = assign(ids, p, Policy(budget=6_000, holdout_share=0.05, explore_share=0))
-    selected = plan[plan["selected"]]
-    by_decile = selected.groupby("decile")["group"].apply(lambda g: (g == "holdout").mean())
-    assert list(by_decile.index) == [1, 2, 3]
-    assert by_decile.to_numpy() == pytest.approx([0.05, 0.05, 0.05], abs=0.001)
+    plan = assign(ids, p, Policy(budget=2_000, holdout_share=0.05, explore_share=0))
+    selected = plan[plan["selected"]].copy()
+    assert set(selected["decile"]) == {1}  # the whole list sits in the file's top decile...
+    selected["stratum"] = deciles_of(selected["rank"].to_numpy())  # ...so it is stratified on its own scores
+    by_stratum = selected.groupby("stratum")["group"].apply(lambda g: (g == "holdout").mean())
+    assert list(by_stratum.index) == list(range(1, 11))
+    assert by_stratum.to_numpy() == pytest.approx([0.05] * 10)
     held = selected[selected["group"] == "holdout"]
-    assert held["group_probability"].to_numpy() == pytest.approx(0.05, abs=0.001)
-    assert (
-        selected.loc[selected["group"] == "targeted", "group_probability"]
-        == 1 - held["group_probability"].iloc[0]
-    ).all()
-    assert not held["contact"].any()
+    assert len(held) == 100 and not held["contact"].any()
+    assert held["group_probability"].to_numpy() == pytest.approx(0.05)
+    assert selected.loc[selected["group"] == "targeted", "group_probability"].to_numpy() == pytest.approx(
+        0.95
+    )
+
+
+def test_a_small_list_holds_out_the_rounded_share_and_says_so(customers):
+    ids, p = customers
+    plan = assign(ids, p, Policy(budget=30, holdout_share=0.05, explore_share=0))
+    assert (plan["group"] == "holdout").sum() == 2  # round(1.5), spread by largest remainder
+    out = summary(plan, p, Policy(budget=30))
+    assert out["holdout_share_realised"] == pytest.approx(2 / 30) and out["holdout_share"] == 0.05
 
 
 def test_explore_calls_are_random_among_the_others_and_never_exceed_the_budget(customers):
@@ -70,9 +78,10 @@ def test_explore_calls_are_random_among_the_others_and_never_exceed_the_budget(c
     assert (explored["rank"] > 2_000).all() and explored["decile"].nunique() > 3  # spread, not the top
     assert explored["group_probability"].to_numpy() == pytest.approx(100 / 18_000)
     short = assign(ids, p, Policy(budget=2_000, call_cost=1, conversion_value=2, holdout_share=0.05))
-    # few are worth a call at a break-even of 50%: explore may take the unused budget, up to its share
+    # few are worth a call at a break-even of 50%: their holdout frees a call or two, and only those are
+    # given to random calls (unprofitable customers never fill the unused budget)
     assert short["selected"].sum() == (p > 0.5).sum() < 1_000
-    assert (short["group"] == "explore").sum() == round(0.01 * (~short["selected"]).sum())
+    assert (short["group"] == "explore").sum() == (short["group"] == "holdout").sum()
 
 
 def test_same_file_model_and_seed_give_the_same_groups_whatever_the_row_order(customers):
@@ -87,41 +96,15 @@ def test_same_file_model_and_seed_give_the_same_groups_whatever_the_row_order(cu
     assert (merged["group"] == merged["group_shuffled"]).all()
     other_seed = assign(ids, p, Policy(budget=3_000, seed=43))
     assert (other_seed["group"] != first["group"]).any()
+    next_week = assign(ids, p, Policy(budget=3_000, key="another file's sha256"))
+    assert (next_week["group"] != first["group"]).any()  # each file draws afresh
 
 
 def test_the_uniform_draw_is_a_keyed_hash_of_the_id():
     ids = pd.Series(["a", "b", "c"])
-    u = uniform(ids, 42)
-    assert ((u >= 0) & (u < 1)).all() and np.array_equal(u, uniform(ids, 42))
-    assert not np.array_equal(u, uniform(ids, 41))
-    assert uniform(pd.Series(["c", "a"]), 42) == pytest.approx([u[2], u[0]])
-
-
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"call_cost": "-1", "conversion_value": "10"}, "call_cost must be 0 or more"),
-        ({"call_cost": "1", "conversion_value": "0"}, "conversion_value must be above 0"),
-        ({"call_cost": "abc", "conversion_value": "10"}, "call_cost must be a number, not 'abc'"),
-        ({"call_cost": "nan", "conversion_value": "10"}, "call_cost must be a finite number"),
-        ({"call_cost": "2"}, "give both call_cost and conversion_value"),
-        ({"holdout_share": "0.7"}, "holdout_share must be between 0 and 0.5, not 0.7"),
-        ({"explore_share": "-0.1"}, "explore_share must be between 0 and 0.5"),
-        ({"budget": "0"}, "budget must be at least 1 customer"),
-        ({"budget": "2.5"}, "budget must be a whole number"),
-        ({"budget": "10", "budget_share": "0.1"}, "not both"),
-    ],
-)
-def test_wrong_parameters_are_named(params, message):
-    with pytest.raises(ParameterError) as failure:
-        parse(params)
-    assert any(message in problem for problem in failure.value.problems), failure.value.problems
-
-
-def test_parameters_from_object_metadata_are_read_as_numbers():
-    assert parse({"budget": "100", "call_cost": "2.5", "conversion_value": "40", "holdout_share": "0"}) == {
-        "budget": 100,
-        "call_cost": 2.5,
-        "conversion_value": 40.0,
-        "holdout_share": 0.0,
-    }
+    u = uniform(ids, 42, "file")
+    assert ((u >= 0) & (u < 1)).all() and np.array_equal(u, uniform(ids, 42, "file"))
+    assert not np.array_equal(u, uniform(ids, 41, "file")) and not np.array_equal(
+        u, uniform(ids, 42, "other")
+    )
+    assert uniform(pd.Series(["c", "a"]), 42, "file") == pytest.approx([u[2], u[0]])

@@ -55,21 +55,33 @@ def test_the_interval_holds_about_as_often_as_it_says_on_exchangeable_periods():
     assert hits / trials >= 0.78
 
 
-def test_a_file_whose_scores_moved_is_flagged_as_a_prior_shift():
+def test_a_file_whose_scores_moved_more_than_any_backtest_period_did_is_a_prior_shift():
     rng = np.random.default_rng(1)
     reference = pd.concat([_period(j, rng.beta(1, 12, 3_000), np.zeros(3_000)) for j in (1, 2, 3)])
     same = score_shift(reference, rng.beta(1, 12, 5_000))
-    assert not same["detected"] and same["level"] == "stable" and "message" not in same
+    assert not same["detected"] and "message" not in same
     moved = score_shift(reference, rng.beta(3, 6, 5_000))
-    assert moved["detected"] and moved["level"] == "major"
+    assert moved["detected"]
+    assert moved["psi_against_latest_period"] > moved["largest_psi_between_backtest_periods"]
     assert moved["mean_probability"] > moved["backtest_mean_probability"]["max"]
     assert moved["message"].startswith("prior shift: this file's scores (mean 33")
+
+
+def test_a_move_no_larger_than_the_backtests_saw_is_no_prior_shift():
+    rng = np.random.default_rng(4)
+    drifting = pd.concat(
+        [_period(j, rng.beta(1 + j, 12, 3_000), np.zeros(3_000)) for j in (1, 2, 3, 4)]  # each moves up
+    )
+    nudged = score_shift(drifting, rng.beta(5.5, 12, 5_000))  # half a step further than the last moves
+    assert not nudged["detected"]
 
 
 def test_differences_too_small_to_change_a_decision_are_no_shift():
     """A near-perfect model's scores sit near 0 and 1; another fit moves them by fractions of a percent."""
     rng = np.random.default_rng(2)
-    sure = np.r_[rng.uniform(0, 0.004, 2_700), rng.uniform(0.97, 1.0, 300)]
-    reference = _period(1, sure, np.zeros(3_000))
+    periods = [
+        _period(j, np.r_[rng.uniform(0, 0.004, 2_700), rng.uniform(0.97, 1.0, 300)], np.zeros(3_000))
+        for j in (1, 2)
+    ]
     refit = np.r_[rng.uniform(0, 0.001, 4_500), rng.uniform(0.99, 1.0, 500)]
-    assert not score_shift(reference, refit)["detected"]
+    assert not score_shift(pd.concat(periods), refit)["detected"]

@@ -31,11 +31,13 @@ with right:
             c1, c2 = st.columns(2)
             cost = c1.number_input("Cost of one call", min_value=0.0, value=5.0, step=1.0, key="call_cost")
             value = c2.number_input("Value of one conversion", min_value=0.01, value=50.0, key="value")
-        holdout = st.slider("Held out of the list (not called)", 0.0, 0.5, 0.05, 0.01, key="holdout")
-        explore = st.slider("Others called at random", 0.0, 0.5, 0.01, 0.01, key="explore")
+        holdout = explore = None  # the settings' shares unless set here
+        if st.checkbox("Set the holdout and random-call shares for this file", key="set_shares"):
+            holdout = st.slider("Held out of the list (not called)", 0.0, 0.5, 0.05, 0.01, key="holdout")
+            explore = st.slider("Others called at random", 0.0, 0.5, 0.01, 0.01, key="explore")
         st.caption(
             "The holdout measures what calling adds; the random calls measure the model where it says no. "
-            "Random calls use the calls the holdout frees: never more calls than the budget."
+            "Random calls use only the calls the holdout frees: never more calls than the budget."
         )
     form = {
         "budget": budget,
