@@ -101,6 +101,7 @@ def test_model_shows_champion_metrics_plots_and_global_shap(page, trained):
     periods = at.dataframe[1].value
     champion = periods[periods["version"] == metrics["version"].iloc[0]]
     assert list(champion["period"]) == [1, 2, 3, 4] and periods["roc_auc"].between(0, 1).all()
+    assert champion["rows"].iloc[-1] == "4,071-4,522"  # the rows each period's figures were measured on
     assert at.get("vega_lite_chart")  # each period, champion beside challenger
     assert len(at.get("image")) >= 5  # ROC, PR, lift, calibration, SHAP summary
 

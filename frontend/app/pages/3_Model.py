@@ -82,7 +82,7 @@ st.caption(
 
 periods = pd.DataFrame(
     [
-        {"version": labels[m["version"]], "rows": f"{p['first_row']:,}-{p['last_row']:,}", **p}
+        {"version": labels[m["version"]], **p, "rows": f"{p['first_row']:,}-{p['last_row']:,}"}
         for m in chosen
         for p in m.get("backtest") or []
     ]
