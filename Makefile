@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DATA_DIR ?= ../shared/data
+DATA_DIR ?= data
 export OMP_WAIT_POLICY := PASSIVE
 
 .DEFAULT_GOAL := help
@@ -36,7 +36,7 @@ install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constra
 checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy checks (checkov, hadolint, python-hcl2)
 
 demo: install ## Train on the first 80% of bank-full, score the last 20% on KServe, print the predictions URL
-	$(BIN)/remarketing demo --data $(DATA_DIR)/bank-marketing/bank-full.csv
+	REMARKETING_DATA_DIR=$(DATA_DIR) $(BIN)/remarketing demo
 
 test: install checks-venv ## Run the whole test suite (unit, integration on the real local stack, deploy checks)
 	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered

@@ -14,7 +14,28 @@ import psutil
 from remarketing.local.services import free_port  # noqa: F401 - re-exported for the scripts
 
 RESULTS = Path(__file__).parent / "results"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+OUT = Path(__file__).parent / "out"  # git-ignored
+
+
+def example(relative: Path) -> Path:
+    """An example file as a plain CSV path (the shipped bank-full is gzip: decompressed once into out/).
+    Thera Bank is not shipped (no licence): it is looked for in REMARKETING_DATA_DIR, then in the shared
+    data folder beside the repository."""
+    from remarketing import examples
+
+    found = examples.find(relative) or examples.find(relative, SHARED_DATA)
+    if found is None:
+        return examples.data_dir() / relative  # the scripts' own error names the missing file
+    if found.suffix != ".gz":
+        return found
+    plain = OUT / relative
+    if not plain.exists():
+        plain.parent.mkdir(parents=True, exist_ok=True)
+        plain.write_bytes(examples.read_bytes(found))
+    return plain
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 class PeakMemory:

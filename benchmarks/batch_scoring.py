@@ -26,7 +26,8 @@ import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, PeakMemory, record  # noqa: E402
+from benchmarks._common import PeakMemory, example, record  # noqa: E402
+from remarketing.examples import BANK_FULL  # noqa: E402
 
 
 class TreeMemory:
@@ -183,7 +184,7 @@ def in_process_run(settings, path: Path, version: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rows-slow", type=int, default=100_000, help="rows for the hgb and mlp families")
     parser.add_argument("--families", default="logreg,hgb,mlp")

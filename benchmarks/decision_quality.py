@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, record  # noqa: E402
+from benchmarks._common import example, record  # noqa: E402
+from remarketing.examples import BANK_FULL, THERA_BANK  # noqa: E402
 
 WEEK = 0.2
 TOP = 0.1
@@ -191,9 +192,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     parser.add_argument(
-        "--thera", type=Path, default=DATA / "thera-bank" / "Bank_Personal_Loan_Modelling.csv"
+        "--thera", type=Path, default=example(THERA_BANK)
     )
     parser.add_argument("--cuts", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8])
     args = parser.parse_args()

@@ -25,7 +25,8 @@ import httpx
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, record  # noqa: E402
+from benchmarks._common import example, record  # noqa: E402
+from remarketing.examples import BANK_FULL  # noqa: E402
 
 FINISHED = {"success", "failed"}
 
@@ -174,7 +175,7 @@ def main() -> None:
     )
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--rows", type=int, default=40, help="customers per weekly file")
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     parser.add_argument("--api", default="", help="API address (default: the settings' api_port)")
     parser.add_argument("--key", default="", help="API key (default: the stack's)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every run")

@@ -35,7 +35,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks._common import DATA, free_port, record  # noqa: E402
+from benchmarks._common import example, free_port, record  # noqa: E402
+from remarketing.examples import BANK_FULL  # noqa: E402
 
 NAME = "remarketing"
 CUSTOMERS = 200
@@ -214,7 +215,7 @@ def measure(name: str, process, ready_url: str, infer_url: str, bodies, batch, r
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 100.0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate (bounded)")
     parser.add_argument("--mlserver-venv", type=Path, default=ROOT / ".venv-mlserver")

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, record  # noqa: E402
+from benchmarks._common import example, record  # noqa: E402
 from benchmarks.decision_quality import plain_logistic, top_precision  # noqa: E402
+from remarketing.examples import BANK_FULL  # noqa: E402
 
 TAUS = (None, 0.1, 0.2, 0.3)
 CUTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -25,7 +26,7 @@ CUTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from sklearn.metrics import roc_auc_score

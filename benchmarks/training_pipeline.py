@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import DATA, PeakMemory, record  # noqa: E402
+from benchmarks._common import PeakMemory, example, record  # noqa: E402
+from remarketing.examples import BANK_FULL  # noqa: E402
 
 
 def pipeline_run(settings, data: Path) -> dict:
@@ -112,7 +113,7 @@ def in_process_run(settings, data: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DATA / "bank-marketing" / "bank-full.csv")
+    parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     from remarketing.local import services

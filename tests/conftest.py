@@ -1,4 +1,5 @@
-"""Shared fixtures: real data from ../shared/data (never copied into the repo), small samples of it."""
+"""Shared fixtures: the real example data (bank-full ships in data/; Thera Bank, which has no licence to
+share, is looked for in REMARKETING_DATA_DIR or the shared data folder beside the clone), samples of it."""
 
 from __future__ import annotations
 
@@ -7,33 +8,33 @@ from pathlib import Path
 
 import pytest
 
+from remarketing import examples
 from remarketing.local import services
 from remarketing.settings import Settings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATA = Path(
-    os.environ.get("REMARKETING_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
-BANK = DATA / "bank-marketing" / "bank-full.csv"
-THERA = DATA / "thera-bank" / "Bank_Personal_Loan_Modelling.csv"
-
-
-def _require(path: Path) -> Path:
-    if not path.is_file():
-        pytest.fail(f"test data missing: {path} (set REMARKETING_DATA_DIR to the shared data folder)")
-    return path
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def bank_bytes() -> bytes:
-    return _require(BANK).read_bytes()
+    found = examples.find(examples.BANK_FULL)
+    if found is None:
+        pytest.fail(f"{examples.BANK_FULL}(.gz) is missing under {examples.data_dir()}: it ships in data/")
+    return examples.read_bytes(found)
 
 
 @pytest.fixture(scope="session")
 def thera_bytes() -> bytes:
-    return _require(THERA).read_bytes()
+    found = examples.find(examples.THERA_BANK) or examples.find(examples.THERA_BANK, SHARED_DATA)
+    if found is None:
+        pytest.skip(
+            f"Thera Bank is not shipped (no licence to share it): put {examples.THERA_BANK} under "
+            "REMARKETING_DATA_DIR to run this (data/README.md says where to get it)"
+        )
+    return examples.read_bytes(found)
 
 
 def every_nth_row(data: bytes, step: int) -> bytes:

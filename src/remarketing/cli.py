@@ -323,16 +323,25 @@ def score(
     "--data",
     "data_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("../shared/data/bank-marketing/bank-full.csv"),
-    show_default=True,
+    default=None,
+    help="bank-full.csv (or .csv.gz); default: the one shipped in data/, or REMARKETING_DATA_DIR's",
 )
 @click.option("--budget", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.pass_obj
-def demo(settings: Settings, data_path: Path, budget: int) -> None:
+def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
     """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
     20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
+    from remarketing import examples
     from remarketing.demo import actual_outcomes, prepare
     from remarketing.local.services import ALL, ensure_stack
+
+    data_path = data_path or examples.find(examples.BANK_FULL)
+    if data_path is None:
+        raise click.BadParameter(
+            f"no {examples.BANK_FULL} (or .gz) under {examples.data_dir()}: point REMARKETING_DATA_DIR at a "
+            "folder holding it, or give --data",
+            param_hint="--data",
+        )
 
     # The whole chain, as in the cloud: files dropped into the landing bucket are picked up by the
     # storage trigger (the event bridge) and the functions launch the pipelines.

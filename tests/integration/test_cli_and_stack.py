@@ -78,3 +78,26 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
     _, alive = psutil.wait_procs(procs, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())
+
+
+def test_the_demo_runs_the_whole_chain_and_checks_the_promise(tmp_path, bank_sample):
+    """The README's main command, on a sample: both files through the storage trigger, then the truth."""
+    settings = services.private_settings(tmp_path / "state")
+    sample = tmp_path / "bank-sample.csv"
+    sample.write_bytes(bank_sample)
+    try:
+        result = run_cli("demo", "--data", str(sample), "--budget", "50", env=settings.to_env(), timeout=900)
+    finally:
+        services.down(settings)
+    assert result.code == 0, result.stderr
+    actual = result.json["actual"]
+    assert result.json["training"]["promoted"] and result.json["scoring"]["status"] == "success"
+    assert (
+        actual["customers"] == 905
+        and actual["targeted"] + actual["conversion_rate_by_group"].get("holdout", 0) > 0
+    )
+    assert 0 < actual["roc_auc"] < 1 and actual["lift"] == pytest.approx(
+        actual["conversion_rate_targeted"] / actual["base_rate"]
+    )
+    assert "this week's outcomes: the" in result.stderr and "80% interval" in result.stderr
+    assert "predictions URL (expires in 60 min): http://127.0.0.1:" in result.stderr
