@@ -38,16 +38,18 @@ checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy
 demo: install ## Train on the first 80% of bank-full, score the last 20% on KServe, print the predictions URL
 	REMARKETING_DATA_DIR=$(DATA_DIR) $(BIN)/remarketing demo
 
-test: install checks-venv ## Run the whole test suite (unit, integration on the real local stack, deploy checks)
+test: install checks-venv ## Run the whole test suite (lint and layering, unit, integration on the real local stack, deploy checks)
+	$(MAKE) lint
 	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test-unit: install ## Run the unit tests only
 	$(BIN)/pytest tests/unit
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 compile: install ## Compile the pipelines to Kubeflow IR YAML in build/pipelines
 	$(BIN)/remarketing pipelines compile --output-dir build/pipelines

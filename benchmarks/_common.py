@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from remarketing.local.services import free_port  # noqa: F401 - re-exported for the scripts
+from remarketing.processes import free_port  # noqa: F401 - re-exported for the scripts
 
 RESULTS = Path(__file__).parent / "results"
 OUT = Path(__file__).parent / "out"  # git-ignored

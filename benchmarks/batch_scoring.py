@@ -35,7 +35,7 @@ class TreeMemory:
     servers) and their children; services (emulator, MLflow, API) are left out."""
 
     def __init__(self, state_dir: Path) -> None:
-        from remarketing.local.processes import ProcessRegistry
+        from remarketing.processes import ProcessRegistry
 
         self.registry = ProcessRegistry(state_dir)
         self.peak = 0
@@ -80,14 +80,15 @@ def register_families(settings, source: Path) -> dict[str, str]:
     from remarketing.datasets import load_spec
     from remarketing.drift import reference_profile
     from remarketing.models import FAMILIES, fit_family, platt
-    from remarketing.registry import CHAMPION, Registry
     from remarketing.storage import Storage, join
     from remarketing.validation import Purpose, validate
+    from tracking.log import MlflowTracker
+    from tracking.registry import CHAMPION, MlflowRegistry
 
     spec = load_spec("bank-marketing")
     both = validate(source.read_bytes(), spec, Purpose.TRAINING).frame
     cut = int(len(both) * 0.9)
-    registry, storage = Registry(settings.tracking_uri), Storage(settings)
+    registry, storage = MlflowRegistry(settings.tracking_uri), Storage(settings)
     name = settings.model_name("bank-marketing")
     versions = {}
     for i, family in enumerate(FAMILIES, start=1):
@@ -98,7 +99,7 @@ def register_families(settings, source: Path) -> dict[str, str]:
             folder = bundle.save(
                 model, Path(tmp) / "b", {"training_profile": reference_profile(both, spec.feature_names)}
             )
-            bundle.add_pyfunc_flavour(folder)
+            MlflowTracker(settings.tracking_uri).add_model_flavour(folder)
             uri = join(settings.artifacts_root, "model-output", name, str(i))
             storage.upload_dir(folder, uri)
         versions[family] = registry.register(name, uri, run_id=None, tags={"family": family}).version
@@ -114,7 +115,7 @@ def pipeline_run(settings, path: Path, version: str) -> dict:
             [
                 sys.executable,
                 "-m",
-                "remarketing.cli",
+                "cli",
                 "score",
                 str(path),
                 "--model-version",
@@ -156,12 +157,12 @@ def in_process_run(settings, path: Path, version: str) -> dict:
     from remarketing import bundle
     from remarketing.datasets import load_spec
     from remarketing.reasons import top_reasons
-    from remarketing.registry import Registry
     from remarketing.storage import Storage
     from remarketing.validation import Purpose, validate_file
+    from tracking.registry import MlflowRegistry
 
     spec = load_spec("bank-marketing")
-    info = Registry(settings.tracking_uri).get(settings.model_name("bank-marketing"), version)
+    info = MlflowRegistry(settings.tracking_uri).get(settings.model_name("bank-marketing"), version)
     with tempfile.TemporaryDirectory() as tmp:
         model = bundle.load(Storage(settings).download_dir(info.source, Path(tmp) / "m"))
         chunks = [c.frame for c in validate_file(path, spec, Purpose.SCORING)]
@@ -190,7 +191,7 @@ def main() -> None:
     parser.add_argument("--families", default="logreg,hgb,mlp")
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    from remarketing.local import services
+    from local_stack import services
 
     results = {}
     with tempfile.TemporaryDirectory() as state:

@@ -63,7 +63,7 @@ def split_files(frame: pd.DataFrame, cut: float, folder: Path, spec) -> tuple[Pa
 def cli(settings, *args: str) -> tuple[dict, float, str]:
     started = time.perf_counter()
     process = subprocess.run(
-        [sys.executable, "-m", "remarketing.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env={**os.environ, **settings.to_env()},
         capture_output=True,
         text=True,
@@ -121,8 +121,8 @@ def paired_auc_difference(
 def one_case(name: str, frame: pd.DataFrame, cut: float, dataset: str, workdir: Path) -> dict:
     from sklearn.metrics import roc_auc_score
 
+    from local_stack import services
     from remarketing.datasets import load_spec
-    from remarketing.local import services
     from remarketing.storage import Storage
     from remarketing.validation import Purpose, validate
 
@@ -193,9 +193,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=example(BANK_FULL))
-    parser.add_argument(
-        "--thera", type=Path, default=example(THERA_BANK)
-    )
+    parser.add_argument("--thera", type=Path, default=example(THERA_BANK))
     parser.add_argument("--cuts", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8])
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -34,8 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10)
     args = parser.parse_args()
-    from remarketing.local import services
-    from remarketing.local.processes import ProcessRegistry
+    from local_stack import services
+    from remarketing.processes import ProcessRegistry
     from remarketing.runs import RunStore, run_id_for
     from remarketing.storage import Storage
 

@@ -31,7 +31,7 @@ def pipeline_run(settings, data: Path) -> dict:
     env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "remarketing.cli", "train", str(data)],
+        [sys.executable, "-m", "cli", "train", str(data)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -66,6 +66,8 @@ def in_process_run(settings, data: Path) -> dict:
     from remarketing import training
     from remarketing.runs import RunRecord, RunStore, Source, run_id_for
     from remarketing.storage import Storage
+    from tracking.log import MlflowTracker
+    from tracking.registry import MlflowRegistry
 
     storage = Storage(settings)
     name = "input/benchmark-in-process.csv"
@@ -83,9 +85,9 @@ def in_process_run(settings, data: Path) -> dict:
     started = time.perf_counter()
     steps: dict[str, float] = {}
 
-    def timed(name: str, call, *args) -> None:
+    def timed(name: str, call, *args, **ports) -> None:
         begun = time.perf_counter()
-        call(*args)
+        call(*args, **ports)
         steps[name] = round(time.perf_counter() - begun, 1)
 
     with PeakMemory(os.getpid()) as memory, tempfile.TemporaryDirectory() as tmp:
@@ -101,9 +103,21 @@ def in_process_run(settings, data: Path) -> dict:
                 f"train-{family}", training.train_candidate, s, run_id, ds, family, rows, plan, dirs[family]
             )
         chosen, report, shap = str(t / "chosen"), str(t / "report.json"), str(t / "shap")
-        timed("evaluate", training.evaluate_and_gate, s, run_id, ds, dirs, chosen, report)
+        registry, tracker = MlflowRegistry(s.tracking_uri), MlflowTracker(s.tracking_uri)
+        timed("evaluate", training.evaluate_and_gate, s, run_id, ds, dirs, chosen, report, registry=registry)
         timed("explain", training.explain_model, s, run_id, ds, chosen, rows, plan, shap)
-        timed("register", training.register_model, s, run_id, ds, chosen, report, shap)
+        timed(
+            "register",
+            training.register_model,
+            s,
+            run_id,
+            ds,
+            chosen,
+            report,
+            shap,
+            registry=registry,
+            tracker=tracker,
+        )
     return {
         "wall_seconds": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(memory.peak / 2**20),
@@ -116,7 +130,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     args = parser.parse_args()
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    from remarketing.local import services
+    from local_stack import services
 
     with tempfile.TemporaryDirectory() as state:
         settings = services.private_settings(Path(state))

@@ -73,11 +73,14 @@ def handle(event: Any, prefix: str, settings: Settings | None = None) -> dict[st
     if why:
         log.info("ignored gs://%s/%s#%s: %s", obj.bucket, obj.name, obj.generation, why)
         return None
-    from pipelines.launch import launch
+    from pipelines.launchers import launcher_for
+    from remarketing.launch import launch
 
     settings = settings or Settings()
     try:
-        launched = launch(obj.bucket, obj.name, obj.generation, settings=settings)
+        launched = launch(
+            obj.bucket, obj.name, obj.generation, settings=settings, launcher=launcher_for(settings)
+        )
     except RemarketingError as exc:
         # A generation that no longer exists (replaced before delivery) cannot be launched: say so and
         # acknowledge, so the trigger does not retry forever.

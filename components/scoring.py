@@ -26,8 +26,12 @@ def resolve_model(settings: dict, run_id: str, dataset: str) -> NamedTuple(
     from collections import namedtuple
 
     from remarketing.scoring import resolve_model as resolve
+    from remarketing.settings import Settings
+    from tracking.registry import MlflowRegistry
 
-    model = resolve(settings, run_id, dataset)
+    model = resolve(
+        settings, run_id, dataset, registry=MlflowRegistry(Settings.model_validate(settings).tracking_uri)
+    )
     return namedtuple("Model", ["model_name", "version", "uri"])(
         model["model_name"], model["version"], model["uri"]
     )

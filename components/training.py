@@ -55,10 +55,13 @@ def evaluate_and_gate(
     report: Output[Artifact],
     metrics: Output[Metrics],
 ) -> None:
+    from remarketing.settings import Settings
     from remarketing.training import evaluate_and_gate as evaluate
+    from tracking.registry import MlflowRegistry
 
+    registry = MlflowRegistry(Settings.model_validate(settings).tracking_uri)
     candidates = {"logreg": logreg.path, "hgb": hgb.path, "mlp": mlp.path}
-    result = evaluate(settings, run_id, dataset, candidates, chosen.path, report.path)
+    result = evaluate(settings, run_id, dataset, candidates, chosen.path, report.path, registry=registry)
     for name, value in result["summary"]["mean"].items():
         metrics.log_metric(f"backtest_mean_{name}", value)
     chosen.metadata.update({"family": result["family"], "promote": result["promote"]})
@@ -86,9 +89,14 @@ def register_model(
     report: Input[Artifact],
     shap: Input[Artifact],
 ) -> str:
+    from remarketing.settings import Settings
     from remarketing.training import register_model as register
+    from tracking.log import MlflowTracker
+    from tracking.registry import MlflowRegistry
 
-    return register(settings, run_id, dataset, model.path, report.path, shap.path)["model_uri"]
+    uri = Settings.model_validate(settings).tracking_uri
+    ports = {"registry": MlflowRegistry(uri), "tracker": MlflowTracker(uri)}
+    return register(settings, run_id, dataset, model.path, report.path, shap.path, **ports)["model_uri"]
 
 
 def build(image: str) -> dict:

@@ -1,4 +1,5 @@
-"""Where a launched run executes: a local background process on ``kfp.local``, or Kubeflow Pipelines."""
+"""Where a launched run executes (the core's ``Launcher`` port): a local background process on
+``kfp.local``, or Kubeflow Pipelines."""
 
 from __future__ import annotations
 
@@ -6,18 +7,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from remarketing.local.processes import ProcessRegistry
+from remarketing.ports import Launcher
+from remarketing.processes import ProcessRegistry
 from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
 from remarketing.storage import Storage
-
-
-class Launcher(Protocol):
-    def submit(self, record: RunRecord, settings: Settings) -> dict[str, Any]:
-        """Start the run's pipeline; return what identifies it (``pipeline_run`` in the record)."""
-        ...
 
 
 def process_name(run_id: str) -> str:

@@ -58,7 +58,7 @@ def pipeline_for(kind: str, image: str):
 
 def run(run_id: str, settings: Settings) -> int:
     from pipelines.launchers import process_name
-    from remarketing.local.processes import ProcessRegistry
+    from remarketing.processes import ProcessRegistry
 
     # A queued run waits for its slot holding as little memory as it can (~40 MB): the storage client and
     # KFP are imported only once the slot is taken.

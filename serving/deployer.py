@@ -25,8 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from remarketing.errors import ServiceError
-from remarketing.local.processes import Entry, ProcessRegistry
-from remarketing.local.services import free_port
+from remarketing.processes import Entry, ProcessRegistry, free_port
 from remarketing.settings import Settings
 
 

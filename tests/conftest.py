@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from local_stack import services
 from remarketing import examples
-from remarketing.local import services
 from remarketing.settings import Settings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

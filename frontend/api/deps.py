@@ -38,9 +38,9 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 def get_registry(request: Request, settings: SettingsDep) -> Any:
-    from remarketing.registry import Registry
+    from tracking.registry import MlflowRegistry
 
-    return _app_cached(request, "registry", lambda: Registry(settings.tracking_uri))
+    return _app_cached(request, "registry", lambda: MlflowRegistry(settings.tracking_uri))
 
 
 RegistryDep = Annotated[Any, Depends(get_registry)]

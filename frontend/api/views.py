@@ -276,10 +276,8 @@ def models(settings: Settings, registry: Any, storage: Storage, dataset: str | N
     for ds in names:
         name = settings.model_name(ds)
         versions = registry.versions(name)
-        aliases = _aliases(registry, name) if versions else {}
         for info in versions:
             item = info.as_dict()
-            item["aliases"] = sorted(set(item["aliases"]) | set(aliases.get(info.version, [])))
             item["dataset"] = ds
             item.update(_judged_on(storage, info.source))
             item["plots"] = {p: f"/models/{info.version}/plots/{p}?dataset={ds}" for p in PLOTS}
@@ -312,14 +310,6 @@ def _judged_on(storage: Storage, bundle_uri: str) -> dict[str, Any]:
     return _artifacts.get(("judged_on", bundle_uri), fetch)
 
 
-def _aliases(registry: Any, name: str) -> dict[str, list[str]]:
-    """version -> aliases (MLflow's version search leaves aliases out; the registered model has them)."""
-    out: dict[str, list[str]] = {}
-    for alias, version in (registry.client.get_registered_model(name).aliases or {}).items():
-        out.setdefault(str(version), []).append(alias)
-    return out
-
-
 def _version(settings: Settings, registry: Any, dataset: str, version: str) -> Any:
     if dataset not in datasets.available():
         raise NotFoundError(f"unknown dataset {dataset!r}; known: {', '.join(datasets.available())}")
@@ -333,20 +323,10 @@ def artifact(settings: Settings, registry: Any, dataset: str, version: str, path
     info = _version(settings, registry, dataset, version)
 
     def fetch() -> bytes:
-        import tempfile
-        from pathlib import Path
-
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
-
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=info.run_id, artifact_path=path, dst_path=tmp, tracking_uri=settings.tracking_uri
-                )
-            except (MlflowException, OSError) as exc:
-                raise NotFoundError(f"{info.name} v{version} has no {path} ({exc})") from None
-            return Path(local).read_bytes()
+        try:
+            return bytes(registry.artifact(info.run_id, path))
+        except NotFoundError:
+            raise NotFoundError(f"{info.name} v{version} has no {path}") from None
 
     return _artifacts.get(("artifact", info.run_id, path), fetch)
 

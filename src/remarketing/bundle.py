@@ -17,7 +17,6 @@ import json
 import platform
 import shutil
 import subprocess
-import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -56,15 +55,16 @@ def git_sha() -> str:
         return "unknown"
 
 
-def _requirements(family: str) -> list[str]:
+def requirements(family: str) -> list[str]:
+    """The libraries a bundle of ``family`` needs to be loaded, pinned to the versions it was saved with."""
     versions = library_versions()
     names = ["scikit-learn", "pandas", "numpy", "shap"] + (["tensorflow-cpu"] if family == "mlp" else [])
     return [f"{n}=={versions[n]}" for n in names if n in versions]
 
 
 def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model``'s parts, background and metadata into ``directory``. Cheap: no MLflow import;
-    :func:`add_pyfunc_flavour` makes it loadable by MLflow once it is chosen for registration."""
+    """Write ``model``'s parts, background and metadata into ``directory``. Cheap: the tracker adds its
+    own model flavour (MLflow's pyfunc files) once the bundle is chosen for registration."""
     directory = Path(directory)
     parts = directory / PARTS
     parts.mkdir(parents=True)
@@ -86,26 +86,6 @@ def save(model: CampaignModel, directory: Path, metadata: dict[str, Any]) -> Pat
         "git_sha": git_sha(),
     }
     write_metadata(directory, full)
-    return directory
-
-
-def add_pyfunc_flavour(directory: Path) -> Path:
-    """Add MLflow's pyfunc files (MLmodel, requirements) to a saved bundle; the loader is this module."""
-    import mlflow.pyfunc
-
-    directory = Path(directory)
-    family = read_metadata(directory)["family"]
-    with tempfile.TemporaryDirectory() as tmp:
-        flavoured = Path(tmp) / "bundle"
-        mlflow.pyfunc.save_model(
-            path=str(flavoured),
-            loader_module="remarketing.bundle",
-            data_path=str(directory / PARTS),
-            pip_requirements=_requirements(family),
-        )
-        for path in flavoured.iterdir():
-            if path.is_file():
-                shutil.copy2(path, directory / path.name)
     return directory
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from remarketing import contacts, parameters
 from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import DataValidationError, RemarketingError
+from remarketing.ports import Registry
 from remarketing.runs import step_context
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
@@ -125,15 +126,15 @@ def validate_weekly(
 # --- 2. resolve -------------------------------------------------------------------------------------
 
 
-def resolve_model(settings: Settings | dict, run_id: str, dataset: str) -> dict[str, str]:
+def resolve_model(
+    settings: Settings | dict, run_id: str, dataset: str, *, registry: Registry
+) -> dict[str, str]:
     """The champion, or the version asked for in the run's parameters."""
-    from remarketing.registry import Registry
-
     s, _, store = step_context(settings)
     with store.step(run_id, "resolve-model"):
         name = s.model_name(dataset)
         asked = store.get(run_id).params.get("model_version")
-        info = Registry(s.tracking_uri).resolve(name, str(asked) if asked else None)
+        info = registry.resolve(name, str(asked) if asked else None)
 
         def note(r):
             r.model_name, r.model_version = name, info.version

@@ -18,6 +18,7 @@ import pandas as pd
 
 from remarketing.datasets import DatasetSpec, load_spec
 from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
+from remarketing.ports import CHALLENGER, CHAMPION, ExperimentLog, Registry, Tracker
 from remarketing.runs import step_context
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join, sha256_bytes
@@ -146,6 +147,8 @@ def evaluate_and_gate(
     candidate_dirs: dict[str, str],
     chosen_dir: str,
     report_path: str,
+    *,
+    registry: Registry,
 ) -> dict:
     """Choose the family on the backtests (the metric named in settings), compare it with the champion's
     own backtests, and decide promotion."""
@@ -157,7 +160,7 @@ def evaluate_and_gate(
         results = {family: read_backtest(d) for family, d in candidate_dirs.items()}
         choice = backtest.choose(results, s.selection_metric)
         summary = results[choice.family].summary()
-        champion, champion_summary, note = _champion_backtest(s, storage, dataset)
+        champion, champion_summary, note = _champion_backtest(s, storage, registry, dataset)
         decision = decide(
             summary["mean"],
             champion_summary["mean"] if champion_summary else None,
@@ -182,11 +185,11 @@ def evaluate_and_gate(
     return report
 
 
-def _champion_backtest(s: Settings, storage: Storage, dataset: str) -> tuple[str | None, dict | None, str]:
+def _champion_backtest(
+    s: Settings, storage: Storage, registry: Registry, dataset: str
+) -> tuple[str | None, dict | None, str]:
     """The champion's version and its own backtest summary, from its bundle's metadata."""
-    from remarketing.registry import CHAMPION, Registry
-
-    champion = Registry(s.tracking_uri).by_alias(s.model_name(dataset), CHAMPION)
+    champion = registry.by_alias(s.model_name(dataset), CHAMPION)
     if champion is None:
         return None, None, ""
     try:
@@ -241,11 +244,13 @@ def register_model(
     model_dir: str,
     report_path: str,
     explain_dir: str,
+    *,
+    registry: Registry,
+    tracker: Tracker,
 ) -> dict:
-    """Write the bundle to ``model-output/<name>/<version>/``, log the MLflow run with its backtests and
-    plots, register the version and set its alias; then close the run record."""
+    """Write the bundle to ``model-output/<name>/<version>/``, log the experiment run with its backtests
+    and plots, register the version and set its alias; then close the run record."""
     from remarketing import backtest, bundle
-    from remarketing.registry import CHALLENGER, Registry
 
     s, storage, store = step_context(settings)
     with store.step(run_id, "register"):
@@ -253,9 +258,8 @@ def register_model(
         report = _read_json(report_path)
         record = store.get(run_id)
         name = s.model_name(dataset)
-        mlflow_run_id = _log_mlflow_run(
-            s, name, run_id, spec, record, report, Path(model_dir), Path(explain_dir)
-        )
+        entry = _experiment_log(s, name, run_id, spec, record, report, Path(model_dir), Path(explain_dir))
+        mlflow_run_id = tracker.log(entry)
         metadata = {
             **bundle.read_metadata(Path(model_dir)),
             "model_name": name,
@@ -271,8 +275,9 @@ def register_model(
             "mlflow_run_id": mlflow_run_id,
         }
         headline = backtest.headline(report["summary"])
-        version = _register_version(s, storage, name, run_id, Path(model_dir), metadata, report, headline)
-        registry = Registry(s.tracking_uri)
+        version = _register_version(
+            s, storage, registry, tracker, name, run_id, Path(model_dir), metadata, report, headline
+        )
         if report["promote"]:
             registry.promote(name, version)
         else:
@@ -299,7 +304,7 @@ def register_model(
     return {"model_uri": s.bundle_uri(name, version), "version": version, "promoted": report["promote"]}
 
 
-def _log_mlflow_run(
+def _experiment_log(
     s: Settings,
     name: str,
     run_id: str,
@@ -308,79 +313,75 @@ def _log_mlflow_run(
     report: dict,
     model_dir: Path,
     explain_dir: Path,
-) -> str:
-    """The MLflow run: parameters, every family's backtest (mean, worst and each period), the per-period
-    table and chart, the chosen model's out-of-time plots and the SHAP artifacts."""
-    import mlflow
+) -> ExperimentLog:
+    """What the experiment run records: parameters, every family's backtest (mean, worst and each period),
+    the per-period table and chart, the chosen model's out-of-time plots and the SHAP artifacts."""
     from remarketing import plots
 
-    mlflow.set_tracking_uri(s.tracking_uri)
-    mlflow.set_experiment(name)
     chosen = read_backtest(model_dir)
-    with mlflow.start_run(run_name=run_id) as mlflow_run:
-        mlflow.set_tags(
-            {
-                "run_id": run_id,
-                "dataset": spec.name,
-                "family": report["family"],
-                "promoted": str(report["promote"]).lower(),
-            }
-        )
-        mlflow.log_params(
-            {
-                "family": report["family"],
-                "selection_metric": report["selection_metric"],
-                "backtest_periods": s.backtest_periods,
-                "backtest_period_share": s.backtest_period_share,
-                "source": record.source.uri,
-                "source_sha256": record.source.sha256,
-                "features": ",".join(spec.feature_names),
-                "never_use": ",".join(spec.never_use),
-                "calibration": json.dumps(list(chosen.final_calibration)),
-            }
-        )
-        table = []
-        for family, result in report["backtests"].items():
-            for stat, values in result["summary"].items():
-                mlflow.log_metrics({f"backtest_{stat}_{family}_{k}": v for k, v in values.items()})
-            for p in result["periods"]:
-                mlflow.log_metrics(
-                    {f"backtest_{family}_{k}": v for k, v in p["metrics"].items()}, step=p["index"]
-                )
-                table.append(
-                    {
-                        "family": family,
-                        "period": p["index"],
-                        "rows": f"{p['start'] + 1}-{p['end']}",
-                        **p["metrics"],
-                    }
-                )
-        for stat, values in report["summary"].items():
-            mlflow.log_metrics({f"backtest_{stat}_{k}": v for k, v in values.items()})
-        mlflow.log_table(pd.DataFrame(table), "backtest/periods.json")
-        mlflow.log_figure(
-            plots.backtest({f: r["periods"] for f, r in report["backtests"].items()}), "plots/backtest.png"
-        )
-        labels, probabilities = (
-            chosen.predictions["label"].to_numpy(),
-            chosen.predictions["probability"].to_numpy(),
-        )
-        for figure, filename in (
-            (plots.roc, "roc.png"),
-            (plots.precision_recall, "pr.png"),
-            (plots.lift, "lift.png"),
-            (plots.calibration, "calibration.png"),
-        ):
-            mlflow.log_figure(figure(labels, probabilities), f"plots/{filename}")
-        for path in explain_dir.iterdir():
-            mlflow.log_artifact(str(path), "shap")
-        mlflow.log_dict(report, "evaluation.json")
-        return str(mlflow_run.info.run_id)
+    entry = ExperimentLog(
+        experiment=name,
+        run_name=run_id,
+        tags={
+            "run_id": run_id,
+            "dataset": spec.name,
+            "family": report["family"],
+            "promoted": str(report["promote"]).lower(),
+        },
+        params={
+            "family": report["family"],
+            "selection_metric": report["selection_metric"],
+            "backtest_periods": s.backtest_periods,
+            "backtest_period_share": s.backtest_period_share,
+            "source": record.source.uri,
+            "source_sha256": record.source.sha256,
+            "features": ",".join(spec.feature_names),
+            "never_use": ",".join(spec.never_use),
+            "calibration": json.dumps(list(chosen.final_calibration)),
+        },
+        folders={"shap": explain_dir},
+        documents={"evaluation.json": report},
+    )
+    table = []
+    for family, result in report["backtests"].items():
+        for stat, values in result["summary"].items():
+            entry.metrics.update({f"backtest_{stat}_{family}_{k}": v for k, v in values.items()})
+        for p in result["periods"]:
+            for k, v in p["metrics"].items():
+                entry.series.setdefault(f"backtest_{family}_{k}", []).append((p["index"], v))
+            table.append(
+                {
+                    "family": family,
+                    "period": p["index"],
+                    "rows": f"{p['start'] + 1}-{p['end']}",
+                    **p["metrics"],
+                }
+            )
+    for stat, values in report["summary"].items():
+        entry.metrics.update({f"backtest_{stat}_{k}": v for k, v in values.items()})
+    entry.tables["backtest/periods.json"] = pd.DataFrame(table)
+    entry.figures["plots/backtest.png"] = plots.backtest(
+        {f: r["periods"] for f, r in report["backtests"].items()}
+    )
+    labels, probabilities = (
+        chosen.predictions["label"].to_numpy(),
+        chosen.predictions["probability"].to_numpy(),
+    )
+    for figure, filename in (
+        (plots.roc, "roc.png"),
+        (plots.precision_recall, "pr.png"),
+        (plots.lift, "lift.png"),
+        (plots.calibration, "calibration.png"),
+    ):
+        entry.figures[f"plots/{filename}"] = figure(labels, probabilities)
+    return entry
 
 
 def _register_version(
     s: Settings,
     storage: Storage,
+    registry: Registry,
+    tracker: Tracker,
     name: str,
     run_id: str,
     model_dir: Path,
@@ -391,14 +392,12 @@ def _register_version(
     """Upload the bundle under the next version number and register it, holding the lock so the folder
     and MLflow's number agree."""
     from remarketing import bundle
-    from remarketing.registry import Registry
 
-    registry = Registry(s.tracking_uri)
     with _registration_lock(storage, s, name, run_id):
         version = registry.latest_version_number(name) + 1
         uri = s.bundle_uri(name, version)
         bundle.write_metadata(model_dir, {**metadata, "version": str(version)})
-        bundle.add_pyfunc_flavour(model_dir)
+        tracker.add_model_flavour(model_dir)
         storage.upload_dir(model_dir, uri, create_only=True)  # never over an existing version
         info = registry.register(
             name,

@@ -82,8 +82,9 @@ class Scored:
 @pytest.fixture(scope="session")
 def scored(trained, stack: Settings, client: TestClient, bank_bytes: bytes) -> Scored:
     """The same file uploaded twice at the same moment: two objects, two runs, launched as the storage
-    trigger's function would (``pipelines.launch.launch``, the real entry point), both finished."""
-    from pipelines.launch import launch
+    trigger's function would (``remarketing.launch.launch``, the real entry point), both finished."""
+    from pipelines.launchers import launcher_for
+    from remarketing.launch import launch
 
     data = csv_bytes(weekly_frame(bank_bytes, formulas=True))
     answers: list[Any] = [None, None]
@@ -104,6 +105,6 @@ def scored(trained, stack: Settings, client: TestClient, bank_bytes: bytes) -> S
     uploads = [a.json() for a in answers]
     for up in uploads:
         bucket, name = up["object"].removeprefix("gs://").split("/", 1)
-        launch(bucket, name, up["generation"], settings=stack)
+        launch(bucket, name, up["generation"], settings=stack, launcher=launcher_for(stack))
     records = [wait_finished(stack, up["run_id"]) for up in uploads]
     return Scored(uploads, records, data)

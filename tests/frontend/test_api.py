@@ -1,5 +1,5 @@
 """The API against the real emulator, MLflow and registry: uploads (and every kind of bad input), runs,
-explanations, models, auth, metrics. Runs are launched by ``pipelines.launch.launch``, as the storage
+explanations, models, auth, metrics. Runs are launched by ``remarketing.launch.launch``, as the storage
 trigger's function does."""
 
 from __future__ import annotations

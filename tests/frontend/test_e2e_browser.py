@@ -3,7 +3,7 @@ download): upload a weekly sample on the real Upload page, see the predictions l
 
 Two ways to run it:
 - default: the test starts ``streamlit run frontend/app/Home.py`` against the test stack's API, and
-  launches the run with ``pipelines.launch.launch`` (what the storage trigger's function calls) once the
+  launches the run with ``remarketing.launch.launch`` (what the storage trigger's function calls) once the
   upload is in ``weekly/``;
 - against ``remarketing up``: set ``REMARKETING_E2E_UI_URL`` (e.g. http://127.0.0.1:8501) and the stack's
   ``REMARKETING_*`` settings; nothing is started or launched by the test: the bridge and function do it.
@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from remarketing.local.services import free_port
+from remarketing.processes import free_port
 from remarketing.settings import Settings
 from tests.frontend.conftest import csv_bytes, weekly_frame
 
@@ -105,14 +105,16 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, ban
             expect(heading).to_be_visible(timeout=30_000)
             run_id = re.search(r"scoring-[0-9a-f]{16}", heading.inner_text()).group(0)
             if launch_here:  # no storage trigger in this stack: do what the function does
-                from pipelines.launch import launch
+                from pipelines.launchers import launcher_for
+                from remarketing.launch import launch
 
                 receipt = httpx.get(
                     f"http://127.0.0.1:{settings.api_port}/runs/{run_id}",
                     headers={"X-API-Key": _key(settings)},
                 ).json()
                 bucket, name = receipt["source"]["uri"].removeprefix("gs://").split("/", 1)
-                launch(bucket, name, receipt["source"]["generation"], settings=settings)
+                generation = receipt["source"]["generation"]
+                launch(bucket, name, generation, settings=settings, launcher=launcher_for(settings))
             link = page.get_by_role("link", name="predictions.csv")
             expect(link).to_be_visible(timeout=240_000)
             # the sample is smaller than the default budget of 1,000: the page says everyone is called

@@ -19,7 +19,7 @@ class CliResult:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> CliResult:
     process = subprocess.run(
-        [sys.executable, "-m", "remarketing.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

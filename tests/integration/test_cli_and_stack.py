@@ -4,8 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from pipelines.launch import launch
-from remarketing.local import services
+from local_stack import services
+from pipelines.launchers import launcher_for
+from remarketing.launch import launch
 from remarketing.runs import RunStore
 from remarketing.storage import Storage
 from tests.integration.helpers import run_cli
@@ -42,7 +43,16 @@ def test_the_same_object_launched_concurrently_runs_once(settings):
     generation = storage.write_text(f"gs://{settings.landing_bucket}/{name}", "not;a;campaign\n1;2;3\n")
     with ThreadPoolExecutor(5) as pool:
         results = list(
-            pool.map(lambda _: launch(settings.landing_bucket, name, generation, settings=settings), range(5))
+            pool.map(
+                lambda _: launch(
+                    settings.landing_bucket,
+                    name,
+                    generation,
+                    settings=settings,
+                    launcher=launcher_for(settings),
+                ),
+                range(5),
+            )
         )
     assert sum(r.created for r in results) == 1
     assert len({r.record.run_id for r in results}) == 1

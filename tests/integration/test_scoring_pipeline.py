@@ -12,13 +12,13 @@ import psutil
 import pytest
 
 from remarketing.datasets import load_spec
-from remarketing.local.processes import ProcessRegistry
-from remarketing.registry import CHAMPION, Registry
+from remarketing.processes import ProcessRegistry
 from remarketing.runs import RunStore
 from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
 from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
+from tracking.registry import CHAMPION, MlflowRegistry
 
 pytestmark = pytest.mark.integration
 FIELDS = load_spec("bank-marketing").feature_names
@@ -63,7 +63,7 @@ def test_every_valid_customer_is_scored_ranked_and_explained(messy, stack):
     result, frame = messy
     out = result.json
     assert out["status"] == "success" and out["rows_scored"] == len(frame) - 1 and out["rows_rejected"] == 1
-    assert out["model_version"] == Registry(stack.tracking_uri).by_alias(MODEL, CHAMPION).version
+    assert out["model_version"] == MlflowRegistry(stack.tracking_uri).by_alias(MODEL, CHAMPION).version
     assert 0 < out["base_rate"] < out["expected_conversion_rate"] < 1
     scored = pd.read_csv(io.BytesIO(httpx.get(out["predictions_url"]).content), dtype={"customer_id": str})
     assert list(scored.columns) == PREDICTION_COLUMNS
@@ -229,7 +229,7 @@ def test_unusable_files_fail_clearly_and_stay_in_weekly(case, expected, trained,
 
 
 def test_no_champion_yet_is_a_clear_error(trained, stack, bank_bytes, tmp_path):
-    registry = Registry(stack.tracking_uri)
+    registry = MlflowRegistry(stack.tracking_uri)
     champion = registry.by_alias(MODEL, CHAMPION).version
     registry.client.delete_registered_model_alias(MODEL, CHAMPION)
     try:

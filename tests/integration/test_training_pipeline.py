@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
-from remarketing.registry import CHALLENGER, CHAMPION, Registry
 from remarketing.runs import RunStore
 from remarketing.storage import Storage
 from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
+from tracking.registry import CHALLENGER, CHAMPION, MlflowRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def test_training_registers_a_champion_with_its_bundle(trained, stack, tmp_path)
     assert out["tracking_uri"] == stack.tracking_uri
     assert out["model_uri"] == f"gs://{stack.artifacts_bucket}/model-output/{MODEL}/{out['model_version']}"
 
-    registry = Registry(stack.tracking_uri)
+    registry = MlflowRegistry(stack.tracking_uri)
     champion = registry.by_alias(MODEL, CHAMPION)
     assert (
         champion is not None
@@ -94,17 +94,17 @@ def test_mlflow_run_has_metrics_and_plots(trained, stack):
 
 
 def test_a_model_below_the_floors_becomes_challenger_and_the_champion_stays(trained, stack):
-    before = Registry(stack.tracking_uri).by_alias(MODEL, CHAMPION)
+    before = MlflowRegistry(stack.tracking_uri).by_alias(MODEL, CHAMPION)
     result = run_cli("train", str(trained[1]), env={**stack.to_env(), "REMARKETING_FLOOR_ROC_AUC": "0.99"})
     assert result.code == 0 and result.json["promoted"] is False
     assert any("below the floor 0.9900" in w for w in result.json["warnings"])
-    registry = Registry(stack.tracking_uri)
+    registry = MlflowRegistry(stack.tracking_uri)
     assert registry.by_alias(MODEL, CHAMPION).version == before.version
     assert registry.by_alias(MODEL, CHALLENGER).version == result.json["model_version"]
 
 
 def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, stack):
-    registry = Registry(stack.tracking_uri)
+    registry = MlflowRegistry(stack.tracking_uri)
     versions_before = [v.version for v in registry.versions(MODEL)]
     champion = registry.by_alias(MODEL, CHAMPION).version
     challenger = registry.by_alias(MODEL, CHALLENGER).version
@@ -146,7 +146,7 @@ def test_bad_input_fails_clearly_and_loses_nothing(case, trained, stack, bank_sa
     data, expected = _bad_files(bank_sample)[case]
     path = tmp_path / "bad.csv"
     path.write_bytes(data)
-    registry = Registry(stack.tracking_uri)
+    registry = MlflowRegistry(stack.tracking_uri)
     versions = [v.version for v in registry.versions(MODEL)]
     champion = registry.by_alias(MODEL, CHAMPION).version
 
@@ -167,12 +167,12 @@ def test_a_history_too_short_for_the_backtests_fails_at_split_and_registers_noth
 ):
     path = tmp_path / "short.csv"
     path.write_bytes(b"".join(bank_sample.splitlines(keepends=True)[:801]))  # 800 rows
-    versions = [v.version for v in Registry(stack.tracking_uri).versions(MODEL)]
+    versions = [v.version for v in MlflowRegistry(stack.tracking_uri).versions(MODEL)]
     result = run_cli("train", str(path), env=stack.to_env())
     assert result.code == 1 and result.json["error"]["step"] == "split"
     assert "the history has 800 rows, too few for 4 backtest periods" in result.json["error"]["message"]
     assert "at least 1,000 rows" in result.json["error"]["message"]
-    assert [v.version for v in Registry(stack.tracking_uri).versions(MODEL)] == versions
+    assert [v.version for v in MlflowRegistry(stack.tracking_uri).versions(MODEL)] == versions
 
 
 def test_thera_bank_trains_through_the_same_pipeline(stack, thera_bytes, tmp_path):

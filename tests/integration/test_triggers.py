@@ -14,9 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from remarketing.local import services
-from remarketing.local.bridge import cloud_event
-from remarketing.local.processes import ProcessRegistry
+from local_stack import services
+from local_stack.bridge import cloud_event
+from remarketing.processes import ProcessRegistry
 from remarketing.runs import RunStore, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage

@@ -15,6 +15,7 @@ from remarketing import bundle
 from remarketing.datasets import load_spec
 from remarketing.models import fit_family, platt
 from remarketing.validation import Purpose, validate
+from tracking.log import MlflowTracker
 
 SPEC = load_spec("bank-marketing")
 MODEL = "remarketing-bank-marketing"
@@ -32,7 +33,7 @@ def build_bundle(family: str, splits, directory: Path, *, flavour: bool = False)
     model.calibration = platt(model.margin(splits.validation), splits.validation["y"].to_numpy())
     bundle.save(model, directory, {"note": "tests/serving"})
     if flavour:
-        bundle.add_pyfunc_flavour(directory)
+        MlflowTracker("").add_model_flavour(directory)
     return directory
 
 
@@ -94,7 +95,7 @@ def kserve_app(logreg_bundle: Path):
 def emulator_settings(tmp_path_factory: pytest.TempPathFactory, logreg_bundle: Path):
     """A state folder and the storage emulator only (no MLflow: serving does not need it), with the
     logreg bundle uploaded to gs://<artifacts>/model-output/remarketing-bank-marketing/1/."""
-    from remarketing.local import services
+    from local_stack import services
     from remarketing.storage import Storage
 
     settings = services.private_settings(tmp_path_factory.mktemp("state"))

@@ -10,7 +10,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from remarketing.local.processes import ProcessRegistry
+from remarketing.processes import ProcessRegistry
 from serving.deployer import LocalDeployer, bundle_uri, server_name
 
 from .conftest import MODEL, v2_inputs

@@ -9,7 +9,7 @@ generations in the landing bucket and posts Eventarc-shaped binary CloudEvents
   not re-fire those, and it delivers what arrived while it was down.
 - Every few seconds it also reconciles local runs whose pipeline process died (see ``pipelines.launchers``).
 
-Run: ``python -m remarketing.local.bridge`` (settings from ``REMARKETING_*``).
+Run: ``python -m local_stack.bridge`` (settings from ``REMARKETING_*``).
 """
 
 from __future__ import annotations

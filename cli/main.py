@@ -86,8 +86,9 @@ def _put_and_launch(
 ):
     """Upload SOURCE (or take a gs:// object) and call ``launch()``; with ``launch_now=False`` only upload
     and return the run id the trigger will create (the functions launch it through the bridge)."""
-    from pipelines.launch import launch
-    from remarketing.local.services import ensure_stack
+    from local_stack.services import ensure_stack
+    from pipelines.launchers import launcher_for
+    from remarketing.launch import launch
     from remarketing.runs import run_id_for
     from remarketing.storage import Storage, split_gs
 
@@ -119,7 +120,8 @@ def _put_and_launch(
             err.print(f"uploaded {source} to gs://{bucket}/{name} (generation {generation})")
         if not launch_now:
             return run_id_for(bucket, name, generation)
-        launched = launch(bucket, name, generation, settings=settings, **launch_args)
+        launcher = launcher_for(settings)
+        launched = launch(bucket, name, generation, settings=settings, launcher=launcher, **launch_args)
     except (RemarketingError, OSError) as exc:
         fail(str(exc))
     note = "launched" if launched.created else "already launched (same object generation)"
@@ -331,9 +333,9 @@ def score(
 def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
     """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
     20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
+    from local_stack.services import ALL, ensure_stack
     from remarketing import examples
     from remarketing.demo import actual_outcomes, prepare
-    from remarketing.local.services import ALL, ensure_stack
 
     data_path = data_path or examples.find(examples.BANK_FULL)
     if data_path is None:
@@ -424,24 +426,22 @@ def models() -> None:
 
 
 def _registry(settings: Settings, dataset: str | None):
-    from remarketing.local.services import ensure_stack
-    from remarketing.registry import Registry
+    from local_stack.services import ensure_stack
+    from tracking.registry import MlflowRegistry
 
     _check_dataset(dataset)
     try:
         ensure_stack(settings, on_start=_start_message)
     except RemarketingError as exc:
         fail(str(exc))
-    return Registry(settings.tracking_uri), settings.model_name(dataset or settings.default_dataset)
+    return MlflowRegistry(settings.tracking_uri), settings.model_name(dataset or settings.default_dataset)
 
 
 def _registry_call(call):
     """Registry calls fail as the CLI's contract says: a clear message and a JSON line, exit 1."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return call()
-    except (RemarketingError, MlflowException) as exc:
+    except RemarketingError as exc:
         fail(str(exc))
 
 
@@ -515,7 +515,7 @@ def pipelines_compile(settings: Settings, output_dir: Path, image: str | None) -
 def up(settings: Settings) -> None:
     """Start every local service that is not running: storage emulator, MLflow, API, the two Cloud
     Functions and the event bridge (files dropped into the landing bucket then launch runs)."""
-    from remarketing.local import services
+    from local_stack import services
     from remarketing.secrets import api_key
 
     try:
@@ -535,7 +535,7 @@ def up(settings: Settings) -> None:
 @click.pass_obj
 def down(settings: Settings) -> None:
     """Stop every process the local stack started (by PID)."""
-    from remarketing.local import services
+    from local_stack import services
 
     stopped = services.down(settings)
     err.print(f"stopped {len(stopped)} process(es): {', '.join(stopped) or '-'}")
@@ -547,7 +547,7 @@ def down(settings: Settings) -> None:
 @click.pass_obj
 def status(settings: Settings, as_json: bool) -> None:
     """Each service's address and health, the emulator host and both buckets."""
-    from remarketing.local import services
+    from local_stack import services
 
     state = services.status(settings)
     if not as_json:

@@ -3,7 +3,7 @@
 gcp-storage-emulator ignores ``ifGenerationMatch`` (a create-only write would silently overwrite) and
 serves the live content for any ``generation`` (a run would read a newer upload than its own). Its router
 reads the module-level ``HANDLERS`` table on every request and serves one request at a time, so
-wrapping the upload handler makes the check-and-write atomic. Run: ``python -m remarketing.local.emulator``.
+wrapping the upload handler makes the check-and-write atomic. Run: ``python -m local_stack.emulator``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The model registry, on MLflow: versions, the ``champion``/``challenger`` aliases, and their history.
+"""The model registry on MLflow (the core's ``Registry`` port): versions, the ``champion``/``challenger``
+aliases, and their history.
 
 Promotion, pinning and rollback move aliases; they never delete a version. Each promotion remembers the
 version it replaced (tag ``previous_champion``) so ``rollback`` can go back one step.
@@ -6,42 +7,36 @@ version it replaced (tag ``previous_champion``) so ``rollback`` can go back one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-from remarketing.errors import ModelNotFoundError, RemarketingError
+from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError
+from remarketing.ports import CHALLENGER, CHAMPION, VersionInfo
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    name: str
-    version: str
-    source: str
-    run_id: str | None
-    aliases: list[str] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    created: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "uri": self.source,
-            "aliases": self.aliases,
-            "family": self.tags.get("family"),
-            "backtest_roc_auc": _float(self.tags.get("backtest_roc_auc")),
-            "promoted": self.tags.get("promoted") == "true",
-            "mlflow_run_id": self.run_id,
-        }
+__all__ = ["CHALLENGER", "CHAMPION", "MlflowRegistry", "VersionInfo"]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _float(value: str | None) -> float | None:
-    return None if value is None else float(value)
+def _translated(method: F) -> F:
+    """MLflow's own exceptions stop here: callers see the core's errors, with the registry named."""
+
+    @functools.wraps(method)
+    def call(self: MlflowRegistry, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return method(self, *args, **kwargs)
+        except MlflowException as exc:
+            raise RemarketingError(f"the model registry at {self.tracking_uri} answered: {exc}") from exc
+
+    return call  # type: ignore[return-value]
 
 
-class Registry:
+class MlflowRegistry:
+    """The core's :class:`remarketing.ports.Registry` on an MLflow tracking server."""
+
     def __init__(self, tracking_uri: str) -> None:
         from mlflow import MlflowClient
 
@@ -59,6 +54,7 @@ class Registry:
             created=int(mv.creation_timestamp or 0),
         )
 
+    @_translated
     def versions(self, name: str) -> list[VersionInfo]:
         from dataclasses import replace
 
@@ -107,6 +103,7 @@ class Registry:
             )
         return champion
 
+    @_translated
     def register(self, name: str, source: str, *, run_id: str | None, tags: dict[str, str]) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
@@ -117,9 +114,11 @@ class Registry:
         mv = self.client.create_model_version(name, source, run_id=run_id, tags=tags)
         return self._info(mv)
 
+    @_translated
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))
 
+    @_translated
     def promote(self, name: str, version: str) -> VersionInfo:
         """Make ``version`` the champion, remembering the one it replaces."""
         target = self.get(name, version)
@@ -135,6 +134,7 @@ class Registry:
             self.client.delete_registered_model_alias(name, CHALLENGER)
         return self.get(name, target.version)
 
+    @_translated
     def rollback(self, name: str) -> VersionInfo:
         """Point ``champion`` back at the version the current champion replaced."""
         current = self.by_alias(name, CHAMPION)
@@ -148,3 +148,19 @@ class Registry:
         self.set_alias(name, CHAMPION, previous)
         self.set_alias(name, CHALLENGER, current.version)
         return self.get(name, previous)
+
+    def artifact(self, run_id: str, path: str) -> bytes:
+        """One artifact of an experiment run (a plot, the SHAP importance)."""
+        import tempfile
+
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
+                )
+            except (MlflowException, OSError) as exc:
+                raise NotFoundError(f"run {run_id} has no {path} ({exc})") from None
+            return Path(local).read_bytes()

@@ -15,7 +15,7 @@ import httpx
 import cloud_functions
 import frontend
 from remarketing.errors import ServiceError
-from remarketing.local.processes import Entry, ProcessRegistry
+from remarketing.processes import Entry, ProcessRegistry, free_port
 from remarketing.settings import Settings
 
 
@@ -43,7 +43,7 @@ def emulator(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     command = [
         sys.executable,
         "-m",
-        "remarketing.local.emulator",
+        "local_stack.emulator",
         "--port",
         str(settings.emulator_port),
         "--data-dir",
@@ -123,7 +123,7 @@ def _function(target: str, port_setting: str):
 def bridge(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     beat = settings.state_dir.resolve() / "bridge" / "heartbeat"
     service = Service("bridge", "", None, 30, heartbeat=beat)
-    return service, [sys.executable, "-m", "remarketing.local.bridge"], settings.to_env()
+    return service, [sys.executable, "-m", "local_stack.bridge"], settings.to_env()
 
 
 def ui(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
@@ -177,13 +177,6 @@ def healthy(service: Service, timeout: float = 1.0) -> bool:
         return httpx.get(service.address + service.health_path, timeout=timeout).status_code < 500
     except httpx.HTTPError:
         return False
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 PORT_SETTINGS = (

@@ -1,7 +1,9 @@
 """``launch()``: the one entry point that starts a run for an object generation in the landing bucket.
 
-Called by the Cloud Functions, the CLI and the API alike. It creates ``runs/<run_id>.json`` create-only;
-a caller that loses the race gets the existing run back and launches nothing.
+Called by the Cloud Functions and the CLI alike, each with the launcher of its mode (the pipelines
+adapter's local queue or Kubeflow client: :class:`remarketing.ports.Launcher`). It creates
+``runs/<run_id>.json`` create-only; a caller that loses the race gets the existing run back and launches
+nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.launchers import Launcher, launcher_for
 from remarketing.errors import RemarketingError
 from remarketing.parameters import PARAMETERS
+from remarketing.ports import Launcher
 from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_for
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -33,9 +35,9 @@ def launch(
     generation: int | str,
     *,
     settings: Settings,
+    launcher: Launcher,
     dataset: str | None = None,
     params: dict[str, Any] | None = None,
-    launcher: Launcher | None = None,
     storage: Storage | None = None,
 ) -> Launched:
     kind = kind_of(name)
@@ -63,7 +65,7 @@ def launch(
         record = store.get(record.run_id)
     if created:
         try:
-            run = (launcher or launcher_for(settings)).submit(record, settings)
+            run = launcher.submit(record, settings)
         except Exception as exc:
             store.fail(record.run_id, f"the pipeline could not be launched: {exc}", step="launch")
             raise
