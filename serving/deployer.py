@@ -18,42 +18,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from remarketing.errors import ServiceError
+from remarketing.ports import Deployer, Endpoint
 from remarketing.processes import Entry, ProcessRegistry, free_port
 from remarketing.settings import Settings
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    base_url: str  # http://127.0.0.1:<port> locally; the InferenceService's address on KServe
-    model_name: str  # the KServe model name in the URL paths
-    version: str
-
-    @property
-    def ready_url(self) -> str:
-        return f"{self.base_url}/v1/models/{self.model_name}"
-
-    @property
-    def predict_url(self) -> str:
-        return f"{self.base_url}/v1/models/{self.model_name}:predict"
-
-    @property
-    def explain_url(self) -> str:
-        return f"{self.base_url}/v1/models/{self.model_name}:explain"
-
-    @property
-    def infer_url(self) -> str:
-        return f"{self.base_url}/v2/models/{self.model_name}/infer"
-
-
-class Deployer(Protocol):
-    def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint: ...
 
 
 def bundle_uri(settings: Settings, model_name: str, version: str | int) -> str:

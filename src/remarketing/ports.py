@@ -35,6 +35,18 @@ class Endpoint:
     def ready_url(self) -> str:
         return f"{self.base_url}/v1/models/{self.model_name}"
 
+    @property
+    def predict_url(self) -> str:
+        return f"{self.ready_url}:predict"
+
+    @property
+    def explain_url(self) -> str:
+        return f"{self.ready_url}:explain"
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.base_url}/v2/models/{self.model_name}/infer"
+
 
 class Deployer(Protocol):
     def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint: ...
