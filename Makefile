@@ -42,8 +42,8 @@ test: install checks-venv ## Run the whole test suite (lint and layering, unit, 
 	$(MAKE) lint
 	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered
 
-test-unit: install ## Run the unit tests only
-	$(BIN)/pytest tests/unit
+test-unit: install ## Run every unit test (wherever it lives: the tests mirror the tree), none of the stack
+	$(BIN)/pytest -m "not integration and not deploy"
 
 lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 """EXPERIMENT (a side configuration, not the shipped path): the logistic family's recency weight against the
 plain logistic regression, fitted in one process on every row before a cut-off of bank-full and scored on
-the next 10% and 20%. It is how the shipped weight (``RECENCY_TAU["logreg"]``) was chosen: for robustness
-over many cut-offs, not for one split. The shipped figures are decision_quality.py's.
+the next 10% and 20%. It is how the shipped weight (logreg's ``recency_tau`` in ``remarketing.families``) was
+chosen: for robustness over many cut-offs, not for one split. The shipped figures are decision_quality.py's.
 
     .venv/bin/python benchmarks/recency_experiment.py [--data PATH]
 """
@@ -29,9 +29,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=example(BANK_FULL))
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from dataclasses import replace
+
     from sklearn.metrics import roc_auc_score
 
-    from remarketing import models
+    from remarketing import families, models
     from remarketing.datasets import load_spec
     from remarketing.validation import Purpose, validate
 
@@ -39,7 +41,7 @@ def main() -> None:
     frame = validate(args.data.read_bytes(), spec, Purpose.TRAINING).frame
     n = len(frame)
     rows, gaps = [], {str(t): [] for t in TAUS}
-    shipped = models.RECENCY_TAU.get("logreg")
+    shipped = families.BY_NAME["logreg"]
     try:
         for cut in CUTS:
             history = frame.iloc[: int(n * cut)]
@@ -51,7 +53,7 @@ def main() -> None:
                 plain = plain_logistic(history, week, spec)
                 row = {"cut": cut, "width": width, "plain": round(float(roc_auc_score(y, plain)), 4)}
                 for tau in TAUS:
-                    models.RECENCY_TAU["logreg"] = tau
+                    families.BY_NAME["logreg"] = replace(shipped, recency_tau=tau)
                     model = models.fit_family("logreg", spec, history, seed=42, background_rows=50)
                     p = model.predict_proba(week)
                     auc = float(roc_auc_score(y, p))
@@ -60,7 +62,7 @@ def main() -> None:
                 rows.append(row)
                 print(row, flush=True)
     finally:
-        models.RECENCY_TAU["logreg"] = shipped
+        families.BY_NAME["logreg"] = shipped
     summary = {
         tau: {
             "worst_roc_auc_gap": round(float(np.min([g[0] for g in values])), 4),
@@ -74,7 +76,7 @@ def main() -> None:
         "recency_experiment",
         {
             "label": "experiment: in-process side configuration",
-            "shipped_tau": shipped,
+            "shipped_tau": shipped.recency_tau,
             "rows": rows,
             "gaps_vs_plain": summary,
         },

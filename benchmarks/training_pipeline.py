@@ -1,5 +1,6 @@
-"""Wall time and peak memory of the training pipeline on bank-full, locally, against the same core
-functions called in one process (with each step's time: the backtests are the train-<family> steps).
+"""Wall time and peak memory of the training pipeline on bank-full, locally, against the same steps run
+through the same step adapter in one process (each step's time from the run record: the backtests are the
+train-<family> steps).
 
     .venv/bin/python benchmarks/training_pipeline.py [--data PATH]
 
@@ -63,11 +64,9 @@ def pipeline_run(settings, data: Path) -> dict:
 
 
 def in_process_run(settings, data: Path) -> dict:
-    from remarketing import training
+    from components.runner import run_in_process
     from remarketing.runs import RunRecord, RunStore, Source, run_id_for
     from remarketing.storage import Storage
-    from tracking.log import MlflowTracker
-    from tracking.registry import MlflowRegistry
 
     storage = Storage(settings)
     name = "input/benchmark-in-process.csv"
@@ -83,41 +82,15 @@ def in_process_run(settings, data: Path) -> dict:
         )
     )
     started = time.perf_counter()
-    steps: dict[str, float] = {}
-
-    def timed(name: str, call, *args, **ports) -> None:
-        begun = time.perf_counter()
-        call(*args, **ports)
-        steps[name] = round(time.perf_counter() - begun, 1)
-
     with PeakMemory(os.getpid()) as memory, tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        s, ds = settings, "bank-marketing"
-        rows, plan = str(t / "rows.parquet"), str(t / "plan.json")
-        timed("validate", training.validate_source, s, run_id, uri, ds, rows)
-        timed("split", training.plan_backtests, s, run_id, ds, rows, plan)
-        dirs = {}
-        for family in ("logreg", "hgb", "mlp"):
-            dirs[family] = str(t / family)
-            timed(
-                f"train-{family}", training.train_candidate, s, run_id, ds, family, rows, plan, dirs[family]
-            )
-        chosen, report, shap = str(t / "chosen"), str(t / "report.json"), str(t / "shap")
-        registry, tracker = MlflowRegistry(s.tracking_uri), MlflowTracker(s.tracking_uri)
-        timed("evaluate", training.evaluate_and_gate, s, run_id, ds, dirs, chosen, report, registry=registry)
-        timed("explain", training.explain_model, s, run_id, ds, chosen, rows, plan, shap)
-        timed(
-            "register",
-            training.register_model,
-            s,
-            run_id,
-            ds,
-            chosen,
-            report,
-            shap,
-            registry=registry,
-            tracker=tracker,
+        run_in_process("training", settings, run_id, uri, Path(tmp))  # the pipeline's steps, without KFP
+    record = RunStore(storage, settings.artifacts_root).get(run_id)
+    steps = {
+        step.name: round(
+            (datetime.fromisoformat(step.finished) - datetime.fromisoformat(step.started)).total_seconds(), 1
         )
+        for step in record.steps
+    }
     return {
         "wall_seconds": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(memory.peak / 2**20),

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from kfp import compiler
 
-from pipelines import scoring, training
-
-PIPELINES = {"training": training.build, "scoring": scoring.build}
+from pipelines.definitions import build
+from remarketing.flow import PIPELINES
 
 
 def compile_one(name: str, output_dir: Path, image: str) -> Path:
@@ -16,7 +15,7 @@ def compile_one(name: str, output_dir: Path, image: str) -> Path:
         raise ValueError(f"no pipeline {name!r}; known: {', '.join(PIPELINES)}")
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{name}.yaml"
-    compiler.Compiler().compile(PIPELINES[name](image), str(path))
+    compiler.Compiler().compile(build(name, image), str(path))
     return path
 
 

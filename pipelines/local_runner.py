@@ -51,9 +51,9 @@ def _started(record) -> None:
 
 
 def pipeline_for(kind: str, image: str):
-    from pipelines.compile import PIPELINES
+    from pipelines.definitions import build
 
-    return PIPELINES[kind](image)
+    return build(kind, image)
 
 
 def run(run_id: str, settings: Settings) -> int:

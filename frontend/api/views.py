@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from frontend.api import uploads
-from remarketing import datasets
+from remarketing import datasets, flow
 from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError, StorageError
 from remarketing.runs import SCORING_METRICS, RunRecord, RunStore
 from remarketing.settings import Settings
@@ -78,6 +78,7 @@ def links(settings: Settings, record: RunRecord) -> dict[str, str | None]:
 def run_view(settings: Settings, storage: Storage, record: RunRecord, *, full: bool = True) -> dict[str, Any]:
     """The record as a person reads it: the status, the predictions URL minted now, the details."""
     out: dict[str, Any] = json.loads(record.model_dump_json())
+    out["planned_steps"] = flow.PIPELINES[record.kind].step_names()
     out["predictions URL"] = None
     if full and record.status == "success" and record.predictions_uri:
         signed = mint(settings, record.predictions_uri, storage=storage)
@@ -109,6 +110,7 @@ def queued_view(receipt: dict[str, Any]) -> dict[str, Any]:
         "params": receipt["params"],
         "warnings": receipt.get("warnings", []),
         "steps": [],
+        "planned_steps": flow.SCORING.step_names(),
         "error": None,
         "created": receipt["uploaded_at"],
         "updated": receipt["uploaded_at"],

@@ -17,17 +17,6 @@ from remarketing.secrets import api_key
 from remarketing.settings import Settings
 
 FINISHED = ("success", "failed")
-SCORING_STEPS = ["validate", "resolve-model", "deploy", "score", "publish"]
-TRAINING_STEPS = [
-    "validate",
-    "split",
-    "train-logreg",
-    "train-hgb",
-    "train-mlp",
-    "evaluate",
-    "explain",
-    "register",
-]
 
 
 @dataclass

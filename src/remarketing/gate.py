@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 COMPARED = ("roc_auc", "pr_auc")  # metrics on which a challenger may not lose to the champion
 
@@ -20,6 +21,27 @@ class Floors:
 class Decision:
     promote: bool
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    """The evaluate step's report: which family, why, every family's backtest, and the gate's verdict."""
+
+    family: str
+    selection_metric: str
+    choice: str  # why this family
+    backtests: dict[str, Any]  # family -> FamilyBacktest.as_dict()
+    summary: dict[str, dict[str, float]]  # the chosen family's mean and worst
+    champion: dict[str, Any] | None  # the champion's version and its own backtest summary
+    promote: bool
+    reasons: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        return cls(**data)
 
 
 def decide(

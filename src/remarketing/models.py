@@ -2,7 +2,7 @@
 
 A :class:`CampaignModel` holds preprocessing and estimator together, takes raw customer rows, and returns
 calibrated probabilities and per-field SHAP contributions. Each family states how its SHAP values are
-computed and how fast (``EXPLAINERS``), so batch scoring can explain every customer.
+computed and how fast (``remarketing.families``), so batch scoring can explain every customer.
 """
 
 from __future__ import annotations
@@ -17,20 +17,10 @@ from scipy.special import expit, logit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from remarketing import families
 from remarketing.datasets import DatasetSpec
 from remarketing.errors import InvalidRow
 from remarketing.features import FastDesign, build_preprocessor, field_matrix, output_fields
-
-# How each family is explained, and how fast (rows per second on one core; see benchmarks/).
-EXPLAINERS = {
-    "logreg": "exact linear SHAP, coef * (x - background mean), on the one-hot design matrix; equal to "
-    "shap.LinearExplainer with an independent masker (vectorised: about a million rows per second)",
-    "hgb": "shap.TreeExplainer (exact, path-dependent) on the one-hot design matrix, in log-odds "
-    "(about 1,000 rows per second)",
-    "mlp": "shap.DeepExplainer (DeepLIFT rescale, additive) against the background sample, in logits "
-    "(about 300 rows per second)",
-}
-
 
 _SHAP_LOCK = threading.Lock()
 
@@ -41,13 +31,7 @@ class Explanation:
     base_value: float  # calibrated log-odds of the background; contributions sum to logit(p) - base
 
 
-# --- families --------------------------------------------------------------------------------------
-# The families, simplest first: when backtests cannot tell two apart, the simpler one is chosen
-# (remarketing.backtest.choose). Recency weights (by row position: the history is in time order) help the
-# linear model follow the drifting prior over every cut-off of bank-full (benchmarks/recency_experiment.py);
-# the tree and neural families are not weighted. The MLP trains for a fixed number of epochs: with every
-# labelled row in the fit, no slice is left to stop early on.
-RECENCY_TAU = {"logreg": 0.1}
+# --- families (declared in remarketing.families; fitted here) ---------------------------------------------
 MLP_EPOCHS = 12
 
 
@@ -105,7 +89,10 @@ def _fit_mlp(X, y, w, seed: int) -> Any:
 
 
 FIT = {"logreg": _fit_logreg, "hgb": _fit_hgb, "mlp": _fit_mlp}
-FAMILIES = list(FIT)  # simplest first
+if tuple(FIT) != families.NAMES:  # a family declared without its fit, or the other way round
+    raise RuntimeError(f"remarketing.families declares {families.NAMES}, models fits {tuple(FIT)}")
+FAMILIES = list(families.NAMES)  # simplest first
+EXPLAINERS = {f.name: f.explainer for f in families.FAMILIES}
 
 
 def _margin(family: str, estimator: Any, X: np.ndarray) -> np.ndarray:
@@ -225,7 +212,7 @@ def fit_family(
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FIT)}")
     preprocessor = build_preprocessor(spec, encoding="onehot")
     X = preprocessor.fit_transform(rows[spec.feature_names])
-    weights = recency_weights(len(rows), RECENCY_TAU.get(family))
+    weights = recency_weights(len(rows), families.BY_NAME[family].recency_tau)
     estimator = FIT[family](X, rows[spec.target.column].to_numpy(), weights, seed)
     background = rows[spec.feature_names].sample(min(background_rows, len(rows)), random_state=seed)
     return CampaignModel(

@@ -26,6 +26,15 @@ class Launcher(Protocol):
 
 # --- serving a model version -------------------------------------------------------------------------
 @dataclass(frozen=True)
+class ModelRef:
+    """A registered model version, as a scoring run uses it."""
+
+    name: str
+    version: str
+    uri: str  # the bundle's folder
+
+
+@dataclass(frozen=True)
 class Endpoint:
     base_url: str  # http://127.0.0.1:<port> locally; the InferenceService's address on KServe
     model_name: str  # the KServe model name in the URL paths

@@ -123,6 +123,9 @@ class RunRecord(BaseModel):
         return step
 
 
+Changes = list[Callable[[RunRecord], None]]  # what a step's body asks to apply with its success
+
+
 class RunStore:
     """Run records under ``<artifacts_root>/runs/``."""
 
@@ -186,9 +189,10 @@ class RunStore:
 
     # --- steps ---------------------------------------------------------------------------------
     @contextmanager
-    def step(self, run_id: str, name: str) -> Iterator[None]:
+    def step(self, run_id: str, name: str) -> Iterator[Changes]:
         """Mark ``name`` running, then success; on an error mark the step and the run failed with the
-        error's message, and re-raise."""
+        error's message, and re-raise. Changes the body appends to the yielded list are applied in the
+        same write as the success (so a reader never sees the step done without what it said)."""
 
         def start(r: RunRecord) -> None:
             step = r.step(name)
@@ -197,8 +201,9 @@ class RunStore:
                 r.status = "running"
 
         self.update(run_id, start)
+        after: Changes = []
         try:
-            yield
+            yield after
         except BaseException as exc:
             # Our errors are written for people; anything else also says what kind of error it was.
             message = str(exc) if isinstance(exc, RemarketingError) else f"{type(exc).__name__}: {exc}"
@@ -216,6 +221,8 @@ class RunStore:
             def done(r: RunRecord) -> None:
                 step = r.step(name)
                 step.status, step.finished = "success", now()
+                for change in after:
+                    change(r)
 
             self.update(run_id, done)
 
@@ -244,16 +251,6 @@ class RunStore:
                     s.status, s.finished = "failed", now()
 
         return self.update(run_id, change)
-
-
-def step_context(settings: Any) -> tuple[Any, Storage, RunStore]:
-    """What a pipeline step needs from the settings it was given (a Settings, or the dict a KFP
-    parameter carries): the settings, the storage and the run store."""
-    from remarketing.settings import Settings
-
-    s = settings if isinstance(settings, Settings) else Settings.model_validate(settings)
-    storage = Storage(s)
-    return s, storage, RunStore(storage, s.artifacts_root)
 
 
 def summary(record: RunRecord) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ import orjson
 import pandas as pd
 
 from remarketing import contacts, parameters
-from remarketing.datasets import DatasetSpec, load_spec
+from remarketing.datasets import DatasetSpec
 from remarketing.errors import DataValidationError, RemarketingError
-from remarketing.ports import Registry
-from remarketing.runs import step_context
+from remarketing.ports import Deployer, Endpoint, ModelRef, Registry
 from remarketing.settings import Settings
+from remarketing.step import Chunks, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join
 
 CHUNK_ROWS = 50_000  # rows validated and kept in memory at once
@@ -49,111 +49,76 @@ PREDICTION_COLUMNS = [
 ]
 
 
-def chunk_files(folder: str | Path) -> list[Path]:
-    return sorted(Path(folder).glob("chunk-*.parquet"))
-
-
 # --- 1. validate -------------------------------------------------------------------------------------
 
 
-def validate_weekly(
-    settings: Settings | dict, run_id: str, source_uri: str, dataset: str, rows_dir: str, rejects_path: str
-) -> dict[str, Any]:
-    """Check the weekly file against the spec without the target, chunk by chunk: typed rows to
-    ``rows_dir/chunk-*.parquet``, rejected cells to ``rejects_path``."""
+def validate(ctx: StepContext, *, source_uri: str, rows: Chunks) -> StepResult:
+    """Check the weekly file against the spec without the target, chunk by chunk: typed rows to ``rows``
+    (memory stays flat), the rejected cells as the ``rejects`` table."""
     from remarketing.validation import Purpose, summarise, validate_file
 
-    s, storage, store = step_context(settings)
-    with store.step(run_id, "validate"):
-        spec = load_spec(dataset)
-        record = store.get(run_id)
-        parameters.parse(record.params)  # a bad parameter fails the run before anything is scored
-        out = Path(rows_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / "weekly.csv"
-            generation = record.source.generation if source_uri.startswith("gs://") else None
-            digest, size = storage.download_file(source_uri, local, generation=generation)
-            warnings: list[str] = []
-            rejects: list[pd.DataFrame] = []
-            unseen: dict[str, int] = {}
-            scored, id_generated = 0, False
-            for i, chunk in enumerate(
-                validate_file(local, spec, Purpose.SCORING, chunk_rows=CHUNK_ROWS, source=source_uri)
-            ):
-                warnings.extend(chunk.warnings)
-                rejects.append(chunk.rejects)
-                for column, count in chunk.unseen_categories.items():
-                    unseen[column] = unseen.get(column, 0) + count
-                id_generated = chunk.id_generated
-                scored += len(chunk.frame)
-                chunk.frame.to_parquet(out / f"chunk-{i:05d}.parquet", index=False)
-        all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
-        rejected_rows = int(all_rejects["row"].nunique()) if len(all_rejects) else 0
-        if scored == 0:
-            from remarketing.validation import describe_failures
+    spec = ctx.spec
+    parameters.parse(ctx.run.params)  # a bad parameter fails the run before anything is scored
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "weekly.csv"
+        generation = ctx.run.source.generation if source_uri.startswith("gs://") else None
+        digest, size = ctx.storage.download_file(source_uri, local, generation=generation)
+        warnings: list[str] = []
+        rejects: list[pd.DataFrame] = []
+        unseen: dict[str, int] = {}
+        valid, id_generated = 0, False
+        for i, chunk in enumerate(
+            validate_file(local, spec, Purpose.SCORING, chunk_rows=CHUNK_ROWS, source=source_uri)
+        ):
+            warnings.extend(chunk.warnings)
+            rejects.append(chunk.rejects)
+            for column, count in chunk.unseen_categories.items():
+                unseen[column] = unseen.get(column, 0) + count
+            id_generated = chunk.id_generated
+            valid += len(chunk.frame)
+            rows.write(i, chunk.frame)
+    all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
+    rejected_rows = int(all_rejects["row"].nunique()) if len(all_rejects) else 0
+    if valid == 0:
+        from remarketing.validation import describe_failures
 
-            cases = all_rejects.rename(columns={"reason": "check", "value": "failure_case"})
-            cases["index"] = cases["row"] - 2
-            raise DataValidationError(
-                ["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source_uri
-            )
-        warnings += summarise(spec, rejected_rows, unseen, id_generated, scored + rejected_rows)
-        Path(rejects_path).parent.mkdir(parents=True, exist_ok=True)
-        all_rejects.to_parquet(rejects_path, index=False)
-        summary = {
-            "rows_read": scored + rejected_rows,
-            "rows_valid": scored,
-            "rows_rejected": rejected_rows,
-            "unseen_categories": unseen,
-        }
-
-        def note(r):
-            r.warnings.extend(w for w in warnings if w not in r.warnings)
-            r.source.sha256, r.source.size = digest, size
-            r.metrics.update(
-                {
-                    "rows_read": summary["rows_read"],
-                    "rows_rejected": rejected_rows,
-                    "unseen_categories": unseen,
-                }
-            )
-
-        store.update(run_id, note)
-    return summary
+        cases = all_rejects.rename(columns={"reason": "check", "value": "failure_case"})
+        cases["index"] = cases["row"] - 2
+        raise DataValidationError(
+            ["every row was rejected:", *describe_failures(cases, spec.id_column)], source=source_uri
+        )
+    warnings += summarise(spec, rejected_rows, unseen, id_generated, valid + rejected_rows)
+    counts = {"rows_read": valid + rejected_rows, "rows_rejected": rejected_rows, "unseen_categories": unseen}
+    return StepResult(
+        outputs={"rejects": all_rejects},
+        record=RecordChange(warnings=warnings, metrics=counts, source={"sha256": digest, "size": size}),
+        metrics={"rows_valid": valid, "rows_rejected": rejected_rows},
+    )
 
 
 # --- 2. resolve -------------------------------------------------------------------------------------
 
 
-def resolve_model(
-    settings: Settings | dict, run_id: str, dataset: str, *, registry: Registry
-) -> dict[str, str]:
+def resolve(ctx: StepContext, *, registry: Registry) -> StepResult:
     """The champion, or the version asked for in the run's parameters."""
-    s, _, store = step_context(settings)
-    with store.step(run_id, "resolve-model"):
-        name = s.model_name(dataset)
-        asked = store.get(run_id).params.get("model_version")
-        info = registry.resolve(name, str(asked) if asked else None)
-
-        def note(r):
-            r.model_name, r.model_version = name, info.version
-
-        store.update(run_id, note)
-    return {"model_name": name, "version": info.version, "uri": info.source}
+    name = ctx.settings.model_name(ctx.dataset)
+    asked = ctx.run.params.get("model_version")
+    info = registry.resolve(name, str(asked) if asked else None)
+    return StepResult(
+        outputs={"model": ModelRef(name, info.version, info.source)},
+        record=RecordChange(fields={"model_name": name, "model_version": info.version}),
+    )
 
 
-# --- 3. deploy (the adapter passes the deployer) --------------------------------------------------------
+# --- 3. deploy --------------------------------------------------------------------------------------------
 
 
-def record_deploy(
-    settings: Settings | dict, run_id: str, deploy: Callable[[], dict[str, str]]
-) -> dict[str, str]:
-    _, _, store = step_context(settings)
-    with store.step(run_id, "deploy"):
-        endpoint = deploy()
-        store.update(run_id, lambda r: r.pipeline_run.update({"endpoint": endpoint}))
-    return endpoint
+def deploy(ctx: StepContext, *, model: ModelRef, deployer: Deployer) -> StepResult:
+    """Serve the version (started or reused locally, an InferenceService on KServe) and wait for it."""
+    endpoint = deployer.deploy(model.name, model.version, model.uri)
+    return StepResult(
+        outputs={"endpoint": endpoint}, record=RecordChange(pipeline_run={"endpoint": asdict(endpoint)})
+    )
 
 
 # --- 4. score -------------------------------------------------------------------------------------------
@@ -230,57 +195,44 @@ def score_chunk(scorer: HttpScorer, rows: pd.DataFrame, spec: DatasetSpec, concu
     return pd.concat([out, contributions.add_prefix("shap_")], axis=1)
 
 
-def score_rows(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    endpoint: dict[str, str],
-    rows_dir: str,
-    scored_dir: str,
+def score(
+    ctx: StepContext,
     *,
-    redeploy: Callable[[], dict[str, str]] | None = None,
+    endpoint: Endpoint,
+    model: ModelRef,
+    rows: Chunks,
+    scored: Chunks,
+    deployer: Deployer,
     concurrency: int = 4,
-) -> dict[str, Any]:
-    """Stream every chunk through the endpoint. When the server stops answering, ``redeploy`` (if given)
-    is called once to bring it back, and the chunk is retried; then the run fails clearly."""
-    s, _, store = step_context(settings)
-    with store.step(run_id, "score"):
-        spec = load_spec(dataset)
-        out = Path(scored_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        scorer = HttpScorer(endpoint["base_url"], endpoint["model_name"])
-        redeployed = False
-        scored = 0
-        started = time.perf_counter()
-        try:
-            for path in chunk_files(rows_dir):
-                rows = pd.read_parquet(path)
-                try:
-                    result = score_chunk(scorer, rows, spec, concurrency)
-                except ServerUnavailable:
-                    if redeploy is None or redeployed:
-                        raise
-                    redeployed = True
-                    scorer.close()
-                    endpoint = redeploy()
-                    scorer = HttpScorer(endpoint["base_url"], endpoint["model_name"])
-                    store.update(
-                        run_id,
-                        lambda r: r.warnings.append(
-                            "the model server stopped answering; it was redeployed and scoring resumed"
-                        ),
-                    )
-                    result = score_chunk(scorer, rows, spec, concurrency)
-                result.to_parquet(out / path.name, index=False)
-                scored += len(rows)
-        finally:
-            scorer.close()
-        seconds = time.perf_counter() - started
-    return {
-        "rows_scored": scored,
-        "seconds": seconds,
-        "rows_per_second": scored / seconds if seconds else None,
-    }
+) -> StepResult:
+    """Stream every chunk through the endpoint into ``scored``. When the server stops answering it is
+    deployed again (once) and the chunk retried; then the run fails clearly."""
+    spec = ctx.spec
+    scorer = HttpScorer(endpoint.base_url, endpoint.model_name)
+    warnings: list[str] = []
+    count = 0
+    started = time.perf_counter()
+    try:
+        for i, frame in enumerate(rows.frames()):
+            try:
+                result = score_chunk(scorer, frame, spec, concurrency)
+            except ServerUnavailable:
+                if warnings:  # redeployed once already
+                    raise
+                scorer.close()
+                endpoint = deployer.deploy(model.name, model.version, model.uri)
+                scorer = HttpScorer(endpoint.base_url, endpoint.model_name)
+                warnings.append("the model server stopped answering; it was redeployed and scoring resumed")
+                result = score_chunk(scorer, frame, spec, concurrency)
+            scored.write(i, result)
+            count += len(frame)
+    finally:
+        scorer.close()
+    seconds = time.perf_counter() - started
+    return StepResult(
+        record=RecordChange(warnings=warnings),
+        metrics={"rows_scored": count, "rows_per_second": count / seconds if seconds else 0.0},
+    )
 
 
 # --- 5. publish -----------------------------------------------------------------------------------------
@@ -343,6 +295,16 @@ def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def contact_list(
+    spec: DatasetSpec, customers: pd.DataFrame, policy: contacts.Policy, version: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``predictions.csv``'s rows, best first (and the groups in the customers' own order)."""
+    plan = contacts.assign(customers["customer_id"], customers["probability"].to_numpy(), policy)
+    ranked = pd.concat([customers, plan, reason_sentences(spec, customers)], axis=1)
+    ranked["model_version"] = version
+    return ranked.sort_values("rank")[PREDICTION_COLUMNS], plan
+
+
 def expectations(
     backtest: pd.DataFrame | None, probabilities: np.ndarray, plan: pd.DataFrame
 ) -> dict[str, Any]:
@@ -362,59 +324,47 @@ def expectations(
 
 
 def publish(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    model: dict[str, str],
-    rows_dir: str,
-    scored_dir: str,
-    rejects_path: str,
-) -> dict[str, Any]:
+    ctx: StepContext, *, model: ModelRef, rows: Chunks, scored: Chunks, rejects: pd.DataFrame
+) -> StepResult:
     """Choose the contact list (targeted, holdout, explore), write predictions.csv, rejects.csv,
-    contributions.parquet and manifest.json to ``output/<run_id>/`` (predictions.csv last), and close
-    the run record."""
-    s, storage, store = step_context(settings)
-    with store.step(run_id, "publish"):
-        spec = load_spec(dataset)
-        record = store.get(run_id)
-        files = chunk_files(scored_dir)
-        head = ["customer_id", "probability", *REASON_PARTS]
-        scored = pd.concat([pd.read_parquet(f, columns=head) for f in files], ignore_index=True)
-        probabilities = scored["probability"].to_numpy()
-        policy = contact_policy(s, record.params, len(scored), key=record.source.sha256 or "")
-        plan = contacts.assign(scored["customer_id"], probabilities, policy)
-        ranked = pd.concat([scored, plan, reason_sentences(spec, scored)], axis=1)
-        ranked["model_version"] = model["version"]
-        ranked = ranked.sort_values("rank")[PREDICTION_COLUMNS]
-        meta = _model_metadata(storage, model["uri"])
-        outlook = {
-            **contacts.summary(plan, probabilities, policy),
-            **expectations(_model_backtest(storage, model["uri"]), probabilities, plan),
-        }
-        warnings = _outlook_warnings(outlook)
-        out = join(s.artifacts_root, "output", run_id)
-        manifest = _manifest(run_id, dataset, record, model, meta, outlook, policy, warnings, out)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp)
-            manifest["drift"] = _write_contributions(
-                spec, meta, rows_dir, files, local / "contributions.parquet"
+    contributions.parquet and manifest.json to ``output/<run_id>/`` (predictions.csv last); the run is
+    then finished."""
+    s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
+    head = ["customer_id", "probability", *REASON_PARTS]
+    customers = pd.concat(list(scored.frames(columns=head)), ignore_index=True)
+    probabilities = customers["probability"].to_numpy()
+    policy = contact_policy(s.whole, record.params, len(customers), key=record.source.sha256 or "")
+    ranked, plan = contact_list(spec, customers, policy, model.version)
+    meta = _model_metadata(storage, model.uri)
+    outlook = {
+        **contacts.summary(plan, probabilities, policy),
+        **expectations(_model_backtest(storage, model.uri), probabilities, plan),
+    }
+    warnings = _outlook_warnings(outlook)
+    out = join(s.artifacts_root, "output", ctx.run_id)
+    manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp)
+        manifest["drift"] = _write_contributions(spec, meta, rows, scored, local / "contributions.parquet")
+        escape_cells(rejects).to_csv(local / "rejects.csv", index=False)
+        escape_cells(ranked).to_csv(local / "predictions.csv", index=False, float_format="%.6f")
+        (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
+            storage.write_bytes(
+                join(out, name), (local / name).read_bytes(), content_type=_content_type(name)
             )
-            escape_cells(pd.read_parquet(rejects_path)).to_csv(local / "rejects.csv", index=False)
-            escape_cells(ranked).to_csv(local / "predictions.csv", index=False, float_format="%.6f")
-            (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-            for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
-                storage.write_bytes(
-                    join(out, name), (local / name).read_bytes(), content_type=_content_type(name)
-                )
-        metrics = _run_metrics(record, ranked, outlook)
-    store.finish(
-        run_id,
-        warnings=[w for w in warnings if w not in record.warnings],
-        predictions_uri=join(out, "predictions.csv"),
-        manifest_uri=join(out, "manifest.json"),
-        metrics={**record.metrics, **metrics},
+    return StepResult(
+        record=RecordChange(
+            warnings=warnings,
+            metrics=_run_metrics(record, ranked, outlook),
+            fields={
+                "predictions_uri": join(out, "predictions.csv"),
+                "manifest_uri": join(out, "manifest.json"),
+            },
+            finish=True,
+        ),
+        metrics={"rows_scored": float(len(ranked)), "contacted": float(outlook["calls"])},
     )
-    return metrics
 
 
 def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
@@ -454,7 +404,7 @@ def _manifest(
     run_id: str,
     dataset: str,
     record: Any,
-    model: dict[str, str],
+    model: ModelRef,
     meta: dict[str, Any],
     outlook: dict[str, Any],
     policy: contacts.Policy,
@@ -467,9 +417,9 @@ def _manifest(
         "dataset": dataset,
         "source": record.source.model_dump(),
         "model": {
-            "name": model["model_name"],
-            "version": model["version"],
-            "uri": model["uri"],
+            "name": model.name,
+            "version": model.version,
+            "uri": model.uri,
             "family": meta.get("family"),
             "trained_on": meta.get("training_data"),
             "fitted_on": meta.get("fitted_on"),
@@ -503,7 +453,7 @@ def _manifest(
 
 
 def _write_contributions(
-    spec: DatasetSpec, meta: dict[str, Any], rows_dir: str, files: list[Path], path: Path
+    spec: DatasetSpec, meta: dict[str, Any], rows: Chunks, scored: Chunks, path: Path
 ) -> dict[str, Any]:
     """Stream every chunk's contributions into one parquet file and count the drift on the way."""
     import pyarrow as pa
@@ -514,9 +464,9 @@ def _write_contributions(
     drift = DriftCounter(meta.get("training_profile", {}))
     skip = ["probability", *REASON_PARTS]
     writer = None
-    for rows_file, scored_file in zip(chunk_files(rows_dir), files, strict=True):
-        drift.add(pd.read_parquet(rows_file, columns=spec.feature_names))
-        table = pa.Table.from_pandas(pd.read_parquet(scored_file).drop(columns=skip), preserve_index=False)
+    for features, result in zip(rows.frames(columns=spec.feature_names), scored.frames(), strict=True):
+        drift.add(features)
+        table = pa.Table.from_pandas(result.drop(columns=skip), preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
     if writer:

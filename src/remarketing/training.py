@@ -1,10 +1,10 @@
-"""The training pipeline's steps as plain functions on paths and addresses.
+"""The training pipeline's steps (declared in ``remarketing.flow``):
 
     validate > split (the backtest plan) > train-<family> (backtests, then a fit on every row)
     > evaluate (choose the family on the backtests, gate it) > explain > register
 
-Each KFP component calls exactly one of these (benchmarks/training_pipeline.py also chains them in one
-process to measure the pipeline's overhead). Every step is recorded in the run record.
+Each is a plain function on typed hand-offs (``remarketing.step``); the adapter that runs it records the
+step and applies what it returns. benchmarks/training_pipeline.py runs the same steps in one process.
 """
 
 from __future__ import annotations
@@ -16,38 +16,24 @@ from typing import Any
 
 import pandas as pd
 
-from remarketing.datasets import DatasetSpec, load_spec
+from remarketing.backtest import FamilyBacktest, Plan
+from remarketing.datasets import DatasetSpec
 from remarketing.errors import PreconditionFailed, RemarketingError, StorageError
+from remarketing.gate import Evaluation
 from remarketing.ports import CHALLENGER, CHAMPION, ExperimentLog, Registry, Tracker
-from remarketing.runs import step_context
 from remarketing.settings import Settings
+from remarketing.step import Folder, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join, sha256_bytes
 
-# Each step imports what it needs inside its body: every pipeline task is a fresh process, and
-# importing scikit-learn, matplotlib, pandera and MLflow for every step costs seconds per task.
+# Heavy libraries are imported inside the steps that need them: every pipeline task is a fresh process,
+# and importing scikit-learn, matplotlib, pandera and TensorFlow for every step costs seconds per task.
 
 BACKTEST_PARQUET = "backtest.parquet"  # each bundle's out-of-time backtest scores (its metadata has the rest)
 
 
-def _write_json(path: str | Path, payload: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2, default=float))
-
-
-def _read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def _read_plan(path: str | Path):
-    from remarketing.backtest import Plan
-
-    return Plan.from_dict(_read_json(path))
-
-
-def read_backtest(model_dir: str | Path):
+def read_backtest(model_dir: str | Path) -> FamilyBacktest:
     """A candidate's (or a bundle's) backtest: per-period results and out-of-time predictions."""
     from remarketing import bundle
-    from remarketing.backtest import FamilyBacktest
 
     directory = Path(model_dir)
     return FamilyBacktest.from_dict(
@@ -58,142 +44,110 @@ def read_backtest(model_dir: str | Path):
 # --- steps ---------------------------------------------------------------------------------------
 
 
-def validate_source(
-    settings: Settings | dict, run_id: str, source_uri: str, dataset: str, out_path: str
-) -> dict:
-    """Read the campaign file, check it against the spec, write the typed rows (parquet)."""
-    from remarketing.validation import Purpose, validate
+def validate(ctx: StepContext, *, source_uri: str) -> StepResult:
+    """Read the campaign file (the generation that started the run), check it against the spec."""
+    from remarketing.validation import Purpose
+    from remarketing.validation import validate as check
 
-    s, storage, store = step_context(settings)
-    with store.step(run_id, "validate"):
-        spec = load_spec(dataset)
-        generation = store.get(run_id).source.generation if source_uri.startswith("gs://") else None
-        data = storage.read_bytes(source_uri, generation=generation)
-        checked = validate(data, spec, Purpose.TRAINING, source=source_uri)
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        checked.frame.to_parquet(out_path, index=False)
-        digest = sha256_bytes(data)
-
-        def note(r):
-            r.warnings.extend(w for w in checked.warnings if w not in r.warnings)
-            r.source.sha256, r.source.size = digest, len(data)
-
-        store.update(run_id, note)
-    return {"rows": len(checked.frame), "sha256": digest, "warnings": checked.warnings}
+    generation = ctx.run.source.generation if source_uri.startswith("gs://") else None
+    data = ctx.storage.read_bytes(source_uri, generation=generation)
+    checked = check(data, ctx.spec, Purpose.TRAINING, source=source_uri)
+    return StepResult(
+        outputs={"rows": checked.frame},
+        record=RecordChange(
+            warnings=checked.warnings, source={"sha256": sha256_bytes(data), "size": len(data)}
+        ),
+        metrics={"rows": len(checked.frame)},
+    )
 
 
-def plan_backtests(
-    settings: Settings | dict, run_id: str, dataset: str, rows_path: str, plan_path: str
-) -> dict:
+def split(ctx: StepContext, *, rows: pd.DataFrame) -> StepResult:
     """Split the history by time into the backtest periods; fail clearly when it is too short."""
     from remarketing import backtest
 
-    s, _, store = step_context(settings)
-    with store.step(run_id, "split"):
-        spec = load_spec(dataset)
-        labels = pd.read_parquet(rows_path, columns=[spec.target.column])[spec.target.column].to_numpy()
-        plan = backtest.plan(len(labels), periods=s.backtest_periods, period_share=s.backtest_period_share)
-        backtest.check_outcomes(plan, labels)
-        _write_json(plan_path, plan.as_dict())
-    return plan.as_dict()
+    s = ctx.settings
+    labels = rows[ctx.spec.target.column].to_numpy()
+    plan = backtest.plan(len(labels), periods=s.backtest_periods, period_share=s.backtest_period_share)
+    backtest.check_outcomes(plan, labels)
+    return StepResult(outputs={"plan": plan})
 
 
-def train_candidate(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    family: str,
-    rows_path: str,
-    plan_path: str,
-    model_dir: str,
-) -> dict:
+def train(ctx: StepContext, *, rows: pd.DataFrame, plan: Plan, candidate: Folder) -> StepResult:
     """Backtest one family over the plan's periods, then fit it on every labelled row (the most recent
     rows are the ones most like next week) and calibrate it as the backtests were: on the last period's
-    out-of-time scores. Saves the bundle with its backtest; returns the backtest's mean metrics."""
+    out-of-time scores. Saves the bundle with its backtest into ``candidate``."""
     from remarketing import backtest, bundle
     from remarketing.drift import reference_profile
     from remarketing.models import fit_family
 
-    s, _, store = step_context(settings)
-    with store.step(run_id, f"train-{family}"):
-        spec = load_spec(dataset)
-        rows, plan = pd.read_parquet(rows_path), _read_plan(plan_path)
-        common = {"seed": s.seed, "background_rows": s.shap_background_rows}
-        result = backtest.run_family(family, spec, rows, plan, budget_for=s.budget_for, **common)
-        started = time.perf_counter()
-        model = fit_family(family, spec, rows, **common)
-        model.calibration = result.final_calibration
-        last = plan.scored[-1]
-        metadata = {
-            "fitted_on": {"rows": len(rows), "first_row": 1, "last_row": len(rows)},
-            "calibrated_on": {
-                "method": "Platt scaling on out-of-time scores of the most recent period (the model fitted "
-                "on every row before it), as in every backtest period",
-                "rows": [last.start + 1, last.end],
-            },
-            "backtest": result.as_dict(),
-            "fit_seconds": time.perf_counter() - started,
-            "training_profile": reference_profile(rows, spec.feature_names),
-        }
-        directory = bundle.save(model, Path(model_dir), metadata)
-        result.predictions.to_parquet(directory / BACKTEST_PARQUET, index=False)
-    return result.summary()["mean"]
+    s, spec, family = ctx.settings, ctx.spec, str(ctx.family)
+    common = {"seed": s.seed, "background_rows": s.shap_background_rows}
+    result = backtest.run_family(family, spec, rows, plan, budget_for=s.budget_for, **common)
+    started = time.perf_counter()
+    model = fit_family(family, spec, rows, **common)
+    model.calibration = result.final_calibration
+    last = plan.scored[-1]
+    metadata = {
+        "fitted_on": {"rows": len(rows), "first_row": 1, "last_row": len(rows)},
+        "calibrated_on": {
+            "method": "Platt scaling on out-of-time scores of the most recent period (the model fitted "
+            "on every row before it), as in every backtest period",
+            "rows": [last.start + 1, last.end],
+        },
+        "backtest": result.as_dict(),
+        "fit_seconds": time.perf_counter() - started,
+        "training_profile": reference_profile(rows, spec.feature_names),
+    }
+    bundle.save(model, candidate.path, metadata)
+    result.predictions.to_parquet(candidate.path / BACKTEST_PARQUET, index=False)
+    means = result.summary()["mean"]
+    return StepResult(metrics={f"backtest_mean_{k}": v for k, v in means.items()})
 
 
-def evaluate_and_gate(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    candidate_dirs: dict[str, str],
-    chosen_dir: str,
-    report_path: str,
-    *,
-    registry: Registry,
-) -> dict:
+def evaluate(
+    ctx: StepContext, *, candidate: dict[str, Folder], chosen: Folder, registry: Registry
+) -> StepResult:
     """Choose the family on the backtests (the metric named in settings), compare it with the champion's
-    own backtests, and decide promotion."""
+    own backtests, and decide promotion; the chosen bundle is copied into ``chosen``."""
     from remarketing import backtest, bundle
     from remarketing.gate import Floors, decide
 
-    s, storage, store = step_context(settings)
-    with store.step(run_id, "evaluate"):
-        results = {family: read_backtest(d) for family, d in candidate_dirs.items()}
-        choice = backtest.choose(results, s.selection_metric)
-        summary = results[choice.family].summary()
-        champion, champion_summary, note = _champion_backtest(s, storage, registry, dataset)
-        decision = decide(
-            summary["mean"],
-            champion_summary["mean"] if champion_summary else None,
-            floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct),
-            margin=s.promotion_margin,
-            champion_note=note,
-        )
-        bundle.copy_tree(Path(candidate_dirs[choice.family]), Path(chosen_dir))
-        report = {
-            "family": choice.family,
-            "selection_metric": s.selection_metric,
-            "choice": choice.reason,
-            "backtests": {f: r.as_dict() for f, r in results.items()},
-            "summary": summary,
-            "champion": (
-                {"version": champion, "summary": champion_summary} if champion and champion_summary else None
-            ),
-            "promote": decision.promote,
-            "reasons": decision.reasons,
-        }
-        _write_json(report_path, report)
-    return report
+    s = ctx.settings
+    results = {family: read_backtest(folder.path) for family, folder in candidate.items()}
+    choice = backtest.choose(results, s.selection_metric)
+    summary = results[choice.family].summary()
+    champion, champion_summary, note = _champion_backtest(ctx, registry)
+    decision = decide(
+        summary["mean"],
+        champion_summary["mean"] if champion_summary else None,
+        floors=Floors(roc_auc=s.floor_roc_auc, lift_at_10pct=s.floor_lift_at_10pct),
+        margin=s.promotion_margin,
+        champion_note=note,
+    )
+    bundle.copy_tree(candidate[choice.family].path, chosen.path)
+    report = Evaluation(
+        family=choice.family,
+        selection_metric=s.selection_metric,
+        choice=choice.reason,
+        backtests={f: r.as_dict() for f, r in results.items()},
+        summary=summary,
+        champion={"version": champion, "summary": champion_summary}
+        if champion and champion_summary
+        else None,
+        promote=decision.promote,
+        reasons=decision.reasons,
+    )
+    metrics = {f"backtest_mean_{k}": v for k, v in summary["mean"].items()}
+    return StepResult(outputs={"report": report}, metrics=metrics)
 
 
-def _champion_backtest(
-    s: Settings, storage: Storage, registry: Registry, dataset: str
-) -> tuple[str | None, dict | None, str]:
+def _champion_backtest(ctx: StepContext, registry: Registry) -> tuple[str | None, dict | None, str]:
     """The champion's version and its own backtest summary, from its bundle's metadata."""
-    champion = registry.by_alias(s.model_name(dataset), CHAMPION)
+    champion = registry.by_alias(ctx.settings.model_name(ctx.dataset), CHAMPION)
     if champion is None:
         return None, None, ""
     try:
-        metadata = json.loads(storage.read_text(join(champion.source, "metadata.json")))
+        metadata = json.loads(ctx.storage.read_text(join(champion.source, "metadata.json")))
     except StorageError:
         metadata = {}
     summary = (metadata.get("backtest") or {}).get("summary")
@@ -203,105 +157,87 @@ def _champion_backtest(
     return champion.version, summary, ""
 
 
-def explain_model(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    model_dir: str,
-    rows_path: str,
-    plan_path: str,
-    out_dir: str,
-) -> dict:
+def explain(ctx: StepContext, *, chosen: Folder, rows: pd.DataFrame, plan: Plan, shap: Folder) -> StepResult:
     """Global SHAP importance and the summary plot, on (up to 2,000 of) the most recent period's rows."""
     from remarketing import bundle, plots
 
-    s, _, store = step_context(settings)
-    with store.step(run_id, "explain"):
-        model = bundle.load(Path(model_dir))
-        last = _read_plan(plan_path).scored[-1]
-        rows = pd.read_parquet(rows_path).iloc[last.start : last.end]
-        rows = rows.sample(min(2000, len(rows)), random_state=s.seed) if len(rows) > 2000 else rows
-        explanation = model.explain(rows)
-        importance = explanation.contributions.abs().mean().sort_values(ascending=False)
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        plots.shap_summary(explanation.contributions, rows).savefig(out / "shap_summary.png")
-        plots.importance(importance).savefig(out / "shap_importance.png")
-        payload = {
-            "base_value": explanation.base_value,
-            "importance": importance.to_dict(),
-            "rows": len(rows),
-            "explained": f"{len(rows)} customers of the most recent period ({last.start + 1:,}-{last.end:,})",
-        }
-        _write_json(out / "shap_importance.json", payload)
-    return payload
+    model = bundle.load(chosen.path)
+    last = plan.scored[-1]
+    recent = rows.iloc[last.start : last.end]
+    if len(recent) > 2000:
+        recent = recent.sample(2000, random_state=ctx.settings.seed)
+    explanation = model.explain(recent)
+    importance = explanation.contributions.abs().mean().sort_values(ascending=False)
+    plots.shap_summary(explanation.contributions, recent).savefig(shap.path / "shap_summary.png")
+    plots.importance(importance).savefig(shap.path / "shap_importance.png")
+    payload = {
+        "base_value": explanation.base_value,
+        "importance": importance.to_dict(),
+        "rows": len(recent),
+        "explained": f"{len(recent)} customers of the most recent period ({last.start + 1:,}-{last.end:,})",
+    }
+    (shap.path / "shap_importance.json").write_text(json.dumps(payload, indent=2, default=float))
+    return StepResult()
 
 
-def register_model(
-    settings: Settings | dict,
-    run_id: str,
-    dataset: str,
-    model_dir: str,
-    report_path: str,
-    explain_dir: str,
+def register(
+    ctx: StepContext,
     *,
+    chosen: Folder,
+    report: Evaluation,
+    shap: Folder,
     registry: Registry,
     tracker: Tracker,
-) -> dict:
+) -> StepResult:
     """Write the bundle to ``model-output/<name>/<version>/``, log the experiment run with its backtests
-    and plots, register the version and set its alias; then close the run record."""
+    and plots, register the version and set its alias; the run is then finished."""
     from remarketing import backtest, bundle
 
-    s, storage, store = step_context(settings)
-    with store.step(run_id, "register"):
-        spec = load_spec(dataset)
-        report = _read_json(report_path)
-        record = store.get(run_id)
-        name = s.model_name(dataset)
-        entry = _experiment_log(s, name, run_id, spec, record, report, Path(model_dir), Path(explain_dir))
-        mlflow_run_id = tracker.log(entry)
-        metadata = {
-            **bundle.read_metadata(Path(model_dir)),
-            "model_name": name,
-            "spec": spec.model_dump(),
-            "training_data": {
-                "uri": record.source.uri,
-                "sha256": record.source.sha256,
-                "generation": record.source.generation,
-            },
-            "selection": {"metric": report["selection_metric"], "reason": report["choice"]},
-            "gate": {"promote": report["promote"], "reasons": report["reasons"]},
-            "run_id": run_id,
-            "mlflow_run_id": mlflow_run_id,
-        }
-        headline = backtest.headline(report["summary"])
-        version = _register_version(
-            s, storage, registry, tracker, name, run_id, Path(model_dir), metadata, report, headline
-        )
-        if report["promote"]:
-            registry.promote(name, version)
-        else:
-            registry.set_alias(name, CHALLENGER, version)
-        reasons = [f"not promoted: {r}" for r in report["reasons"]] if not report["promote"] else []
-        chosen = report["backtests"][report["family"]]
-    store.finish(
-        run_id,
-        warnings=reasons,
-        model_name=name,
-        model_version=version,
-        metrics={
-            **headline,
-            "family": report["family"],
-            "promoted": report["promote"],
-            "fitted_on_rows": metadata["fitted_on"]["rows"],
-            "backtest_periods": [
-                {"period": p["index"], "first_row": p["start"] + 1, "last_row": p["end"], **p["metrics"]}
-                for p in chosen["periods"]
-            ],
+    s, spec, record = ctx.settings.whole, ctx.spec, ctx.run
+    name = s.model_name(ctx.dataset)
+    entry = _experiment_log(s, name, ctx.run_id, spec, record, report, chosen.path, shap.path)
+    mlflow_run_id = tracker.log(entry)
+    metadata = {
+        **bundle.read_metadata(chosen.path),
+        "model_name": name,
+        "spec": spec.model_dump(),
+        "training_data": {
+            "uri": record.source.uri,
+            "sha256": record.source.sha256,
+            "generation": record.source.generation,
         },
-        mlflow_run_id=mlflow_run_id,
+        "selection": {"metric": report.selection_metric, "reason": report.choice},
+        "gate": {"promote": report.promote, "reasons": report.reasons},
+        "run_id": ctx.run_id,
+        "mlflow_run_id": mlflow_run_id,
+    }
+    headline = backtest.headline(report.summary)
+    version = _register_version(
+        s, ctx.storage, registry, tracker, name, ctx.run_id, chosen.path, metadata, report, headline
     )
-    return {"model_uri": s.bundle_uri(name, version), "version": version, "promoted": report["promote"]}
+    if report.promote:
+        registry.promote(name, version)
+    else:
+        registry.set_alias(name, CHALLENGER, version)
+    periods = report.backtests[report.family]["periods"]
+    return StepResult(
+        record=RecordChange(
+            warnings=[f"not promoted: {r}" for r in report.reasons] if not report.promote else [],
+            metrics={
+                **headline,
+                "family": report.family,
+                "promoted": report.promote,
+                "fitted_on_rows": metadata["fitted_on"]["rows"],
+                "backtest_periods": [
+                    {"period": p["index"], "first_row": p["start"] + 1, "last_row": p["end"], **p["metrics"]}
+                    for p in periods
+                ],
+            },
+            fields={"model_name": name, "model_version": version, "mlflow_run_id": mlflow_run_id},
+            finish=True,
+        ),
+        metrics={"version": float(version)},
+    )
 
 
 def _experiment_log(
@@ -310,7 +246,7 @@ def _experiment_log(
     run_id: str,
     spec: DatasetSpec,
     record: Any,
-    report: dict,
+    report: Evaluation,
     model_dir: Path,
     explain_dir: Path,
 ) -> ExperimentLog:
@@ -325,12 +261,12 @@ def _experiment_log(
         tags={
             "run_id": run_id,
             "dataset": spec.name,
-            "family": report["family"],
-            "promoted": str(report["promote"]).lower(),
+            "family": report.family,
+            "promoted": str(report.promote).lower(),
         },
         params={
-            "family": report["family"],
-            "selection_metric": report["selection_metric"],
+            "family": report.family,
+            "selection_metric": report.selection_metric,
             "backtest_periods": s.backtest_periods,
             "backtest_period_share": s.backtest_period_share,
             "source": record.source.uri,
@@ -340,10 +276,10 @@ def _experiment_log(
             "calibration": json.dumps(list(chosen.final_calibration)),
         },
         folders={"shap": explain_dir},
-        documents={"evaluation.json": report},
+        documents={"evaluation.json": report.as_dict()},
     )
     table = []
-    for family, result in report["backtests"].items():
+    for family, result in report.backtests.items():
         for stat, values in result["summary"].items():
             entry.metrics.update({f"backtest_{stat}_{family}_{k}": v for k, v in values.items()})
         for p in result["periods"]:
@@ -357,11 +293,11 @@ def _experiment_log(
                     **p["metrics"],
                 }
             )
-    for stat, values in report["summary"].items():
+    for stat, values in report.summary.items():
         entry.metrics.update({f"backtest_{stat}_{k}": v for k, v in values.items()})
     entry.tables["backtest/periods.json"] = pd.DataFrame(table)
     entry.figures["plots/backtest.png"] = plots.backtest(
-        {f: r["periods"] for f, r in report["backtests"].items()}
+        {f: r["periods"] for f, r in report.backtests.items()}
     )
     labels, probabilities = (
         chosen.predictions["label"].to_numpy(),
@@ -386,7 +322,7 @@ def _register_version(
     run_id: str,
     model_dir: Path,
     metadata: dict,
-    report: dict,
+    report: Evaluation,
     headline: dict,
 ) -> str:
     """Upload the bundle under the next version number and register it, holding the lock so the folder
@@ -404,7 +340,7 @@ def _register_version(
             uri,
             run_id=metadata["mlflow_run_id"],
             tags={
-                "family": report["family"],
+                "family": report.family,
                 "backtest_roc_auc": f"{headline['roc_auc']:.6f}",
                 "run_id": run_id,
             },

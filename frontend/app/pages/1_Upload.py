@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend.app import ui
-from frontend.app.client import FINISHED, SCORING_STEPS, ApiClient, ApiError
+from frontend.app.client import FINISHED, ApiClient, ApiError
 
 st.set_page_config(page_title="Upload · Remarketing", page_icon="📤", layout="wide")
 st.title("Score this week's customers")
@@ -96,14 +96,15 @@ def progress(run_id: str) -> None:
         st.session_state.final = run
         st.rerun()
     steps = {s["name"]: s["status"] for s in run.get("steps") or []}
-    done = sum(1 for name in SCORING_STEPS if steps.get(name) == "success")
+    planned = run.get("planned_steps") or list(steps)  # from the pipeline's step table
+    done = sum(1 for name in planned if steps.get(name) == "success")
     running = [name for name, status in steps.items() if status == "running"]
     if run["status"] == "queued" and not steps:
         text = "queued: uploaded, waiting for the pipeline to start"
     else:
         doing = ", ".join(running) or "waiting for a pipeline slot"
-        text = f"{run['status']}: {doing} ({done}/{len(SCORING_STEPS)} steps)"
-    st.progress(done / len(SCORING_STEPS), text=text)
+        text = f"{run['status']}: {doing} ({done}/{len(planned)} steps)"
+    st.progress(done / max(1, len(planned)), text=text)
     st.caption(f"status: {ui.status_label(run['status'])} · updated {run.get('updated', '')}")
 
 

@@ -77,41 +77,52 @@ def test_each_period_is_scored_by_a_fit_on_every_row_before_it(history):
     assert result.final_calibration == pytest.approx(expected)
 
 
-def test_the_deployed_model_learns_from_every_labelled_row(history, tmp_path, monkeypatch):
-    """train_candidate refits the family on all rows (not only those before the last period) and gives it
+def test_the_deployed_model_learns_from_every_labelled_row(history, tmp_path):
+    """The train step refits the family on all rows (not only those before the last period) and gives it
     the calibration the backtest found for the latest period."""
     from remarketing import bundle, training
-
-    class Store:
-        def step(self, run_id, name):
-            from contextlib import nullcontext
-
-            return nullcontext()
-
+    from remarketing.runs import RunRecord, Source
     from remarketing.settings import Settings
+    from remarketing.step import Folder, StepContext, StepSettings
 
-    settings = Settings(backtest_periods=3)
-    monkeypatch.setattr(training, "step_context", lambda s: (settings, None, Store()))
-    rows = tmp_path / "rows.parquet"
-    history.to_parquet(rows, index=False)
-    plan_path = tmp_path / "plan.json"
-    plan_path.write_text(__import__("json").dumps(plan(len(history), periods=3, period_share=0.1).as_dict()))
-
-    training.train_candidate(
-        settings, "run", "bank-marketing", "logreg", str(rows), str(plan_path), str(tmp_path / "m")
+    settings = Settings()
+    run = RunRecord(
+        run_id="training-x", kind="training", dataset="bank-marketing", source=Source(uri="f", generation=1)
     )
+    ctx = StepContext(
+        StepSettings(settings, "train-logreg", ("seed", "shap_background_rows", "budget", "budget_share")),
+        SPEC,
+        run,
+        None,
+        "logreg",
+    )
+    the_plan = plan(len(history), periods=3, period_share=0.1)
+    result = training.train(ctx, rows=history, plan=the_plan, candidate=Folder(tmp_path / "m"))
 
     deployed = bundle.load(tmp_path / "m")
     everything = fit_family(
         "logreg", SPEC, history, seed=settings.seed, background_rows=settings.shap_background_rows
     )
     np.testing.assert_allclose(deployed.estimator.coef_, everything.estimator.coef_)
-    result = training.read_backtest(tmp_path / "m")
-    assert deployed.calibration == pytest.approx(result.final_calibration)
+    backtested = training.read_backtest(tmp_path / "m")
+    assert deployed.calibration == pytest.approx(backtested.final_calibration)
     meta = bundle.read_metadata(tmp_path / "m")
     assert meta["fitted_on"] == {"rows": len(history), "first_row": 1, "last_row": len(history)}
-    assert meta["calibrated_on"]["rows"] == [result.periods[-1].start + 1, result.periods[-1].end]
-    assert [p["train_rows"] for p in meta["backtest"]["periods"]] == [p.start for p in result.periods]
+    assert meta["calibrated_on"]["rows"] == [backtested.periods[-1].start + 1, backtested.periods[-1].end]
+    assert [p["train_rows"] for p in meta["backtest"]["periods"]] == [p.start for p in backtested.periods]
+    assert result.metrics["backtest_mean_roc_auc"] == pytest.approx(backtested.summary()["mean"]["roc_auc"])
+
+
+def test_a_step_reading_a_setting_its_declaration_does_not_list_is_stopped():
+    from remarketing.errors import RemarketingError
+    from remarketing.settings import Settings
+    from remarketing.step import StepSettings
+
+    seen = StepSettings(Settings(), "split", ("backtest_periods",))
+    assert seen.backtest_periods == 4 and seen.artifacts_bucket  # its own field, and where things are
+    assert seen.model_name("bank-marketing") == "remarketing-bank-marketing"  # methods work as on Settings
+    with pytest.raises(RemarketingError, match="step 'split' reads the setting 'seed'"):
+        _ = seen.seed
 
 
 def _result(family: str, values: list[float]) -> FamilyBacktest:

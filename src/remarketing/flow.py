@@ -1,0 +1,179 @@
+"""Each pipeline's steps, declared once. From these tables come the KFP components and their display names
+(``components``), the pipelines' wiring (``pipelines``), the run record's step names (``components.runner``
+marks each step under its name) and the step list the API gives the app. A new step, or a new model family
+(``remarketing.families``), is one change here.
+
+A step names its core function (``module:function``, imported only by the task that runs it), the hand-offs
+it reads and writes (by name; a per-family step writes one per family, and a later step reads them all as
+``{family: hand-off}``), the run parameters it takes, the ports the adapter gives it, the steps it must wait
+for beyond its inputs, and the settings fields it reads (checked when it runs: see
+:class:`remarketing.step.StepSettings`).
+
+Kept free of heavy imports: the API and the app read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from remarketing import families
+
+TABLE, CHUNKS, MODEL, DOCUMENT, FOLDER = "table", "chunks", "model", "document", "folder"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    kind: str  # table: a DataFrame as parquet; chunks: a folder of parquet chunks; model: a bundle folder;
+    # document: a dataclass (or dict) as JSON; folder: files
+    type: str = ""  # a document's class, ``module:Class`` (with from_dict/as_dict, or a plain dataclass)
+    per_family: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    function: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()  # run parameters beyond settings, run_id and dataset (e.g. source_uri)
+    ports: tuple[str, ...] = ()  # registry | tracker | deployer
+    after: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    per_family: bool = False
+
+    def names(self) -> list[str]:
+        """The record's (and the orchestrator's) names for this step: one per family for a family step."""
+        return [f"{self.name}-{f}" for f in families.NAMES] if self.per_family else [self.name]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    kind: str  # the run kind: training | scoring
+    name: str
+    description: str
+    handoffs: dict[str, Handoff]
+    steps: tuple[Step, ...]
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"the {self.kind} pipeline has no step {name!r}")
+
+    def step_names(self) -> list[str]:
+        """Every step as the run record and the app name it, in order."""
+        return [name for step in self.steps for name in step.names()]
+
+
+TRAINING = Pipeline(
+    kind="training",
+    name="remarketing-training",
+    description="Train, gate, explain and register a campaign model.",
+    handoffs={
+        "rows": Handoff(TABLE),
+        "plan": Handoff(DOCUMENT, "remarketing.backtest:Plan"),
+        "candidate": Handoff(MODEL, per_family=True),
+        "chosen": Handoff(MODEL),
+        "report": Handoff(DOCUMENT, "remarketing.gate:Evaluation"),
+        "shap": Handoff(FOLDER),
+    },
+    steps=(
+        Step("validate", "remarketing.training:validate", params=("source_uri",), outputs=("rows",)),
+        Step(
+            "split",
+            "remarketing.training:split",
+            inputs=("rows",),
+            outputs=("plan",),
+            settings=("backtest_periods", "backtest_period_share"),
+        ),
+        Step(
+            "train",
+            "remarketing.training:train",
+            inputs=("rows", "plan"),
+            outputs=("candidate",),
+            per_family=True,
+            settings=("seed", "shap_background_rows", "budget", "budget_share"),
+        ),
+        Step(
+            "evaluate",
+            "remarketing.training:evaluate",
+            inputs=("candidate",),
+            outputs=("chosen", "report"),
+            ports=("registry",),
+            settings=("selection_metric", "floor_roc_auc", "floor_lift_at_10pct", "promotion_margin"),
+        ),
+        Step(
+            "explain",
+            "remarketing.training:explain",
+            inputs=("chosen", "rows", "plan"),
+            outputs=("shap",),
+            settings=("seed",),
+        ),
+        Step(
+            "register",
+            "remarketing.training:register",
+            inputs=("chosen", "report", "shap"),
+            ports=("registry", "tracker"),
+            settings=("backtest_periods", "backtest_period_share"),
+        ),
+    ),
+)
+
+SCORING = Pipeline(
+    kind="scoring",
+    name="remarketing-scoring",
+    description="Score a weekly customer file with the champion.",
+    handoffs={
+        "rows": Handoff(CHUNKS),
+        "rejects": Handoff(TABLE),
+        "model": Handoff(DOCUMENT, "remarketing.ports:ModelRef"),
+        "endpoint": Handoff(DOCUMENT, "remarketing.ports:Endpoint"),
+        "scored": Handoff(CHUNKS),
+    },
+    steps=(
+        Step(
+            "validate",
+            "remarketing.scoring:validate",
+            params=("source_uri",),
+            outputs=("rows", "rejects"),
+        ),
+        # after validate: a bad file fails before anything is resolved or deployed
+        Step(
+            "resolve-model",
+            "remarketing.scoring:resolve",
+            outputs=("model",),
+            ports=("registry",),
+            after=("validate",),
+        ),
+        Step(
+            "deploy",
+            "remarketing.scoring:deploy",
+            inputs=("model",),
+            outputs=("endpoint",),
+            ports=("deployer",),
+        ),
+        Step(
+            "score",
+            "remarketing.scoring:score",
+            inputs=("endpoint", "model", "rows"),
+            outputs=("scored",),
+            ports=("deployer",),
+        ),
+        Step(
+            "publish",
+            "remarketing.scoring:publish",
+            inputs=("model", "rows", "scored", "rejects"),
+            settings=(
+                "budget",
+                "budget_share",
+                "call_cost",
+                "conversion_value",
+                "holdout_share",
+                "explore_share",
+                "seed",
+            ),
+        ),
+    ),
+)
+
+PIPELINES = {p.kind: p for p in (TRAINING, SCORING)}

@@ -1,0 +1,105 @@
+"""What publish writes, from its pure parts: the ranked contact list, formula escaping, the manifest."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from remarketing import contacts
+from remarketing.datasets import load_spec
+from remarketing.ports import ModelRef
+from remarketing.runs import RunRecord, Source
+from remarketing.scoring import PREDICTION_COLUMNS, _manifest, contact_list, escape_cells
+
+SPEC = load_spec("bank-marketing")
+
+
+def customers(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {"customer_id": [f"C{i:04d}" for i in range(n)], "probability": rng.uniform(0, 1, n)}
+    )
+    for k in (1, 2, 3):
+        frame[f"reason_{k}_field"] = ["contact", "pdays", "age"][k - 1]
+        frame[f"reason_{k}_value"] = ["unknown", "12", "58"][k - 1]
+        frame[f"reason_{k}_contribution"] = rng.normal(0, 1, n)
+    return frame
+
+
+def test_the_contact_list_is_ranked_best_first_with_groups_and_worded_reasons():
+    scored = customers()
+    ranked, plan = contact_list(SPEC, scored, contacts.Policy(budget=40), version="7")
+    assert list(ranked.columns) == PREDICTION_COLUMNS
+    assert ranked["rank"].tolist() == list(range(1, 201)) and ranked["probability"].is_monotonic_decreasing
+    assert ranked["decile"].head(20).eq(1).all() and ranked["decile"].tail(20).eq(10).all()
+    assert ranked["group"].head(40).isin(["targeted", "holdout"]).all()
+    assert (ranked["contact"] == ranked["group"].isin(["targeted", "explore"])).all()
+    assert ranked["reason_1"].str.startswith("no contact channel on file (").all()
+    assert ranked["reason_2"].str.startswith("contacted in the last 30 days (").all()
+    assert set(ranked["model_version"]) == {"7"}
+    assert (plan.index == scored.index).all()  # the groups in the customers' own order
+
+
+def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not():
+    frame = pd.DataFrame(
+        {"customer_id": ["=1+1", "+31 6", "-x", "@SUM(A1)", "C1"], "probability": [-0.5, 0.1, 0.2, 0.3, 0.4]}
+    )
+    escaped = escape_cells(frame)
+    assert escaped["customer_id"].tolist() == ["'=1+1", "'+31 6", "'-x", "'@SUM(A1)", "C1"]
+    assert escaped["probability"].tolist() == frame["probability"].tolist()
+    assert frame["customer_id"].iloc[0] == "=1+1"  # the input is not changed
+
+
+def test_the_manifest_says_what_was_asked_decided_and_promised():
+    record = RunRecord(
+        run_id="scoring-1",
+        kind="scoring",
+        dataset="bank-marketing",
+        source=Source(uri="gs://landing/weekly/w.csv", generation=3, sha256="abc"),
+        params={"budget": "40", "model_version": "7"},
+        warnings=["column 'y' (the target) ignored"],
+        metrics={"rows_read": 201, "rows_rejected": 1, "unseen_categories": {"job": 2}},
+    )
+    scored = customers()
+    policy = contacts.Policy(budget=40, key="abc")
+    ranked, plan = contact_list(SPEC, scored, policy, version="7")
+    outlook = {
+        **contacts.summary(plan, scored["probability"].to_numpy(), policy),
+        "interval": {"low": 0.5},
+        "prior_shift": None,
+    }
+    meta = {
+        "family": "logreg",
+        "training_data": {"sha256": "h"},
+        "fitted_on": {"rows": 36168},
+        "calibration": [1.0, 0.0],
+    }
+    manifest = _manifest(
+        "scoring-1",
+        "bank-marketing",
+        record,
+        ModelRef("remarketing-bank-marketing", "7", "gs://a/m/7"),
+        meta,
+        outlook,
+        policy,
+        ["prior shift: ..."],
+        "gs://a/output/scoring-1",
+    )
+    assert manifest["model"] == {
+        "name": "remarketing-bank-marketing",
+        "version": "7",
+        "uri": "gs://a/m/7",
+        "family": "logreg",
+        "trained_on": {"sha256": "h"},
+        "fitted_on": {"rows": 36168},
+    }
+    assert manifest["counts"] == {"rows_read": 201, "rows_scored": 200, "rows_rejected": 1}
+    assert manifest["contact_list"]["asked"] == {"budget": "40", "model_version": "7"}
+    assert manifest["contact_list"]["rule"] == "the top of the ranking, up to the budget"
+    assert (
+        manifest["contact_list"]["groups"]["targeted"] + manifest["contact_list"]["groups"]["holdout"] == 40
+    )
+    assert manifest["contact_list"]["seed"] == 42 and manifest["interval"] == {"low": 0.5}
+    assert manifest["warnings"] == ["column 'y' (the target) ignored", "prior shift: ..."]
+    assert manifest["unseen_categories"] == {"job": 2}
+    assert manifest["files"]["predictions.csv"] == "gs://a/output/scoring-1/predictions.csv"
+    assert manifest["expected_conversion_rate"] == pytest.approx(outlook["expected_conversion_rate"])
