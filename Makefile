@@ -7,7 +7,7 @@ DATA_DIR ?= data
 export OMP_WAIT_POLICY := PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help install checks-venv test test-unit lint compile demo up down status benchmarks clean
+.PHONY: help install checks-venv test test-unit screenshots lint compile demo up down status benchmarks clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: install checks-venv ## Run the whole test suite (lint and layering, unit, 
 test-unit: install ## Run every unit test (wherever it lives: the tests mirror the tree), none of the stack
 	$(BIN)/pytest -m "not integration and not deploy"
 
+screenshots: install ## Refresh docs/screenshots/: every page for both datasets, taken by the browser tests
+	REMARKETING_E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/frontend/test_e2e_browser.py
+
 lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,7 +57,7 @@ lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproj
 compile: install ## Compile the pipelines to Kubeflow IR YAML in build/pipelines
 	$(BIN)/remarketing pipelines compile --output-dir build/pipelines
 
-up: install ## Start the local stack (storage emulator, MLflow)
+up: install ## Start the whole local stack (emulator, MLflow, API, app, functions, event bridge)
 	$(BIN)/remarketing up
 
 down: ## Stop every process the local stack started

@@ -40,9 +40,15 @@ def _tracker(settings: Settings) -> Any:
 
 
 def _deployer(settings: Settings) -> Any:
+    from remarketing.ports import CHALLENGER, CHAMPION
     from serving.deployer import deployer_for
 
-    return deployer_for(settings)
+    def live(model_name: str) -> set[str]:
+        """The versions still in use: a server of one of them is never retired for being idle."""
+        aliases = (_registry(settings).by_alias(model_name, a) for a in (CHAMPION, CHALLENGER))
+        return {info.version for info in aliases if info is not None}
+
+    return deployer_for(settings, live=live)
 
 
 PORTS: dict[str, Callable[[Settings], Any]] = {

@@ -31,7 +31,10 @@ COPY pipelines ./pipelines
 COPY serving ./serving
 COPY cloud_functions ./cloud_functions
 COPY frontend ./frontend
-RUN pip install --no-cache-dir --no-build-isolation -c constraints.txt . \
+COPY tracking ./tracking
+COPY cli ./cli
+COPY local_stack ./local_stack
+RUN pip install --no-cache-dir --no-build-isolation -c constraints.txt ".[pipelines]" \
     && pip check
 
 FROM python:3.11.15-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba

@@ -15,8 +15,9 @@ import httpx
 import cloud_functions
 import frontend
 from remarketing.errors import ServiceError
-from remarketing.processes import Entry, ProcessRegistry, free_port
+from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
 from remarketing.settings import Settings
+from remarketing.uploads import widget_mb
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,9 @@ def ui(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
         str(settings.ui_port),
         "--server.headless",
         "true",
+        # the widget states the API's own limit (Streamlit counts in MiB, as the API's message does)
+        "--server.maxUploadSize",
+        str(widget_mb(settings.max_upload_bytes)),
         "--browser.gatherUsageStats",
         "false",
         "--server.fileWatcherType",
@@ -226,8 +230,10 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
             break
         time.sleep(0.25)
     registry.stop(name)
-    tail = Path(entry.log).read_text(errors="replace")[-2000:] if Path(entry.log).exists() else ""
-    raise ServiceError(f"{name} did not become healthy at {service.address}; its log ends:\n{tail}")
+    raise ServiceError(
+        f"{name} did not become healthy at {service.address} within {service.startup_seconds:.0f} s"
+        f"{last_error_line(entry.log)}; its log is {entry.log}"
+    )
 
 
 def ensure_stack(settings: Settings, names: tuple[str, ...] = CORE, *, on_start=None) -> None:
@@ -248,11 +254,13 @@ def status(settings: Settings) -> dict:
     for name, factory in SERVICES.items():
         service, _, _ = factory(settings)
         entry = registry.get(name)
+        running, answers = bool(entry and entry.alive()), healthy(service, timeout=0.5)
         services[name] = {
             "address": service.address,
             "pid": entry.pid if entry else None,
-            "running": bool(entry and entry.alive()),
-            "healthy": healthy(service, timeout=0.5),
+            "running": running,
+            "healthy": answers,
+            "state": _state(entry, running, answers),
             "log": entry.log if entry else None,
         }
     others = [
@@ -270,6 +278,18 @@ def status(settings: Settings) -> dict:
         "services": services,
         "processes": others,
     }
+
+
+def _state(entry: Entry | None, running: bool, answers: bool) -> str:
+    """What the address and the PID say together, in words."""
+    if running:
+        return "up" if answers else "started, not answering"
+    if entry and entry.group():
+        held = "still hold the address" if answers else "are still running"
+        return f"its process died but its children {held}: `remarketing down` stops them"
+    if answers:
+        return "another program answers at this address (not started from this state folder)"
+    return "down"
 
 
 def down(settings: Settings) -> list[str]:

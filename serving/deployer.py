@@ -16,16 +16,16 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from remarketing.errors import ServiceError
+from remarketing.errors import ModelNotFoundError, RemarketingError, ServiceError
 from remarketing.ports import Deployer, Endpoint
-from remarketing.processes import Entry, ProcessRegistry, free_port
+from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
 from remarketing.settings import Settings
 
 
@@ -34,11 +34,12 @@ def bundle_uri(settings: Settings, model_name: str, version: str | int) -> str:
     return settings.bundle_uri(model_name, version) + "/"
 
 
-def deployer_for(settings: Settings) -> Deployer:
-    """The deployer of this mode (chosen here, once)."""
+def deployer_for(settings: Settings, live: Callable[[str], set[str]] | None = None) -> Deployer:
+    """The deployer of this mode (chosen here, once). ``live(model_name)``: the versions still in use
+    (champion, challenger), whose local servers are never retired."""
     if settings.mode == "gcp":
         return KServeDeployer(settings)
-    return LocalDeployer(settings)
+    return LocalDeployer(settings, live=live)
 
 
 # --- local: a ModelServer process per version ------------------------------------------------------
@@ -58,12 +59,42 @@ class LocalDeployer:
     """One ``python -m serving`` process per model version on loopback, started or reused."""
 
     def __init__(
-        self, settings: Settings, *, startup_seconds: float = 90, python: str = sys.executable
+        self,
+        settings: Settings,
+        *,
+        startup_seconds: float = 90,
+        python: str = sys.executable,
+        live: Callable[[str], set[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = ProcessRegistry(settings.state_dir)
         self.startup_seconds = startup_seconds
         self.python = python
+        self.live = live
+
+    def _used_marker(self, name: str) -> Path:
+        return Path(self.settings.state_dir) / "locks" / f"{name}.used"
+
+    def retire_idle(self, model_name: str, *, keep: set[str]) -> list[str]:
+        """Stop the servers of ``model_name`` whose version is not in ``keep`` (nor live) and that no
+        deploy has asked for in ``model_server_idle_seconds``: superseded versions do not hold memory until
+        ``down``. The names of those stopped."""
+        try:
+            keep = set(keep) | (self.live(model_name) if self.live else set())
+        except RemarketingError:  # which versions are in use is unknown: retire nothing this time
+            return []
+        idle = self.settings.model_server_idle_seconds
+        stopped = []
+        for entry in self.registry.entries():
+            version = entry.name.removeprefix(server_name(model_name, ""))
+            if entry.kind != "model-server" or not version.isdigit() or version in keep:
+                continue  # (a digit version only: model "x" must not match the servers of "x-v2")
+            with self._locked(entry.name):  # a deploy of that version waits, then starts it afresh
+                marker = self._used_marker(entry.name)
+                last = marker.stat().st_mtime if marker.exists() else entry.started
+                if time.time() - last >= idle and self.registry.stop(entry.name):
+                    stopped.append(entry.name)
+        return stopped
 
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:
@@ -85,12 +116,19 @@ class LocalDeployer:
 
     def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
         version = str(version)
+        endpoint = self._deploy(model_name, version, bundle_uri)
+        self.retire_idle(model_name, keep={version})
+        return endpoint
+
+    def _deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
         name = server_name(model_name, version)
         with self._locked(name):
+            self._used_marker(name).touch()
             found = self.running(model_name, version)
             if found:
                 return found[1]
             self.registry.stop(name)  # a dead or unhealthy leftover
+            self._check_bundle(model_name, version, bundle_uri)
             port = free_port()
             endpoint = Endpoint(f"http://127.0.0.1:{port}", model_name, version)
             command = [
@@ -125,12 +163,18 @@ class LocalDeployer:
                     break
                 time.sleep(0.2)
             self.registry.stop(name)
-            log = Path(entry.log)
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise ServiceError(
-                f"model server for {model_name} v{version} ({bundle_uri}) did not become ready at "
-                f"{endpoint.base_url}; its log ({log}) ends:\n{tail}"
+                f"the model server for {model_name} v{version} did not become ready at {endpoint.base_url} "
+                f"within {self.startup_seconds:.0f} s{last_error_line(entry.log)}; its log is {entry.log}"
             )
+
+    def _check_bundle(self, model_name: str, version: str, bundle_uri: str) -> None:
+        """A bundle that is not there is "not found", said at once; storage that does not answer is
+        :class:`Unavailable` (from Storage), not a server that would not start."""
+        from remarketing.storage import Storage
+
+        if not any(True for _ in Storage(self.settings).list(bundle_uri)):
+            raise ModelNotFoundError(f"{model_name} v{version}: there is no model bundle at {bundle_uri}")
 
     def stop(self, model_name: str, version: str) -> bool:
         """Stop this version's server by PID; True when one was running."""

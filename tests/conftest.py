@@ -85,6 +85,18 @@ def trained(stack, bank_sample, tmp_path_factory):
     return result, path
 
 
+@pytest.fixture(scope="session")
+def thera_trained(stack, thera_bytes, tmp_path_factory):
+    """The second use case trained through the same pipeline: its champion for the app's pages."""
+    from tests.integration.helpers import run_cli
+
+    path = tmp_path_factory.mktemp("thera") / "thera.csv"
+    path.write_bytes(thera_bytes)
+    result = run_cli("train", str(path), "--dataset", "thera-bank", env=stack.to_env())
+    assert result.code == 0, result.stderr
+    return result
+
+
 @pytest.fixture
 def settings(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The stack's settings, also exported as REMARKETING_* so CLI invocations and children see them."""

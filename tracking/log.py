@@ -12,6 +12,9 @@ from remarketing.ports import ExperimentLog
 
 class MlflowTracker:
     def __init__(self, tracking_uri: str) -> None:
+        from tracking.registry import fail_fast
+
+        fail_fast()
         self.tracking_uri = tracking_uri
 
     def log(self, entry: ExperimentLog) -> str:

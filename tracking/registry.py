@@ -8,19 +8,44 @@ version it replaced (tag ``previous_champion``) so ``rollback`` can go back one 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError
+from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError, Unavailable
 from remarketing.ports import CHALLENGER, CHAMPION, VersionInfo
 
 __all__ = ["CHALLENGER", "CHAMPION", "MlflowRegistry", "VersionInfo"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# MLflow's client retries a refused connection 7 times with a doubling backoff (about 4 minutes) before it
+# says anything; a registry that is down must be named as down within seconds. An environment that sets
+# these keeps its own values.
+FAST_FAILURE = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+}
+NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+DOWN_SIGNS = ("Max retries exceeded", "Connection refused", "ConnectionError", "Read timed out")
+
+
+def fail_fast() -> None:
+    for key, value in FAST_FAILURE.items():
+        os.environ.setdefault(key, value)
+
+
+def is_down(exc: Exception) -> bool:
+    """The registry did not answer (refused, timed out, 5xx), as opposed to answering "no such thing"."""
+    code = getattr(exc, "error_code", "")
+    return code == "TEMPORARILY_UNAVAILABLE" or any(sign in str(exc) for sign in DOWN_SIGNS)
+
+
 def _translated(method: F) -> F:
-    """MLflow's own exceptions stop here: callers see the core's errors, with the registry named."""
+    """MLflow's own exceptions stop here: callers see the core's errors, with the registry named; a
+    registry that does not answer is :class:`Unavailable`, never "not found"."""
 
     @functools.wraps(method)
     def call(self: MlflowRegistry, *args: Any, **kwargs: Any) -> Any:
@@ -29,6 +54,8 @@ def _translated(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except MlflowException as exc:
+            if is_down(exc):
+                raise self.unavailable(exc) from exc
             raise RemarketingError(f"the model registry at {self.tracking_uri} answered: {exc}") from exc
 
     return call  # type: ignore[return-value]
@@ -40,8 +67,18 @@ class MlflowRegistry:
     def __init__(self, tracking_uri: str) -> None:
         from mlflow import MlflowClient
 
+        fail_fast()
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def unavailable(self, exc: Exception) -> Unavailable:
+        return Unavailable(
+            "the model registry (MLflow)",
+            self.tracking_uri,
+            "start it (`remarketing up`) or check REMARKETING_TRACKING_URI, then run again; "
+            "every registered version is kept",
+            reason="it did not answer",
+        )
 
     def _info(self, mv: Any) -> VersionInfo:
         return VersionInfo(
@@ -63,7 +100,9 @@ class MlflowRegistry:
         found = self.client.search_model_versions(f"name = '{name}'")
         try:  # MLflow's version search leaves the aliases out; the registered model has them
             aliases = self.client.get_registered_model(name).aliases or {}
-        except MlflowException:
+        except MlflowException as exc:
+            if is_down(exc):
+                raise
             aliases = {}
         by_version: dict[str, list[str]] = {}
         for alias, version in aliases.items():
@@ -75,21 +114,27 @@ class MlflowRegistry:
         versions = self.versions(name)
         return int(versions[0].version) if versions else 0
 
+    @_translated
     def by_alias(self, name: str, alias: str) -> VersionInfo | None:
         from mlflow.exceptions import MlflowException
 
         try:
             return self._info(self.client.get_model_version_by_alias(name, alias))
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") in NOT_FOUND_CODES and not is_down(exc):
+                return None
+            raise
 
+    @_translated
     def get(self, name: str, version: str) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
         try:
             return self._info(self.client.get_model_version(name, str(version)))
         except MlflowException as exc:
-            raise ModelNotFoundError(f"{name} has no version {version}") from exc
+            if getattr(exc, "error_code", "") in NOT_FOUND_CODES and not is_down(exc):
+                raise ModelNotFoundError(f"{name} has no version {version}") from exc
+            raise
 
     def resolve(self, name: str, version: str | None = None) -> VersionInfo:
         """The version asked for, or the champion; a clear error when there is none."""
@@ -162,5 +207,7 @@ class MlflowRegistry:
                     run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
             except (MlflowException, OSError) as exc:
+                if is_down(exc):
+                    raise self.unavailable(exc) from None
                 raise NotFoundError(f"run {run_id} has no {path} ({exc})") from None
             return Path(local).read_bytes()

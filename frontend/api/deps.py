@@ -47,7 +47,7 @@ RegistryDep = Annotated[Any, Depends(get_registry)]
 
 
 def get_upload_limit(settings: SettingsDep) -> int:
-    """The size limit of one upload in bytes (``REMARKETING_MAX_UPLOAD_BYTES`` once Settings has it)."""
+    """The size limit of one upload in bytes (``REMARKETING_MAX_UPLOAD_BYTES``)."""
     return settings.max_upload_bytes
 
 

@@ -10,6 +10,7 @@ scrapes without credentials; it carries counts only) and the OpenAPI pages needs
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import time
 from pathlib import PurePosixPath
@@ -19,7 +20,7 @@ from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Reques
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from frontend.api import uploads, views
+from frontend.api import views
 from frontend.api.deps import (
     AuthDep,
     ReconcileDep,
@@ -30,6 +31,7 @@ from frontend.api.deps import (
     get_settings,
 )
 from frontend.api.metrics import Metrics
+from remarketing import uploads
 from remarketing.errors import (
     DataValidationError,
     NotFoundError,
@@ -38,6 +40,7 @@ from remarketing.errors import (
     RemarketingError,
     SpecError,
     StorageError,
+    Unavailable,
 )
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -55,6 +58,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
     (InvalidSignature, 403),
     (PreconditionFailed, 409),
+    (Unavailable, 503),
     (StorageError, 502),
     (RemarketingError, 400),
 ]
@@ -96,14 +100,27 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise uploads.PayloadTooLarge(
-                f"the file is over the {limit:,}-byte limit: split it into smaller files"
+                f"the file is over the {uploads.size_text(limit)} limit: split it into smaller files"
             )
         parts.append(chunk)
     return b"".join(parts)
 
 
 def _router() -> APIRouter:
+    """Every route that needs the key: uploads, runs, models."""
     api = APIRouter(dependencies=[AuthDep], responses={401: {"description": "missing or wrong API key"}})
+    _upload_routes(api)
+    _run_routes(api)
+    _model_routes(api)
+    return api
+
+
+def _upload_routes(api: APIRouter) -> None:
+    @api.get("/datasets", tags=["uploads"], summary="The datasets, each file's rules and the upload limits")
+    def get_datasets(settings: SettingsDep) -> dict[str, Any]:
+        """What the Upload page states where the user acts: the separator and columns of each dataset, what
+        its target means, the size limit and the budget's rules."""
+        return uploads.rules(settings)
 
     @api.post(
         "/uploads",
@@ -124,6 +141,7 @@ def _router() -> APIRouter:
         request: Request,
         settings: SettingsDep,
         storage: StorageDep,
+        registry: RegistryDep,
         limit: UploadLimitDep,
         file: Annotated[UploadFile, File(description="the weekly customer file (CSV, UTF-8)")],
         dataset: Annotated[str | None, Form(description="dataset spec; default from settings")] = None,
@@ -146,6 +164,8 @@ def _router() -> APIRouter:
         ``weekly/<name>-<UTC time>.csv`` in the landing bucket with its parameters as object metadata.
         The storage trigger launches the scoring run; the answer is 202 with the run id and its status URL.
         """
+        from starlette.concurrency import run_in_threadpool
+
         metrics: Metrics = request.app.state.metrics
         try:
             data = await _read_limited(file, limit)
@@ -162,13 +182,14 @@ def _router() -> APIRouter:
                 model_version=model_version,
             )
             warnings = uploads.check(data, filename, ds, limit=limit)
+            if "model_version" in params:  # a version that does not exist would only fail the run later
+                name = settings.model_name(ds)  # (the registry is a blocking client: off the event loop)
+                await run_in_threadpool(uploads.check_version, registry, name, params["model_version"])
         except RemarketingError as exc:
             metrics.uploads.labels(outcome=str(status_of(exc))).inc()
             raise
         if dry_run:
             return JSONResponse({"ok": True, "warnings": warnings}, status_code=200)
-        from starlette.concurrency import run_in_threadpool
-
         receipt = await run_in_threadpool(
             uploads.store, storage, settings, data, filename, ds, params, warnings
         )
@@ -193,15 +214,18 @@ def _router() -> APIRouter:
             headers={"Location": status_url},
         )
 
+
+def _run_routes(api: APIRouter) -> None:
     @api.get("/runs", tags=["runs"], summary="Training and scoring runs, newest first")
     def list_runs(
         settings: SettingsDep,
         storage: StorageDep,
         kind: Annotated[Literal["training", "scoring"] | None, Query()] = None,
         status: Annotated[Literal["queued", "running", "success", "failed"] | None, Query()] = None,
+        dataset: Annotated[str | None, Query(description="only this dataset's runs")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:
-        runs = views.list_runs(settings, storage, kind=kind, status=status, limit=limit)
+        runs = views.list_runs(settings, storage, kind=kind, status=status, dataset=dataset, limit=limit)
         return {"runs": runs, "count": len(runs)}
 
     @api.get(
@@ -241,6 +265,8 @@ def _router() -> APIRouter:
     ) -> dict[str, Any]:
         return views.explanation(settings, storage, run_id, customer_id)
 
+
+def _model_routes(api: APIRouter) -> None:
     @api.get(
         "/models",
         tags=["models"],
@@ -273,13 +299,11 @@ def _router() -> APIRouter:
     ) -> dict[str, Any]:
         return views.shap_importance(settings, registry, dataset or settings.default_dataset, version)
 
-    return api
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Remarketing API",
-        version="0.2.0",
+        version=importlib.metadata.version("remarketing"),
         description=(
             "Uploads, runs, explanations, models and predictions of the Remarketing system. "
             "Send the API key as `X-API-Key` or `Authorization: Bearer`; `/download` needs none "
@@ -308,7 +332,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         length = request.headers.get("content-length")
         limit = guard
         if request.url.path == "/uploads" and length and length.isdigit() and int(length) > limit:
-            return JSONResponse({"detail": f"the upload is over the {limit:,}-byte limit"}, status_code=413)
+            return JSONResponse(
+                {"detail": f"the upload is over the {uploads.size_text(built.max_upload_bytes)} limit"},
+                status_code=413,
+            )
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -330,17 +357,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     def download(
         settings: SettingsDep,
-        uri: Annotated[str, Query(description="gs:// address of the file")],
-        generation: Annotated[int, Query()],
-        expires: Annotated[int, Query(description="unix seconds")],
-        signature: Annotated[str, Query()],
+        uri: Annotated[str | None, Query(description="gs:// address of the file")] = None,
+        generation: Annotated[str | None, Query()] = None,
+        expires: Annotated[str | None, Query(description="unix seconds")] = None,
+        signature: Annotated[str | None, Query()] = None,
     ) -> Response:
+        """A link missing a part (copied only in part) is answered in words, not as a validation error."""
+        given = {"uri": uri, "generation": generation, "expires": expires, "signature": signature}
+        missing = [k for k, v in given.items() if not v]
+        if missing or not (generation or "").isdigit() or not (expires or "").isdigit():
+            raise HTTPException(
+                status_code=400,
+                detail="this link is incomplete (copied only in part?): copy the whole predictions URL, "
+                f"it ends with &signature=...; {'missing: ' + ', '.join(missing) if missing else 'garbled'}",
+            )
         try:
-            verify(settings, uri, generation, expires, signature)
+            verify(settings, uri, int(generation), int(expires), signature)
         except InvalidSignature as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
         try:
-            data = Storage(settings).read_bytes(uri, generation=generation)
+            data = Storage(settings).read_bytes(uri, generation=int(generation))
         except StorageError:
             raise HTTPException(
                 status_code=410, detail="the file behind this link was replaced or removed"

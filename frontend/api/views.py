@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from frontend.api import uploads
-from remarketing import datasets, flow
-from remarketing.errors import ModelNotFoundError, NotFoundError, RemarketingError, StorageError
-from remarketing.runs import SCORING_METRICS, RunRecord, RunStore
+from remarketing import datasets, flow, uploads
+from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError
+from remarketing.runs import RunRecord, RunStore, outcome
+from remarketing.scoring import unescape
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
-from remarketing.urls import mint
+from remarketing.validation import csv_options
 
 PLOTS = {
     "backtest": "plots/backtest.png",
@@ -31,7 +31,6 @@ PLOTS = {
     "shap_summary": "shap/shap_summary.png",
     "shap_importance": "shap/shap_importance.png",
 }
-FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
 # --- a small cache for immutable things (published outputs, MLflow artifacts) -------------------------
@@ -79,17 +78,13 @@ def run_view(settings: Settings, storage: Storage, record: RunRecord, *, full: b
     """The record as a person reads it: the status, the predictions URL minted now, the details."""
     out: dict[str, Any] = json.loads(record.model_dump_json())
     out["planned_steps"] = flow.PIPELINES[record.kind].step_names()
-    out["predictions URL"] = None
-    if full and record.status == "success" and record.predictions_uri:
-        signed = mint(settings, record.predictions_uri, storage=storage)
-        out["predictions URL"], out["predictions_url_expires"] = signed.url, signed.expires
-    out["details"] = {
-        **{k: record.metrics.get(k) for k in SCORING_METRICS if k in record.metrics},
-        "model_version": record.model_version,
-        "error": record.error.model_dump() if record.error else None,
-    }
-    if record.kind == "training":
-        out["details"]["promoted"] = record.metrics.get("promoted")
+    out["file"] = uploads.shown_name(record.source)
+    details = outcome(settings, record, storage=storage, mint=full)
+    # The mission's key for the link; the CLI's JSON line spells it predictions_url (both documented).
+    out["predictions URL"] = details.pop("predictions_url", None)
+    if "predictions_url_expires" in details:
+        out["predictions_url_expires"] = details.pop("predictions_url_expires")
+    out["details"] = {**details, "error": record.error.model_dump() if record.error else None}
     out["links"] = links(settings, record)
     return out
 
@@ -111,6 +106,7 @@ def queued_view(receipt: dict[str, Any]) -> dict[str, Any]:
         "warnings": receipt.get("warnings", []),
         "steps": [],
         "planned_steps": flow.SCORING.step_names(),
+        "file": uploads.given_name(receipt["filename"]),
         "error": None,
         "created": receipt["uploaded_at"],
         "updated": receipt["uploaded_at"],
@@ -125,7 +121,7 @@ def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Cal
     store = RunStore(storage, settings.artifacts_root)
     try:
         record = store.get(run_id)
-    except RemarketingError:
+    except NotFoundError:  # storage that does not answer is Unavailable, raised as it is (503)
         receipt = uploads.read_receipt(storage, settings, run_id)
         if receipt is None:
             raise NotFoundError(f"no run {run_id!r}: check the id (GET /runs lists them)") from None
@@ -136,7 +132,13 @@ def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Cal
 
 
 def list_runs(
-    settings: Settings, storage: Storage, *, kind: str | None, status: str | None, limit: int
+    settings: Settings,
+    storage: Storage,
+    *,
+    kind: str | None,
+    status: str | None,
+    limit: int,
+    dataset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run summaries, newest first, with uploads not yet picked up as ``queued``."""
     store = RunStore(storage, settings.artifacts_root)
@@ -148,9 +150,8 @@ def list_runs(
             receipt = uploads.read_receipt(storage, settings, run_id)
             if receipt is not None:
                 views.append(queued_view(receipt))
-    views = [
-        v for v in views if (kind is None or v["kind"] == kind) and (status is None or v["status"] == status)
-    ]
+    asked = {"kind": kind, "status": status, "dataset": dataset}
+    views = [v for v in views if all(want is None or v[key] == want for key, want in asked.items())]
     views.sort(key=lambda v: v["created"], reverse=True)
     return views[:limit]
 
@@ -159,7 +160,7 @@ def list_runs(
 def _finished_scoring(settings: Settings, storage: Storage, run_id: str) -> RunRecord:
     try:
         record = RunStore(storage, settings.artifacts_root).get(run_id)
-    except RemarketingError:
+    except NotFoundError:
         raise NotFoundError(f"no run {run_id!r}") from None
     if record.kind != "scoring" or record.status != "success" or not record.predictions_uri:
         raise NotFoundError(
@@ -189,10 +190,6 @@ def predictions(
     return {"run_id": run_id, "total": int(len(frame)), "rows": rows, "metrics": record.metrics}
 
 
-def _unescape(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
-
-
 def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: str) -> dict[str, Any]:
     """One customer's probability, reason codes, every SHAP contribution and the base value."""
     record = _finished_scoring(settings, storage, run_id)
@@ -209,15 +206,15 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
         )
     row = match.iloc[0]
     scored = _predictions(storage, record)
-    ranked = scored[scored["customer_id"].map(_unescape) == customer_id]
+    ranked = scored[scored["customer_id"].map(unescape) == customer_id]
     prediction = ranked.iloc[0] if not ranked.empty else None
     shap_cols = [c for c in contributions.columns if c.startswith("shap_")]
     contribs = {c.removeprefix("shap_"): float(row[c]) for c in shap_cols}
     reasons = [
         {
-            "text": _unescape(str(prediction[f"reason_{i}"])),
+            "text": unescape(str(prediction[f"reason_{i}"])),
             "field": str(prediction[f"reason_{i}_field"]),
-            "value": _unescape(str(prediction[f"reason_{i}_value"])),
+            "value": unescape(str(prediction[f"reason_{i}_value"])),
         }
         for i in (1, 2, 3)
         if prediction is not None and str(prediction[f"reason_{i}"])
@@ -250,10 +247,7 @@ def _customer_values(
             ("source", record.source.uri, record.source.generation),
             lambda: pd.read_csv(
                 io.BytesIO(storage.read_bytes(record.source.uri, generation=record.source.generation)),
-                sep=spec.separator,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
+                **csv_options(spec),
                 encoding="utf-8-sig",
             ),
         )

@@ -10,7 +10,10 @@ from frontend.app.client import ApiClient, ApiError
 
 st.set_page_config(page_title="Remarketing", page_icon="📞", layout="wide")
 st.title("Remarketing")
-st.write("Call the customers most likely to subscribe a term deposit, with the reasons behind each score.")
+st.write(
+    "Call the customers most likely to say yes (a term deposit, a personal loan: one dataset spec each), "
+    "with the reasons behind each score."
+)
 st.markdown(
     "- **Upload**: score this week's customer file within a budget and download who to call.\n"
     "- **Runs**: every training and scoring run, its steps, errors and links.\n"

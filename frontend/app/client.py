@@ -34,8 +34,17 @@ def api_url(settings: Settings | None = None) -> str:
     return os.environ.get("REMARKETING_API_URL", f"http://127.0.0.1:{settings.api_port}").rstrip("/")
 
 
+# The API names a service of its own that is down: at once when it refuses connections, after its own
+# bounded retries (storage 8 s, the registry 3 x 5 s) when it hangs; this waits longer than those, so the
+# page says which service it was. Only an upload, which carries the whole file, may take longer.
+TIMEOUT = httpx.Timeout(30.0, connect=3.0)
+UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=3.0)
+
+
 class ApiClient:
-    def __init__(self, base_url: str | None = None, key: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str | None = None, key: str | None = None, timeout: httpx.Timeout = TIMEOUT
+    ) -> None:
         settings = Settings()
         self.base_url = (base_url or api_url(settings)).rstrip("/")
         self._key = key if key is not None else api_key(settings)
@@ -43,13 +52,21 @@ class ApiClient:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"X-API-Key": self._key, **kwargs.pop("headers", {})}
+        timeout = kwargs.pop("timeout", self._timeout)
         try:
-            response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=self._timeout, **kwargs
-            )
+            response = httpx.request(method, self.base_url + path, headers=headers, timeout=timeout, **kwargs)
+        except httpx.ConnectError:
+            raise ApiError(
+                0,
+                f"the API at {self.base_url} is down (nothing answers there): start it with `remarketing up`",
+            ) from None
+        except httpx.TimeoutException:
+            raise ApiError(
+                0, f"the API at {self.base_url} did not answer in time: see `remarketing status` and its log"
+            ) from None
         except httpx.HTTPError as exc:
             raise ApiError(
-                0, f"the API at {self.base_url} cannot be reached ({exc}): is `remarketing up` running?"
+                0, f"the API at {self.base_url} cannot be reached ({type(exc).__name__})"
             ) from None
         if response.status_code >= 400:
             try:
@@ -78,6 +95,7 @@ class ApiClient:
             params={"dry_run": "true"} if dry_run else None,
             files={"file": (name, data, "text/csv")},
             data=fields,
+            timeout=UPLOAD_TIMEOUT,
         )
         return dict(response.json())
 
@@ -85,14 +103,20 @@ class ApiClient:
     def run(self, run_id: str) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}"))
 
-    def runs(self, kind: str | None = None, status: str | None = None, limit: int = 200) -> list[dict]:
-        return list(self.get("/runs", kind=kind, status=status, limit=limit)["runs"])
+    def runs(
+        self, kind: str | None = None, status: str | None = None, dataset: str | None = None, limit: int = 200
+    ) -> list[dict]:
+        return list(self.get("/runs", kind=kind, status=status, dataset=dataset, limit=limit)["runs"])
 
     def predictions(self, run_id: str, limit: int = 20) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}/predictions", limit=limit))
 
     def explanation(self, run_id: str, customer_id: str) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}/explanations", customer_id=customer_id))
+
+    def rules(self) -> dict[str, Any]:
+        """The datasets with their file rules, the upload limit and the budget's rules."""
+        return dict(self.get("/datasets"))
 
     def models(self, dataset: str | None = None) -> list[dict[str, Any]]:
         return list(self.get("/models", dataset=dataset)["models"])
@@ -105,7 +129,14 @@ class ApiClient:
 
     def download(self, url: str) -> bytes:
         """The predictions file by its URL (signed: no key needed, none is sent)."""
-        response = httpx.get(url, timeout=self._timeout)
+        try:
+            response = httpx.get(url, timeout=UPLOAD_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"the predictions link cannot be reached ({type(exc).__name__})") from None
         if response.status_code >= 400:
-            raise ApiError(response.status_code, response.text)
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ApiError(response.status_code, str(detail))
         return response.content

@@ -131,6 +131,12 @@ def assign(ids: pd.Series, probabilities: np.ndarray, policy: Policy) -> pd.Data
     )
 
 
+def expected_of_top(probabilities: np.ndarray, n: int) -> tuple[float, float]:
+    """Expected conversions and conversion rate if the ``n`` highest-scored customers are called."""
+    p = np.sort(np.asarray(probabilities, dtype="float64"))[::-1][: max(1, n)]
+    return float(p.sum()), float(p.mean())
+
+
 def summary(plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> dict[str, Any]:
     """Counts per group, expected conversions of the called and, with a cost and value, expected profit."""
     p = np.asarray(probabilities, dtype="float64")

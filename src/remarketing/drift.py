@@ -11,23 +11,62 @@ EPSILON = 1e-4
 OTHER = "__other__"
 
 
+POINT_SHARE = 0.05  # a value held by at least this share of rows is a bin of its own (a sentinel, a count)
+MAX_POINTS = 10
+
+
+def _numeric_profile(values: pd.Series) -> dict[str, Any]:
+    """Values holding many rows (``pdays = -1``, ``previous = 0``, a small count) are bins of their own;
+    the rest is cut at its deciles. Deciles of the whole column would collapse to one edge on such a column
+    and measure nothing (PSI 0 whatever happens)."""
+    shares = values.value_counts(normalize=True)
+    points = np.sort(shares[shares >= POINT_SHARE].index.to_numpy(dtype=float)[:MAX_POINTS])
+    rest = values[~values.isin(points)].to_numpy(dtype=float)
+    edges = np.unique(np.quantile(rest, np.linspace(0.1, 0.9, 9))) if len(rest) else np.array([])
+    return {
+        "type": "numeric",
+        "points": points.tolist(),
+        "edges": edges.tolist(),
+        "shares": (_bin_counts(points, edges, values) / len(values)).tolist(),
+        "mean": float(values.mean()),
+    }
+
+
+def _bin_counts(points: np.ndarray, edges: np.ndarray, values: pd.Series) -> np.ndarray:
+    """Counts per bin: one per point, then ``len(edges) + 1`` bins for the other values."""
+    array = values.to_numpy(dtype=float)
+    at_point = np.isin(array, points)
+    point_counts = np.array([np.count_nonzero(array == p) for p in points], dtype=int)
+    rest = np.bincount(np.searchsorted(edges, array[~at_point], side="right"), minlength=len(edges) + 1)
+    return np.concatenate([point_counts, rest])
+
+
 def reference_profile(rows: pd.DataFrame, features: list[str]) -> dict[str, Any]:
-    """Numeric features: decile edges (unique) and the share of rows in each bin; categories: shares."""
+    """Numeric features: bins (see :func:`_numeric_profile`) and the share of rows in each; categories:
+    shares."""
     out: dict[str, Any] = {}
     for column in features:
         values = rows[column]
         if pd.api.types.is_numeric_dtype(values):
-            edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))
-            counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-            out[column] = {
-                "type": "numeric",
-                "edges": edges.tolist(),
-                "shares": (counts / counts.sum()).tolist(),
-                "mean": float(values.mean()),
-            }
+            out[column] = _numeric_profile(values)
         else:
             out[column] = {"type": "category", "shares": values.value_counts(normalize=True).to_dict()}
     return out
+
+
+def backtest_drift(
+    rows: pd.DataFrame, features: list[str], periods: list[tuple[int, int]]
+) -> dict[str, float]:
+    """Per feature, the largest PSI of a backtest period's rows against every row before it: how far the
+    customers moved in the history whose misses the expected figures' interval is made from."""
+    largest: dict[str, float] = {}
+    for start, end in periods:
+        counter = DriftCounter(reference_profile(rows.iloc[:start], features))
+        counter.add(rows.iloc[start:end])
+        for column, found in counter.summary().items():
+            if found.get("psi") is not None:
+                largest[column] = max(largest.get(column, 0.0), found["psi"])
+    return largest
 
 
 class DriftCounter:
@@ -52,8 +91,9 @@ class DriftCounter:
                 continue
             values = chunk[column]
             if ref["type"] == "numeric":
-                edges = np.asarray(ref["edges"])
-                bins = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+                # a profile from before points were kept has none: its bins are the edges' alone
+                points, edges = np.asarray(ref.get("points", []), dtype=float), np.asarray(ref["edges"])
+                bins = _bin_counts(points, edges, values)
                 self.counts[column] = self.counts.get(column, 0) + bins
                 self.sums[column] = self.sums.get(column, 0.0) + float(values.sum())
             else:
@@ -71,6 +111,14 @@ class DriftCounter:
                 expected = np.asarray(ref["shares"])
                 actual = np.asarray(self.counts[column]) / self.rows
                 extra = {"training_mean": ref["mean"], "mean": self.sums[column] / self.rows}
+                points = ref.get("points", [])
+                if points:  # the most common value's share, then and now (the sentinel, usually)
+                    top = int(np.argmax(expected[: len(points)]))
+                    extra["common_value"] = {
+                        "value": points[top],
+                        "training_share": float(expected[top]),
+                        "share": float(actual[top]),
+                    }
             else:
                 keys = sorted(set(ref["shares"]) | set(self.counts[column]) | {OTHER})
                 expected = np.asarray([ref["shares"].get(k, 0.0) for k in keys])
@@ -84,3 +132,57 @@ class DriftCounter:
 def level(psi: float) -> str:
     """The usual reading of PSI: below 0.1 stable, up to 0.25 moderate, above that a major shift."""
     return "stable" if psi < 0.1 else "moderate" if psi < 0.25 else "major"
+
+
+def overview(features: dict[str, Any], backtests: dict[str, float] | None = None) -> dict[str, Any]:
+    """The file's drift in one reading: its level (the worst feature's), the features that moved most,
+    which of them moved further than in any backtest period (``backtests``: the largest PSI per feature
+    there), and, when some moved a lot, what that means for the figures shown beside it."""
+    measured = {c: f for c, f in features.items() if f.get("psi") is not None}
+    by_psi = sorted(measured, key=lambda c: measured[c]["psi"], reverse=True)
+    major = [c for c in by_psi if measured[c]["level"] == "major"]
+    moderate = [c for c in by_psi if measured[c]["level"] == "moderate"]
+    known = bool(backtests)  # a model trained before backtest drift was recorded has none
+    beyond = [c for c in major if known and measured[c]["psi"] > (backtests or {}).get(c, 0.0)]
+    out: dict[str, Any] = {
+        "level": "major" if major else "moderate" if moderate else "stable",
+        "major": major,
+        "moderate": moderate,
+        "beyond_backtests": beyond,
+        "backtests_known": known,
+        "features_measured": len(measured),
+    }
+    if not major:
+        return out
+    shown = "; ".join(_moved(c, measured[c]) for c in major[:3])
+    more = f"; and {len(major) - 3} more" if len(major) > 3 else ""
+    head = (
+        f"major drift: {len(major)} of {len(measured)} features moved since the model's training rows "
+        f"({shown}{more})"
+    )
+    if known and not beyond:
+        out["message"] = (
+            f"{head}, but none further than in the training history's own backtest periods, whose misses "
+            "the interval is made from: the expected figures allow for moves of this size"
+        )
+    else:
+        which = "" if not known else f"; {', '.join(beyond)} moved further than in any backtest period"
+        out["message"] = (
+            f"{head}{which}. The ranking and the expected figures were measured on customers like the "
+            "training rows: they may not hold for this file. Compare them with the first outcomes, and "
+            "retrain on recent campaigns if they fall short"
+        )
+    return out
+
+
+def _moved(column: str, feature: dict[str, Any]) -> str:
+    text = f"{column} PSI {feature['psi']:.2f}"
+    common = feature.get("common_value")
+    if common and abs(common["share"] - common["training_share"]) >= 0.05:
+        value = f"{common['value']:g}"
+        text += f", {column}={value} in {common['training_share']:.0%} then, {common['share']:.0%} now"
+    elif "mean" in feature:
+        text += f", mean {feature['training_mean']:.3g} then, {feature['mean']:.3g} now"
+    elif feature.get("unseen_share"):
+        text += f", {feature['unseen_share']:.0%} unseen values"
+    return text

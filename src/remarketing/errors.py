@@ -57,3 +57,13 @@ class ModelNotFoundError(NotFoundError):
 
 class ServiceError(RemarketingError):
     """A local service could not be started or reached."""
+
+
+class Unavailable(RemarketingError):
+    """A service this needs (the registry, storage, a model server) is down or did not answer in time:
+    not the same as what was asked for not existing. The message names the service and what to do."""
+
+    def __init__(self, service: str, address: str, what_to_do: str, *, reason: str = "") -> None:
+        self.service, self.address = service, address
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{service} at {address} is unavailable{why}: {what_to_do}")

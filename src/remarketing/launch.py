@@ -53,7 +53,7 @@ def launch(
         run_id=run_id_for(bucket, name, generation),
         kind=kind,
         dataset=dataset or metadata.get("dataset") or settings.default_dataset,
-        source=Source(uri=uri, generation=int(generation), size=info.size),
+        source=Source(uri=uri, generation=int(generation), size=info.size, filename=metadata.get("filename")),
         params=run_params,
         pipeline_run={"claimed": now()},
     )

@@ -50,6 +50,17 @@ def free_port() -> int:
     raise OSError(f"no free loopback port below the ephemeral range (starts at {low})")
 
 
+def last_error_line(log: str | Path) -> str:
+    """The log's last error-looking line, quoted, for a one-sentence failure: the log stays in its file,
+    and the message names that file instead of pasting it."""
+    path = Path(log)
+    if not path.exists():
+        return ""
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines()[-200:] if ln.strip()]
+    line = ([ln for ln in lines if "Error" in ln or "error" in ln] or lines or [""])[-1]
+    return f' (its log says: "{line[:200]}")' if line else ""
+
+
 @dataclass
 class Entry:
     name: str
@@ -71,6 +82,32 @@ class Entry:
             )
         except psutil.Error:
             return False
+
+    def group(self) -> list[psutil.Process]:
+        """The processes still in this entry's process group (it was started as a session leader, so
+        the group's id is its PID): children keep serving its port when only the leader is killed. None
+        when that group is not ours: no recorded start time, or the PID now leads another process."""
+        if not self.create_time:
+            return []
+        try:
+            leader = psutil.Process(self.pid)
+            if abs(leader.create_time() - self.create_time) >= 1:
+                return []  # a recycled PID leading some other group
+        except psutil.Error:
+            pass  # the leader is gone: its group may live on
+        return group_members(self.pid, since=self.create_time)
+
+
+def group_members(pgid: int, *, since: float = 0.0) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["create_time"] >= since - 0.5:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    members.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
 
 
 class ProcessRegistry:
@@ -119,17 +156,11 @@ class ProcessRegistry:
                 start_new_session=True,
                 env={**os.environ, **(env or {})},
             )
+        # Read before it can be reaped: a process that exits at once is still there (a zombie) until then.
+        created = psutil.Process(process.pid).create_time()
         # Reap it when it ends: a long-lived parent (a function's worker) would otherwise collect zombies.
         threading.Thread(target=process.wait, name=f"reap-{name}", daemon=True).start()
-        entry = Entry(
-            name,
-            process.pid,
-            command,
-            address,
-            str(log),
-            kind,
-            create_time=psutil.Process(process.pid).create_time(),
-        )
+        entry = Entry(name, process.pid, command, address, str(log), kind, create_time=created)
         with self._locked() as entries:
             entries[name] = asdict(entry)
         return entry
@@ -139,12 +170,13 @@ class ProcessRegistry:
             entries.pop(name, None)
 
     def stop(self, name: str, *, timeout: float = 10) -> bool:
+        """Stop the entry's whole process group (also what is left when only its leader was killed)."""
         entry = self.get(name)
-        stopped = bool(entry and entry.alive())
-        if entry and stopped:
-            terminate(entry.pid, timeout=timeout)
+        members = entry.group() if entry else []
+        if entry and members:
+            terminate_group(entry.pid, members, timeout=timeout)
         self.forget(name)
-        return stopped
+        return bool(members)
 
     def stop_all(self) -> list[str]:
         # Pipelines first (they use the services), services last.
@@ -156,16 +188,8 @@ class ProcessRegistry:
         return stopped
 
 
-def terminate(pid: int, *, timeout: float = 10) -> None:
-    """SIGTERM the process group (the process and its children), then SIGKILL what is left."""
-    try:
-        group = os.getpgid(pid)
-    except ProcessLookupError:
-        return
-    try:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        procs = []
+def terminate_group(group: int, procs: list[psutil.Process], *, timeout: float = 10) -> None:
+    """SIGTERM the process group, then SIGKILL what is left of ``procs`` (its members)."""
     try:
         os.killpg(group, signal.SIGTERM)
     except ProcessLookupError:

@@ -45,6 +45,10 @@ SCORING_METRICS = (
     "interval_level",
     "base_rate",
     "prior_shift",
+    "drift_level",
+    "drifted_features",
+    "drift_beyond_backtests",
+    "drift_message",  # the banner (also among the warnings)
     "expected_profit",
     "break_even_probability",
     "call_cost",
@@ -76,6 +80,7 @@ class Source(BaseModel):
     generation: int
     sha256: str | None = None
     size: int | None = None
+    filename: str | None = None  # the name the person gave (the object name is sanitised and stamped)
 
 
 class Step(BaseModel):
@@ -256,3 +261,28 @@ class RunStore:
 def summary(record: RunRecord) -> dict[str, Any]:
     """The run record's summary: the CLI's last stdout line."""
     return json.loads(record.model_dump_json(exclude={"steps"}))
+
+
+def outcome(
+    settings: Any, record: RunRecord, *, storage: Storage | None = None, mint: bool = True
+) -> dict[str, Any]:
+    """What a run came to, in one shape for the CLI's JSON line and the API's ``details``: a scoring run's
+    figures (:data:`SCORING_METRICS`) and the predictions URL minted now (a URL is never stored) or why there
+    is none; a training run's promotion and model address."""
+    out: dict[str, Any] = {"model_version": record.model_version}
+    if record.kind == "scoring":
+        out.update({key: record.metrics.get(key) for key in SCORING_METRICS})
+        out["predictions_url"] = None
+        if mint and record.status == "success" and record.predictions_uri:
+            from remarketing.urls import mint as mint_url
+
+            try:
+                signed = mint_url(settings, record.predictions_uri, storage=storage)
+                out["predictions_url"], out["predictions_url_expires"] = signed.url, signed.expires
+            except RemarketingError as exc:  # the run stays a success; say why there is no link
+                out["predictions_url_error"] = str(exc)
+    else:
+        out["promoted"] = record.metrics.get("promoted")
+        if record.model_name and record.model_version:
+            out["model_uri"] = settings.bundle_uri(record.model_name, record.model_version)
+    return out

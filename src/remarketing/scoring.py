@@ -24,7 +24,8 @@ import pandas as pd
 
 from remarketing import contacts, parameters
 from remarketing.datasets import DatasetSpec
-from remarketing.errors import DataValidationError, RemarketingError
+from remarketing.drift import overview as drift_overview
+from remarketing.errors import DataValidationError, RemarketingError, Unavailable
 from remarketing.ports import Deployer, Endpoint, ModelRef, Registry
 from remarketing.settings import Settings
 from remarketing.step import Chunks, RecordChange, StepContext, StepResult
@@ -124,7 +125,7 @@ def deploy(ctx: StepContext, *, model: ModelRef, deployer: Deployer) -> StepResu
 # --- 4. score -------------------------------------------------------------------------------------------
 
 
-class ServerUnavailable(RemarketingError):
+class ServerUnavailable(Unavailable):
     """The model server did not answer after every retry."""
 
 
@@ -163,7 +164,10 @@ class HttpScorer:
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt)
         raise ServerUnavailable(
-            f"the model server at {self.base_url} did not answer after {self.retries + 1} attempts: {last}"
+            "the model server",
+            self.base_url,
+            "the run redeploys it once; if that fails too, see `remarketing status` and its log",
+            reason=f"no answer after {self.retries + 1} attempts: {type(last).__name__}",
         )
 
     def close(self) -> None:
@@ -247,6 +251,11 @@ def escape_cells(frame: pd.DataFrame) -> pd.DataFrame:
             text = frame[column].astype(str)
             frame[column] = text.where(~text.str.startswith(FORMULA_PREFIXES), "'" + text)
     return frame
+
+
+def unescape(value: str) -> str:
+    """A cell as it was before :func:`escape_cells` (the API answers with the customer's own id)."""
+    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
 
 
 def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: str = "") -> contacts.Policy:
@@ -340,12 +349,14 @@ def publish(
         **contacts.summary(plan, probabilities, policy),
         **expectations(_model_backtest(storage, model.uri), probabilities, plan),
     }
-    warnings = _outlook_warnings(outlook)
     out = join(s.artifacts_root, "output", ctx.run_id)
-    manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
-        manifest["drift"] = _write_contributions(spec, meta, rows, scored, local / "contributions.parquet")
+        features_drift = _write_contributions(spec, meta, rows, scored, local / "contributions.parquet")
+        outlook["drift"] = drift_overview(features_drift, meta.get("backtest_drift"))
+        warnings = _outlook_warnings(outlook)
+        manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
+        manifest["drift"] = features_drift
         escape_cells(rejects).to_csv(local / "rejects.csv", index=False)
         escape_cells(ranked).to_csv(local / "predictions.csv", index=False, float_format="%.6f")
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -370,6 +381,8 @@ def publish(
 def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
     shift = outlook.get("prior_shift") or {}
     warnings = [shift["message"]] if shift.get("detected") else []
+    if outlook["drift"].get("message"):
+        warnings.append(outlook["drift"]["message"])
     selected = outlook["groups"]["targeted"] + outlook["groups"]["holdout"]
     if outlook.get("break_even_probability") is not None and selected < outlook["budget"]:
         warnings.append(
@@ -396,6 +409,10 @@ def _run_metrics(record: Any, ranked: pd.DataFrame, outlook: dict[str, Any]) -> 
         "expected_conversion_rate_high": interval.get("high"),
         "interval_level": interval.get("level"),
         "prior_shift": (outlook.get("prior_shift") or {}).get("detected"),
+        "drift_level": outlook["drift"]["level"],
+        "drifted_features": outlook["drift"]["major"],
+        "drift_beyond_backtests": outlook["drift"]["beyond_backtests"],
+        "drift_message": outlook["drift"].get("message"),
     }
     return metrics
 
@@ -434,13 +451,14 @@ def _manifest(
             "rule": "p * conversion_value - call_cost > 0, best first, up to the budget"
             if policy.by_value
             else "the top of the ranking, up to the budget",
-            **{k: v for k, v in outlook.items() if k not in ("interval", "prior_shift")},
+            **{k: v for k, v in outlook.items() if k not in ("interval", "prior_shift", "drift")},
         },
         "expected_conversion_rate": outlook["expected_conversion_rate"],
         "expected_conversions": outlook["expected_conversions"],
         "base_rate": outlook["base_rate"],
         "interval": outlook.get("interval"),
         "prior_shift": outlook.get("prior_shift"),
+        "drift_overview": outlook["drift"],
         "calibration": {
             "method": (meta.get("calibrated_on") or {}).get("method"),
             "rows": (meta.get("calibrated_on") or {}).get("rows"),

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     serving_namespace: str = "remarketing-serving"
     serving_service_account: str = "remarketing-predictor"
     pipeline_concurrency: int = Field(default=2, ge=1)
+    model_server_idle_seconds: int = Field(
+        default=1800, ge=0, description="a local model server of a version no longer in use stops after"
+    )
 
     # Training and model choice: backtests over the history's last periods pick the family and gate it.
     default_dataset: str = "bank-marketing"

@@ -1,4 +1,5 @@
-"""Read and write by address: ``gs://bucket/path`` or a local path, through one small interface.
+"""Read and write by address: ``gs://bucket/path`` or a local path, through one small interface with a
+backend per scheme.
 
 ``gs://`` goes through the real google-cloud-storage client; in local mode that client talks to the
 storage emulator (``Settings.storage_emulator_host``) with anonymous credentials. No client is built at
@@ -18,12 +19,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remarketing.errors import PreconditionFailed, StorageError
+from remarketing.errors import NotFoundError, PreconditionFailed, StorageError, Unavailable
 
 if TYPE_CHECKING:
     from google.cloud import storage as gcs
 
     from remarketing.settings import Settings
+
+
+class ObjectNotFound(StorageError, NotFoundError):
+    """No object at that address (or not at that generation): storage answered, the object is not there."""
+
+
+READ_DEADLINE_SECONDS = 8.0  # a read that gets no answer is retried until this (the client default: 120)
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,63 @@ def _write_local(path: Path, data: bytes, if_generation_match: int | None) -> in
         return _local_generation(path)
 
 
-class Storage:
-    """Address-based storage. Local paths are plain files with the same generation semantics."""
+class LocalBackend:
+    """Plain files, with GCS's create-only and compare-and-swap semantics (generations from the inode)."""
+
+    def read_bytes(self, uri: str, generation: int | None) -> bytes:
+        try:
+            return Path(uri).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"{uri} does not exist") from exc
+
+    def download_file(self, uri: str, target: Path, generation: int | None) -> None:
+        try:
+            shutil.copyfile(uri, target)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"{uri} does not exist") from exc
+
+    def read_with_generation(self, uri: str) -> tuple[bytes, int]:
+        path = Path(uri)
+        with _locked(path):
+            if not path.exists():
+                raise ObjectNotFound(f"{uri} does not exist")
+            return path.read_bytes(), _local_generation(path)
+
+    def write_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None,
+        if_generation_match: int | None,
+    ) -> int:
+        return _write_local(Path(uri), data, if_generation_match)
+
+    def stat(self, uri: str, generation: int | None) -> ObjectInfo:
+        path = Path(uri)
+        if not path.is_file():
+            raise ObjectNotFound(f"{uri} does not exist")
+        return ObjectInfo(uri=str(path), size=path.stat().st_size, generation=_local_generation(path))
+
+    def delete(self, uri: str, if_generation_match: int | None) -> None:
+        path = Path(uri)
+        with _locked(path):
+            if path.exists() and (
+                if_generation_match is None or _local_generation(path) == if_generation_match
+            ):
+                path.unlink()
+
+    def list(self, prefix_uri: str) -> Iterator[str]:
+        root = Path(prefix_uri)
+        if root.is_file():
+            yield str(root)
+        elif root.is_dir():
+            yield from sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+class GcsBackend:
+    """``gs://`` through the real google-cloud-storage client (the emulator's, locally); no client is built
+    before the first call."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -101,39 +164,151 @@ class Storage:
             )
         return gcs.Client(project=self._settings.gcp_project)
 
+    @property
+    def address(self) -> str:
+        return self._settings.storage_emulator_host or "https://storage.googleapis.com"
+
+    @cached_property
+    def retry(self) -> Any:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(READ_DEADLINE_SECONDS)
+
     def _blob(self, uri: str, generation: int | None = None) -> Any:
         bucket, name = split_gs(uri)
         return self.client.bucket(bucket).blob(name, generation=generation)
 
-    # --- objects -------------------------------------------------------------------------------
-    def read_bytes(self, uri: str, *, generation: int | None = None) -> bytes:
-        """The object's content; ``generation`` pins the version (a later upload does not change it)."""
-        if not uri.startswith("gs://"):
-            try:
-                return Path(uri).read_bytes()
-            except FileNotFoundError as exc:
-                raise StorageError(f"{uri} does not exist") from exc
+    @contextmanager
+    def _guard(self, uri: str, generation: int | None = None) -> Iterator[None]:
+        """GCS's errors become the core's: not there (``ObjectNotFound``), a lost race
+        (``PreconditionFailed``), storage not answering (``Unavailable``, never "not found")."""
+        import requests
+        from google.api_core import exceptions as gexc
+        from google.auth.exceptions import TransportError
+
+        try:
+            yield
+        except gexc.NotFound as exc:
+            at = f" at generation {generation}" if generation else ""
+            raise ObjectNotFound(f"{uri} does not exist{at}") from exc
+        except gexc.PreconditionFailed as exc:
+            raise PreconditionFailed(f"{uri}: the generation precondition was not met") from exc
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            TransportError,
+            gexc.RetryError,
+            gexc.ServerError,
+        ) as exc:
+            raise Unavailable(
+                "storage",
+                self.address,
+                "start it (`remarketing up`) or check the network and credentials, then try again; "
+                "nothing was lost",
+                reason=type(exc).__name__,
+            ) from exc
+
+    def read_bytes(self, uri: str, generation: int | None) -> bytes:
+        with self._guard(uri, generation):
+            return bytes(self._blob(uri, generation).download_as_bytes(retry=self.retry))
+
+    def download_file(self, uri: str, target: Path, generation: int | None) -> None:
+        with self._guard(uri, generation):
+            self._blob(uri, generation).download_to_filename(str(target), retry=self.retry)
+
+    def read_with_generation(self, uri: str) -> tuple[bytes, int]:
+        bucket, name = split_gs(uri)
+        with self._guard(uri):
+            blob = self.client.bucket(bucket).get_blob(name, retry=self.retry)
+            if blob is None:
+                raise ObjectNotFound(f"{uri} does not exist")
+            generation = int(blob.generation)
+            # a PreconditionFailed here: it changed between the lookup and the download
+            data = blob.download_as_bytes(if_generation_match=generation, retry=self.retry)
+        return bytes(data), generation
+
+    def write_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None,
+        if_generation_match: int | None,
+    ) -> int:
+        blob = self._blob(uri)
+        if metadata:
+            blob.metadata = metadata
+        # A write with a generation precondition is safe to retry; one without is not (as the client says).
+        retry = self.retry if if_generation_match is not None else None
+        with self._guard(uri):
+            blob.upload_from_string(
+                data, content_type=content_type, if_generation_match=if_generation_match, retry=retry
+            )
+        return int(blob.generation)
+
+    def stat(self, uri: str, generation: int | None) -> ObjectInfo:
+        bucket, name = split_gs(uri)
+        with self._guard(uri, generation):
+            blob = self.client.bucket(bucket).get_blob(name, generation=generation, retry=self.retry)
+        if blob is None:
+            at = f" at generation {generation}" if generation else ""
+            raise ObjectNotFound(f"{uri} does not exist{at} (replaced or removed)")
+        return ObjectInfo(
+            uri=uri,
+            size=int(blob.size or 0),
+            generation=int(blob.generation),
+            metadata=dict(blob.metadata or {}),
+            content_type=blob.content_type,
+        )
+
+    def delete(self, uri: str, if_generation_match: int | None) -> None:
+        try:
+            with self._guard(uri):
+                self._blob(uri).delete(if_generation_match=if_generation_match, retry=self.retry)
+        except (ObjectNotFound, PreconditionFailed):
+            pass
+
+    def list(self, prefix_uri: str) -> Iterator[str]:
+        bucket, prefix = split_gs(prefix_uri)
+        with self._guard(prefix_uri):
+            names = [blob.name for blob in self.client.list_blobs(bucket, prefix=prefix, retry=self.retry)]
+        for name in names:
+            yield f"gs://{bucket}/{name}"
+
+    def ensure_bucket(self, bucket: str) -> None:
         from google.api_core import exceptions as gexc
 
         try:
-            return bytes(self._blob(uri, generation).download_as_bytes())
-        except gexc.NotFound as exc:
-            at = f" at generation {generation}" if generation else ""
-            raise StorageError(f"{uri} does not exist{at}") from exc
+            with self._guard(f"gs://{bucket}"):
+                self.client.create_bucket(bucket)
+        except gexc.Conflict:
+            pass
+
+
+class Storage:
+    """Address-based storage: ``gs://`` addresses go to GCS (or its emulator), anything else is a local
+    path with the same generation semantics. The backend is chosen by the address, in one place."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.gcs = GcsBackend(settings)
+        self.local = LocalBackend()
+
+    @property
+    def client(self) -> gcs.Client:
+        return self.gcs.client
+
+    def _backend(self, uri: str) -> LocalBackend | GcsBackend:
+        return self.gcs if uri.startswith("gs://") else self.local
+
+    # --- objects -------------------------------------------------------------------------------
+    def read_bytes(self, uri: str, *, generation: int | None = None) -> bytes:
+        """The object's content; ``generation`` pins the version (a later upload does not change it)."""
+        return self._backend(uri).read_bytes(uri, generation)
 
     def download_file(self, uri: str, target: Path, *, generation: int | None = None) -> tuple[str, int]:
         """Stream an object to a local file (memory stays flat); its sha256 and size."""
         target = Path(target)
-        if uri.startswith("gs://"):
-            from google.api_core import exceptions as gexc
-
-            try:
-                self._blob(uri, generation).download_to_filename(str(target))
-            except gexc.NotFound as exc:
-                at = f" at generation {generation}" if generation else ""
-                raise StorageError(f"{uri} does not exist{at}") from exc
-        else:
-            shutil.copyfile(uri, target)
+        self._backend(uri).download_file(uri, target, generation)
         digest = hashlib.sha256()
         with open(target, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -145,24 +320,7 @@ class Storage:
 
     def read_with_generation(self, uri: str) -> tuple[bytes, int]:
         """The content and the generation it belongs to (for compare-and-swap updates)."""
-        if not uri.startswith("gs://"):
-            path = Path(uri)
-            with _locked(path):
-                return path.read_bytes(), _local_generation(path)
-        from google.api_core import exceptions as gexc
-
-        bucket, name = split_gs(uri)
-        try:
-            blob = self.client.bucket(bucket).get_blob(name)
-            if blob is None:
-                raise StorageError(f"{uri} does not exist")
-            generation = int(blob.generation)
-            data = blob.download_as_bytes(if_generation_match=generation)
-        except gexc.NotFound as exc:
-            raise StorageError(f"{uri} does not exist") from exc
-        except gexc.PreconditionFailed as exc:  # changed between the lookup and the download
-            raise PreconditionFailed(f"{uri} changed while being read") from exc
-        return bytes(data), generation
+        return self._backend(uri).read_with_generation(uri)
 
     def write_bytes(
         self,
@@ -174,18 +332,7 @@ class Storage:
         if_generation_match: int | None = None,
     ) -> int:
         """Write ``data``; ``if_generation_match=0`` means create-only. Returns the new generation."""
-        if not uri.startswith("gs://"):
-            return _write_local(Path(uri), data, if_generation_match)
-        from google.api_core import exceptions as gexc
-
-        blob = self._blob(uri)
-        if metadata:
-            blob.metadata = metadata
-        try:
-            blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
-        except gexc.PreconditionFailed as exc:
-            raise PreconditionFailed(f"{uri}: generation precondition {if_generation_match} not met") from exc
-        return int(blob.generation)
+        return self._backend(uri).write_bytes(uri, data, content_type, metadata, if_generation_match)
 
     def write_text(self, uri: str, text: str, **kwargs: Any) -> int:
         kwargs.setdefault("content_type", "text/plain; charset=utf-8")
@@ -193,40 +340,11 @@ class Storage:
 
     def stat(self, uri: str, *, generation: int | None = None) -> ObjectInfo:
         """Size, generation and metadata of the live object, or of ``generation`` (an error if replaced)."""
-        if not uri.startswith("gs://"):
-            path = Path(uri)
-            if not path.is_file():
-                raise StorageError(f"{uri} does not exist")
-            return ObjectInfo(uri=str(path), size=path.stat().st_size, generation=_local_generation(path))
-        bucket, name = split_gs(uri)
-        blob = self.client.bucket(bucket).get_blob(name, generation=generation)
-        if blob is None:
-            at = f" at generation {generation}" if generation else ""
-            raise StorageError(f"{uri} does not exist{at} (replaced or removed)")
-        return ObjectInfo(
-            uri=uri,
-            size=int(blob.size or 0),
-            generation=int(blob.generation),
-            metadata=dict(blob.metadata or {}),
-            content_type=blob.content_type,
-        )
+        return self._backend(uri).stat(uri, generation)
 
     def delete(self, uri: str, *, if_generation_match: int | None = None) -> None:
         """Remove one object (only that generation, when given); a missing one is not an error."""
-        if not uri.startswith("gs://"):
-            path = Path(uri)
-            with _locked(path):
-                if path.exists() and (
-                    if_generation_match is None or _local_generation(path) == if_generation_match
-                ):
-                    path.unlink()
-            return
-        from google.api_core import exceptions as gexc
-
-        try:
-            self._blob(uri).delete(if_generation_match=if_generation_match)
-        except (gexc.NotFound, gexc.PreconditionFailed):
-            pass
+        self._backend(uri).delete(uri, if_generation_match)
 
     def exists(self, uri: str) -> bool:
         try:
@@ -237,18 +355,7 @@ class Storage:
 
     def list(self, prefix_uri: str) -> Iterator[str]:
         """Every object address under a prefix (recursively)."""
-        if not prefix_uri.startswith("gs://"):
-            root = Path(prefix_uri)
-            if root.is_file():
-                yield str(root)
-            elif root.is_dir():
-                yield from sorted(
-                    str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
-                )
-            return
-        bucket, prefix = split_gs(prefix_uri)
-        for blob in self.client.list_blobs(bucket, prefix=prefix):
-            yield f"gs://{bucket}/{blob.name}"
+        return self._backend(prefix_uri).list(prefix_uri)
 
     # --- folders (model bundles) ---------------------------------------------------------------
     def upload_dir(self, local_dir: Path, uri: str, *, create_only: bool = False) -> None:
@@ -260,9 +367,6 @@ class Storage:
 
     def download_dir(self, uri: str, local_dir: Path) -> Path:
         local_dir = Path(local_dir)
-        if not uri.startswith("gs://"):
-            shutil.copytree(uri, local_dir, dirs_exist_ok=True)
-            return local_dir
         prefix = uri.rstrip("/") + "/"
         found = False
         for obj in self.list(prefix):
@@ -275,9 +379,4 @@ class Storage:
         return local_dir
 
     def ensure_bucket(self, bucket: str) -> None:
-        from google.api_core import exceptions as gexc
-
-        try:
-            self.client.create_bucket(bucket)
-        except gexc.Conflict:
-            pass
+        self.gcs.ensure_bucket(bucket)

@@ -30,6 +30,47 @@ from remarketing.storage import Storage, join, sha256_bytes
 
 BACKTEST_PARQUET = "backtest.parquet"  # each bundle's out-of-time backtest scores (its metadata has the rest)
 
+# The settings that change what a training run produces; with the file's sha256, the spec and the code's
+# version they make its fingerprint: the same fingerprint again is the same model, not a new version.
+TRAINING_SETTINGS = (
+    "backtest_periods",
+    "backtest_period_share",
+    "selection_metric",
+    "floor_roc_auc",
+    "floor_lift_at_10pct",
+    "promotion_margin",
+    "shap_background_rows",
+    "seed",
+    "budget",
+    "budget_share",  # the backtests' budget (lift and precision at it)
+)
+FINGERPRINT_TAG = "training_fingerprint"
+
+
+def training_fingerprint(s: Settings, spec: DatasetSpec, source_sha256: str | None) -> str:
+    """sha256 of what a training run's model depends on: the data, the spec, the training settings and
+    the package version (an editable install keeps its version while its code changes: bump it, or
+    change a setting, to retrain the same file)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        code = version("remarketing")
+    except PackageNotFoundError:
+        code = "unknown"
+    what = {
+        "data": source_sha256,
+        "spec": spec.model_dump(mode="json"),
+        "settings": {k: getattr(s, k) for k in TRAINING_SETTINGS},
+        "code": code,
+    }
+    return sha256_bytes(json.dumps(what, sort_keys=True, default=str).encode())
+
+
+def _same_training(registry: Registry, name: str, fingerprint: str) -> Any:
+    """The registered version a run with this fingerprint already produced, if any."""
+    versions = registry.versions(name)
+    return next((v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
+
 
 def read_backtest(model_dir: str | Path) -> FamilyBacktest:
     """A candidate's (or a bundle's) backtest: per-period results and out-of-time predictions."""
@@ -77,7 +118,7 @@ def train(ctx: StepContext, *, rows: pd.DataFrame, plan: Plan, candidate: Folder
     rows are the ones most like next week) and calibrate it as the backtests were: on the last period's
     out-of-time scores. Saves the bundle with its backtest into ``candidate``."""
     from remarketing import backtest, bundle
-    from remarketing.drift import reference_profile
+    from remarketing.drift import backtest_drift, reference_profile
     from remarketing.models import fit_family
 
     s, spec, family = ctx.settings, ctx.spec, str(ctx.family)
@@ -97,6 +138,7 @@ def train(ctx: StepContext, *, rows: pd.DataFrame, plan: Plan, candidate: Folder
         "backtest": result.as_dict(),
         "fit_seconds": time.perf_counter() - started,
         "training_profile": reference_profile(rows, spec.feature_names),
+        "backtest_drift": backtest_drift(rows, spec.feature_names, [(p.start, p.end) for p in plan.scored]),
     }
     bundle.save(model, candidate.path, metadata)
     result.predictions.to_parquet(candidate.path / BACKTEST_PARQUET, index=False)
@@ -195,6 +237,10 @@ def register(
 
     s, spec, record = ctx.settings.whole, ctx.spec, ctx.run
     name = s.model_name(ctx.dataset)
+    fingerprint = training_fingerprint(s, spec, record.source.sha256)
+    same = _same_training(registry, name, fingerprint)
+    if same is not None:
+        return _already_registered(same, name)
     entry = _experiment_log(s, name, ctx.run_id, spec, record, report, chosen.path, shap.path)
     mlflow_run_id = tracker.log(entry)
     metadata = {
@@ -212,9 +258,21 @@ def register(
         "mlflow_run_id": mlflow_run_id,
     }
     headline = backtest.headline(report.summary)
-    version = _register_version(
-        s, ctx.storage, registry, tracker, name, ctx.run_id, chosen.path, metadata, report, headline
+    version, created = _register_version(
+        s,
+        ctx.storage,
+        registry,
+        tracker,
+        name,
+        ctx.run_id,
+        chosen.path,
+        metadata,
+        report,
+        headline,
+        fingerprint,
     )
+    if not created:  # an identical run registered first, while this one trained
+        return _already_registered(registry.get(name, version), name)
     if report.promote:
         registry.promote(name, version)
     else:
@@ -237,6 +295,24 @@ def register(
             finish=True,
         ),
         metrics={"version": float(version)},
+    )
+
+
+def _already_registered(same: Any, name: str) -> StepResult:
+    """The run ends on the version it already is: no second identical version, no alias moved."""
+    aliases = f" ({', '.join(same.aliases)})" if same.aliases else ""
+    return StepResult(
+        record=RecordChange(
+            warnings=[
+                f"this file with this training configuration is already {name} version "
+                f"{same.version}{aliases}, from run {same.tags.get('run_id', '?')}: no new version was "
+                "registered"
+            ],
+            metrics={"promoted": False, "already_registered": same.version},
+            fields={"model_name": name, "model_version": same.version, "mlflow_run_id": same.run_id},
+            finish=True,
+        ),
+        metrics={"version": float(same.version)},
     )
 
 
@@ -324,12 +400,16 @@ def _register_version(
     metadata: dict,
     report: Evaluation,
     headline: dict,
-) -> str:
+    fingerprint: str,
+) -> tuple[str, bool]:
     """Upload the bundle under the next version number and register it, holding the lock so the folder
     and MLflow's number agree."""
     from remarketing import bundle
 
     with _registration_lock(storage, s, name, run_id):
+        same = _same_training(registry, name, fingerprint)  # a twin run registered while this one trained
+        if same is not None:
+            return same.version, False
         version = registry.latest_version_number(name) + 1
         uri = s.bundle_uri(name, version)
         bundle.write_metadata(model_dir, {**metadata, "version": str(version)})
@@ -343,6 +423,7 @@ def _register_version(
                 "family": report.family,
                 "backtest_roc_auc": f"{headline['roc_auc']:.6f}",
                 "run_id": run_id,
+                FINGERPRINT_TAG: fingerprint,
             },
         )
         if info.version != str(version):
@@ -350,7 +431,7 @@ def _register_version(
                 f"MLflow numbered the model {info.version}, expected {version}: "
                 "another process registered at the same time; re-run the training"
             )
-    return info.version
+    return info.version, True
 
 
 class _registration_lock:

@@ -71,6 +71,10 @@ def mint(
 def verify(settings: Settings, uri: str, generation: int, expires: int, signature: str) -> None:
     """Raise :class:`InvalidSignature` unless the query is exactly one that :func:`mint` made, unexpired."""
     expected = _signature(url_signing_key(settings), uri, generation, expires)
+    if len(signature) < len(expected):  # lengths are public: this tells nothing about the signature
+        raise InvalidSignature(
+            "this download link is incomplete (its signature is cut short): copy the whole predictions URL"
+        )
     if not hmac.compare_digest(expected, signature):
         raise InvalidSignature("this download link is not valid (it was changed or not issued here)")
     if expires < time.time():

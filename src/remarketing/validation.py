@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -77,6 +78,12 @@ def _is_utf8(line: bytes) -> bool:
     return True
 
 
+def csv_options(spec: DatasetSpec) -> dict[str, Any]:
+    """How every campaign file is read: the spec's strict separator, every cell as text (nothing guessed:
+    "NA" is a value, not a missing one), spaces after the separator ignored."""
+    return {"sep": spec.separator, "dtype": str, "keep_default_na": False, "skipinitialspace": True}
+
+
 def read_text_frame(data: bytes, spec: DatasetSpec) -> pd.DataFrame:
     """Parse the CSV as text cells (no type guessing), checking separator and emptiness."""
     text = decode(data, spec)
@@ -96,9 +103,7 @@ def read_text_frame(data: bytes, spec: DatasetSpec) -> pd.DataFrame:
             [f"the header {header[:80]!r} has a single column: expected {shown!r}-separated"]
         )
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
+        frame = pd.read_csv(io.StringIO(text), **csv_options(spec))
     except pd.errors.ParserError as exc:
         raise DataValidationError([f"the file is not valid CSV: {exc}"]) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -324,14 +329,7 @@ def validate_file(
         _, warnings = _select_columns(header_frame, spec, purpose)
         seen: set[str] = set()
         reader = pd.read_csv(
-            path,
-            sep=spec.separator,
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            chunksize=chunk_rows,
-            encoding="utf-8-sig",
-            encoding_errors="strict",
+            path, **csv_options(spec), chunksize=chunk_rows, encoding="utf-8-sig", encoding_errors="strict"
         )
         first = True
         for raw in reader:

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from frontend.api import deps, uploads
+from frontend.api import deps
 from frontend.api.main import create_app
+from remarketing import uploads
 from remarketing.datasets import load_spec
 from remarketing.runs import run_id_for
 from remarketing.storage import Storage
@@ -131,8 +132,58 @@ def test_over_the_size_limit_is_413(app, key, settings, small):
         )
     finally:
         del app.dependency_overrides[deps.get_upload_limit]
-    assert response.status_code == 413 and "limit" in response.json()["detail"]
+    assert response.status_code == 413
+    assert f"over the {uploads.size_text(len(small) - 1)} limit" in response.json()["detail"]
     assert weekly_objects(settings) == before
+
+
+def test_the_limit_and_each_datasets_rules_are_stated_once(client, settings):
+    rules = client.get("/datasets").json()
+    assert rules["max_upload_bytes"] == settings.max_upload_bytes
+    assert (
+        rules["max_upload"] == f"50 MB ({50 * 2**20:,} bytes)" == uploads.size_text(settings.max_upload_bytes)
+    )
+    by_name = {d["name"]: d for d in rules["datasets"]}
+    assert by_name["bank-marketing"]["separator"] == ";" and by_name["thera-bank"]["separator"] == ","
+    assert by_name["thera-bank"]["meaning"] == "taking the personal loan"
+    assert by_name["thera-bank"]["file_rule"].startswith("CSV, comma (,)-separated, UTF-8")
+    assert rules["budget_rule"].startswith("either a number of customers to call (at least 1)")
+
+
+def test_a_file_of_another_dataset_says_which_dataset_it_fits(client, settings, thera_bytes):
+    before = weekly_objects(settings)
+    response = post(client, "thera.csv", thera_bytes)  # the default dataset is bank-marketing
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert problems[0] == "this header fits the thera-bank dataset: choose it instead of bank-marketing"
+    fitted = post(client, "thera.csv", thera_bytes, dataset="thera-bank")
+    assert fitted.status_code == 202, fitted.text
+    assert weekly_objects(settings) - before == {fitted.json()["object"]}
+
+
+def test_a_model_version_that_does_not_exist_is_a_parameter_error(client, settings, small, trained):
+    before = weekly_objects(settings)
+    response = post(client, "w.csv", small, model_version="999")
+    assert response.status_code == 422 and response.json()["detail"] == "the parameters are invalid"
+    assert response.json()["problems"][0].startswith(
+        "model_version 999: remarketing-bank-marketing has no version 999; its versions are 1"
+    )
+    assert weekly_objects(settings) == before
+
+
+def test_a_registry_that_is_down_is_503_naming_it(app, key, settings):
+    from tracking.registry import MlflowRegistry
+
+    dead = MlflowRegistry("http://127.0.0.1:9")  # nothing listens on port 9 (discard)
+    app.dependency_overrides[deps.get_registry] = lambda: dead
+    try:
+        response = TestClient(app, headers={"X-API-Key": key}).get("/models")
+    finally:
+        del app.dependency_overrides[deps.get_registry]
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "the model registry (MLflow) at http://127.0.0.1:9 is unavailable"
+    )
 
 
 @pytest.mark.parametrize(
@@ -173,7 +224,12 @@ def test_an_upload_is_stored_with_metadata_and_queued_until_launched(client, set
     )
     storage = Storage(settings)
     info = storage.stat(body["object"])
-    assert info.metadata == {"dataset": "bank-marketing", "budget": "7", "model_version": "1"}
+    assert info.metadata == {
+        "dataset": "bank-marketing",
+        "filename": "customers.csv",
+        "budget": "7",
+        "model_version": "1",
+    }
     assert storage.read_bytes(body["object"]) == small
     # The API never creates the run record: launch() does, create-only.
     assert not storage.exists(f"{settings.artifacts_root}/runs/{body['run_id']}.json")
@@ -219,6 +275,20 @@ def test_a_finished_run_answers_success_with_the_predictions_url_and_details(sco
 
 def weekly_frame_rows(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), sep=";")
+
+
+def test_a_link_copied_only_in_part_is_answered_in_words(scored, client, anonymous):
+    url = httpx.URL(client.get(scored.uploads[0]["status_url"]).json()["predictions URL"])
+    path = url.raw_path.decode()
+    cut = anonymous.get(path[: path.index("&signature=") + len("&signature=") + 10])
+    assert cut.status_code == 403 and "incomplete" in cut.json()["detail"]
+    no_signature = anonymous.get(path[: path.index("&signature=")])
+    assert no_signature.status_code == 400
+    assert (
+        no_signature.json()["detail"].startswith("this link is incomplete")
+        and "signature" in no_signature.text
+    )
+    assert anonymous.get("/download").status_code == 400
 
 
 def test_scored_cells_starting_with_formula_characters_are_escaped_in_the_download(scored, client):

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from local_stack import services
+from remarketing.processes import ProcessRegistry, free_port
+from remarketing.secrets import api_key
+from remarketing.uploads import widget_mb
 from tests.frontend.conftest import csv_bytes, weekly_frame
 
 pytestmark = pytest.mark.integration
@@ -42,6 +46,10 @@ def test_home_shows_the_champion(page, trained):
 
 def test_upload_gives_immediate_feedback_and_queues_the_file(page, bank_bytes, settings):
     at = page("pages/1_Upload.py").run()
+    assert at.selectbox(key="dataset").value == "bank-marketing"
+    uploader = at.get("file_uploader")[0].proto
+    assert "semicolon (;)-separated" in uploader.label
+    assert any(f"Up to 50 MB ({50 * 2**20:,} bytes)" in c.value for c in at.caption)
     wrong = csv_bytes(weekly_frame(bank_bytes, step=400).drop(columns=["age"]))
     at.file_uploader[0].set_value(("week.csv", wrong, "text/csv")).run()
     assert "cannot be scored" in at.error[0].value and "missing 1 column: 'age'" in texts(at)
@@ -69,6 +77,10 @@ def test_upload_shows_the_finished_run_with_its_link_preview_and_budget(page, sc
     assert int(labels["Calls"]) <= 25 and labels["Expected conversion rate (targeted)"].endswith("%")
     assert "Base rate (everyone)" in labels
     assert any("interval" in c.value and "backtest periods" in c.value for c in at.caption)
+    # The last 20% of bank-full moved from the training rows (pdays, previous, contact, ...), though no
+    # further than between the history's own periods: said above the figures, as a warning.
+    assert any(w.value.startswith("**These customers moved from the training rows") for w in at.warning)
+    assert any("major drift" in w.value and "pdays" in w.value for w in at.warning)
     assert any("targeted" in m.value and "held out" in m.value for m in at.markdown)
     assert not any("covers every customer" in i.value for i in at.info)  # 25 of the file's rows are called
     assert at.dataframe[0].value["customer_id"].iloc[0] and len(at.dataframe[0].value) == 20
@@ -77,13 +89,34 @@ def test_upload_shows_the_finished_run_with_its_link_preview_and_budget(page, sc
     assert {m.label: m.value for m in at.metric}["Contacts"] == "10"
 
 
-def test_runs_lists_runs_with_steps_errors_and_links(page, scored):
+def test_the_upload_widget_states_the_apis_limit(stack):
+    _, command, _ = services.SERVICES["ui"](stack)
+    assert command[command.index("--server.maxUploadSize") + 1] == "50"  # MB, as the API's 50 MB limit
+    assert widget_mb(50 * 2**20 + 1) == 51  # never below the API's limit
+
+
+def test_upload_of_a_thera_bank_file_under_its_dataset(page, thera_bytes):
+    at = page("pages/1_Upload.py").run()
+    at.selectbox(key="dataset").set_value("thera-bank").run()
+    assert "comma (,)-separated" in at.get("file_uploader")[0].proto.label
+    assert any("probability of taking the personal loan" in c.value for c in at.caption)
+    at.file_uploader[0].set_value(("thera.csv", thera_bytes, "text/csv")).run()
+    assert "the columns fit" in at.success[0].value
+
+
+def test_runs_lists_runs_a_person_recognises(page, scored):
     at = page("pages/2_Runs.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert {scored.uploads[0]["run_id"], scored.uploads[1]["run_id"]} <= set(table["run"])
     assert {"training", "scoring"} <= set(table["kind"])
+    assert {"weekly-same.csv", "campaign-sample.csv"} <= set(table["file"])  # the names people gave
+    assert table["created"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+").all()  # 24-hour
+    assert not at.get("json")  # no raw JSON
     at.selectbox(key="run").set_value(scored.uploads[0]["run_id"]).run()
+    label = at.selectbox(key="run").format_func(scored.uploads[0]["run_id"])
+    assert " · scoring · weekly-same.csv · bank-marketing · v" in label
+    assert "Scoring run on weekly-same.csv" in texts(at)
     steps = at.dataframe[1].value
     assert list(steps["step"]) == ["validate", "resolve-model", "deploy", "score", "publish"]
     assert set(steps["status"]) == {"success"}
@@ -115,5 +148,37 @@ def test_explain_shows_the_waterfall_and_plain_reasons(page, scored):
     reasons = [m.value for m in at.markdown if "(raises)" in m.value or "(lowers)" in m.value]
     assert reasons and all("`" in r for r in reasons)  # the words, then the field and value
     assert any(m.label == "Probability of subscribing to a term deposit" for m in at.metric)
-    assert at.get("image")  # the waterfall
+    assert at.get("vega_lite_chart")  # the waterfall
     assert any(m.label == "Rank" and m.value == "1" for m in at.metric)
+
+
+@pytest.fixture
+def registry_down_api(stack, tmp_path):
+    """The API as `remarketing up` starts it, on the stack's storage, with a registry that does not answer."""
+    settings = stack.model_copy(
+        update={
+            "state_dir": tmp_path,
+            "api_port": free_port(),
+            "tracking_uri": f"http://127.0.0.1:{free_port()}",
+            "api_key": api_key(stack),
+        }
+    )
+    services.ensure(settings, "api")
+    yield settings
+    ProcessRegistry(tmp_path).stop("api")
+
+
+@pytest.mark.parametrize("name", ["Home.py", "pages/3_Model.py"])
+def test_pages_name_the_registry_when_it_is_down(page, registry_down_api, monkeypatch, name):
+    monkeypatch.setenv("REMARKETING_API_URL", f"http://127.0.0.1:{registry_down_api.api_port}")
+    at = AppTest.from_file(str(APP / name), default_timeout=15).run()
+    assert not at.exception
+    error = at.error[0].value
+    assert error.startswith(f"the model registry (MLflow) at {registry_down_api.tracking_uri} is unavailable")
+    assert "API" not in error.split(":")[0]  # the API is up: it is not blamed
+
+
+def test_pages_say_the_api_is_down_when_it_is(page, monkeypatch):
+    monkeypatch.setenv("REMARKETING_API_URL", f"http://127.0.0.1:{free_port()}")
+    at = AppTest.from_file(str(APP / "pages/2_Runs.py"), default_timeout=15).run()
+    assert "is down (nothing answers there): start it with `remarketing up`" in at.error[0].value

@@ -7,7 +7,8 @@ Two ways to run it:
   upload is in ``weekly/``;
 - against ``remarketing up``: set ``REMARKETING_E2E_UI_URL`` (e.g. http://127.0.0.1:8501) and the stack's
   ``REMARKETING_*`` settings; nothing is started or launched by the test: the bridge and function do it.
-The screenshot goes to ``$REMARKETING_E2E_SCREENSHOT_DIR`` (default ``build/e2e``).
+Screenshots of every page, for both datasets, go to ``$REMARKETING_E2E_SCREENSHOT_DIR`` (default
+``build/e2e``); ``make screenshots`` writes them to ``docs/screenshots/`` (refresh them when pages change).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import pytest
 
 from remarketing.processes import free_port
 from remarketing.settings import Settings
+from remarketing.uploads import widget_mb
 from tests.frontend.conftest import csv_bytes, weekly_frame
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+CHART = "[data-testid=stVegaLiteChart] svg, [data-testid=stVegaLiteChart] canvas"  # Altair, drawn by Vega
 FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 
 
@@ -38,6 +41,7 @@ def streamlit_command(port: int) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(ROOT / "frontend" / "app" / "Home.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--server.maxUploadSize", str(widget_mb(Settings().max_upload_bytes)),
     ]  # fmt: skip
 
 
@@ -82,51 +86,132 @@ def ui(request, tmp_path):
         log.close()
 
 
-def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, bank_bytes, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def shots_dir() -> Path:
+    shots = Path(os.environ.get("REMARKETING_E2E_SCREENSHOT_DIR", ROOT / "build" / "e2e"))
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield chromium.new_page(viewport={"width": 1400, "height": 1800})
+        finally:
+            chromium.close()
+
+
+def drawn(page) -> None:
+    """Wait for the tables' canvases, then two animation frames: what is on screen has been painted."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid=stDataFrame] canvas").first).to_be_visible(timeout=30_000)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def upload_and_wait(
+    page,
+    url: str,
+    settings: Settings,
+    launch_here: bool,
+    sample: Path,
+    dataset: str,
+    budget: int | None = None,
+) -> str:
+    """Upload ``sample`` on the Upload page under ``dataset``; the run id once its predictions link shows."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/Upload?dataset={dataset}", wait_until="networkidle")
+    if budget is not None:
+        field = page.get_by_label("Customers to call", exact=True).and_(page.locator("input[type=number]"))
+        field.fill(str(budget))
+        field.press("Enter")
+        expect(field).to_have_value(str(budget))
+    page.locator("input[type=file]").set_input_files(str(sample))
+    expect(page.get_by_text("the columns fit")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Score this file").click()
+    heading = page.get_by_text(re.compile(r"Run scoring-[0-9a-f]{16}"))
+    expect(heading).to_be_visible(timeout=30_000)
+    run_id = re.search(r"scoring-[0-9a-f]{16}", heading.inner_text()).group(0)
+    if launch_here:  # no storage trigger in this stack: do what the function does
+        from pipelines.launchers import launcher_for
+        from remarketing.launch import launch
+
+        receipt = httpx.get(
+            f"http://127.0.0.1:{settings.api_port}/runs/{run_id}", headers={"X-API-Key": _key(settings)}
+        ).json()
+        bucket, name = receipt["source"]["uri"].removeprefix("gs://").split("/", 1)
+        launch(
+            bucket, name, receipt["source"]["generation"], settings=settings, launcher=launcher_for(settings)
+        )
+    expect(page.get_by_role("link", name="predictions.csv")).to_be_visible(timeout=240_000)
+    return run_id
+
+
+def tour(page, url: str, dataset: str, run_id: str, meaning: str) -> list[Path]:
+    """Runs, Model and Explain for ``dataset``, each screenshot once what it shows has drawn."""
+    from playwright.sync_api import expect
+
+    shots = shots_dir()
+    page.goto(f"{url}/Runs", wait_until="networkidle")
+    expect(page.get_by_text("Steps", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.locator(CHART).first).to_be_visible(timeout=30_000)
+    drawn(page)
+    page.screenshot(path=str(shots / f"{dataset}-runs.png"), full_page=True)
+    page.goto(f"{url}/Model?dataset={dataset}", wait_until="networkidle")
+    expect(page.get_by_text("What drives the model (global SHAP)")).to_be_visible(timeout=30_000)
+    expect(page.locator("[data-testid=stImage] img").nth(3)).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(shots / f"{dataset}-model.png"), full_page=True)
+    page.goto(f"{url}/Explain?run_id={run_id}", wait_until="networkidle")
+    expect(page.get_by_text(f"Probability of {meaning}")).to_be_visible(timeout=30_000)
+    expect(page.locator(CHART).first).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(shots / f"{dataset}-explain.png"), full_page=True)
+    return [shots / f"{dataset}-{name}.png" for name in ("runs", "model", "explain")]
+
+
+def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, browser, bank_bytes, tmp_path):
+    from playwright.sync_api import expect
+
     url, settings, launch_here = ui
     sample = tmp_path / "weekly-sample.csv"
-    sample.write_bytes(csv_bytes(weekly_frame(bank_bytes, step=100)))
-    shots = Path(os.environ.get("REMARKETING_E2E_SCREENSHOT_DIR", ROOT / "build" / "e2e"))
-    shots.mkdir(parents=True, exist_ok=True)
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(f"{url}/Upload", wait_until="networkidle")
-            page.locator("input[type=file]").set_input_files(str(sample))
-            expect(page.get_by_text("the columns fit")).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Score this file").click()
-            heading = page.get_by_text(re.compile(r"Run scoring-[0-9a-f]{16}"))
-            expect(heading).to_be_visible(timeout=30_000)
-            run_id = re.search(r"scoring-[0-9a-f]{16}", heading.inner_text()).group(0)
-            if launch_here:  # no storage trigger in this stack: do what the function does
-                from pipelines.launchers import launcher_for
-                from remarketing.launch import launch
-
-                receipt = httpx.get(
-                    f"http://127.0.0.1:{settings.api_port}/runs/{run_id}",
-                    headers={"X-API-Key": _key(settings)},
-                ).json()
-                bucket, name = receipt["source"]["uri"].removeprefix("gs://").split("/", 1)
-                generation = receipt["source"]["generation"]
-                launch(bucket, name, generation, settings=settings, launcher=launcher_for(settings))
-            link = page.get_by_role("link", name="predictions.csv")
-            expect(link).to_be_visible(timeout=240_000)
-            # the sample is smaller than the default budget of 1,000: the page says everyone is called
-            expect(page.get_by_text("The budget covers every customer in this file")).to_be_visible()
-            page.wait_for_timeout(1500)  # let the table's canvas draw
-            page.screenshot(path=str(shots / "upload-success.png"), full_page=True)
-            href = link.get_attribute("href")
-        finally:
-            browser.close()
+    sample.write_bytes(csv_bytes(weekly_frame(bank_bytes, step=20)))
+    page = browser
+    shots = shots_dir()
+    page.goto(url, wait_until="networkidle")
+    expect(page.get_by_text("Champion", exact=True)).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+    run_id = upload_and_wait(page, url, settings, launch_here, sample, "bank-marketing", budget=50)
+    expect(page.get_by_text("Top customers")).to_be_visible()
+    drawn(page)
+    page.screenshot(path=str(shots / "bank-marketing-upload.png"), full_page=True)
+    href = page.get_by_role("link", name="predictions.csv").get_attribute("href")
+    pages = tour(page, url, "bank-marketing", run_id, "subscribing to a term deposit")
     response = httpx.get(href)
     assert response.status_code == 200 and response.text.startswith("customer_id,probability,rank")
-    assert (shots / "upload-success.png").stat().st_size > 10_000
+    assert all(p.stat().st_size > 10_000 for p in [shots / "bank-marketing-upload.png", *pages])
+
+
+def test_the_second_dataset_through_every_page_in_chromium(ui, browser, thera_trained, thera_bytes, tmp_path):
+    from playwright.sync_api import expect
+
+    url, settings, launch_here = ui
+    lines = thera_bytes.decode().splitlines(keepends=True)
+    sample = tmp_path / "thera-week.csv"
+    sample.write_text(lines[0] + "".join(lines[-400:]))
+    page = browser
+    run_id = upload_and_wait(page, url, settings, launch_here, sample, "thera-bank")
+    expect(page.get_by_text("comma (,)-separated", exact=False).first).to_be_visible()
+    # the sample is smaller than the default budget of 1,000: the page says everyone is called
+    expect(page.get_by_text("The budget covers every customer in this file")).to_be_visible()
+    drawn(page)
+    page.screenshot(path=str(shots_dir() / "thera-bank-upload.png"), full_page=True)
+    pages = tour(page, url, "thera-bank", run_id, "taking the personal loan")
+    assert all(p.stat().st_size > 10_000 for p in pages)
 
 
 def _key(settings: Settings) -> str:

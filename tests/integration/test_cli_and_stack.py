@@ -77,14 +77,27 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
     assert all(s["healthy"] for s in status["services"].values()) and all(pids)
     again = run_cli("up", env=env).json  # reuses what runs
     assert [s["pid"] for s in again["services"].values()] == pids
+    assert {s["state"] for s in again["services"].values()} == {"up"}
+
+    # MLflow killed by its registered PID alone: its server child keeps the port. Status says so (the
+    # address answers, the PID is gone), and `down` stops the whole group.
+    leader = psutil.Process(status["services"]["mlflow"]["pid"])
+    children = leader.children(recursive=True)
+    assert children  # `mlflow server` serves from a uvicorn child
+    leader.kill()
+    leader.wait(timeout=10)
+    mlflow = run_cli("status", "--json", env=env).json["services"]["mlflow"]
+    assert mlflow["running"] is False and mlflow["healthy"] is True
+    assert (
+        mlflow["state"]
+        == "its process died but its children still hold the address: `remarketing down` stops them"
+    )
+    procs = [psutil.Process(p) for p in pids if psutil.pid_exists(p)] + [
+        c for c in children if c.is_running()
+    ]
+
     down = run_cli("down", env=env)
-    assert down.code == 0 and sorted(down.json["stopped"]) == sorted(services.ALL)
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue  # already gone
+    assert down.code == 0 and sorted(down.json["stopped"]) == sorted(services.ALL)  # mlflow's leftovers too
     _, alive = psutil.wait_procs(procs, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not any(s["running"] for s in run_cli("status", "--json", env=env).json["services"].values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -12,7 +13,7 @@ import psutil
 import pytest
 
 from remarketing.datasets import load_spec
-from remarketing.processes import ProcessRegistry
+from remarketing.processes import ProcessRegistry, free_port
 from remarketing.runs import RunStore
 from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
@@ -135,6 +136,24 @@ def test_a_list_chosen_by_value_calls_only_customers_worth_it(trained, stack, ba
     assert "expected profit" in result.stderr and "break-even probability 30.0%" in result.stderr
 
 
+def test_customers_unlike_the_training_rows_get_a_drift_banner(trained, stack, bank_bytes, tmp_path):
+    """Every customer contacted before (``pdays``, ``previous``: sentinel-heavy columns whose deciles are one
+    value) and older: the file's drift is major, and the run says what moved and what it means."""
+    frame = weekly_frame(bank_bytes, step=40)
+    frame["pdays"], frame["previous"], frame["age"] = 150, 3, frame["age"] + 25
+    result = run_cli("score", write(frame, tmp_path / "weekly-drifted.csv"), env=stack.to_env())
+    assert result.code == 0, result.stderr
+    out = result.json
+    assert out["drift_level"] == "major" and {"pdays", "previous", "age"} <= set(out["drifted_features"])
+    assert "age" in out["drift_beyond_backtests"]  # 25 years older than ever in the history
+    banner = next(w for w in out["warnings"] if w.startswith("major drift"))
+    assert "pdays=-1 in" in banner and "expected figures" in banner
+    assert "moved further than in any backtest period" in banner
+    assert banner in result.stderr
+    manifest = json.loads(Storage(stack).read_text(outputs(stack, out["run_id"])["manifest.json"]))
+    assert manifest["drift"]["pdays"]["level"] == "major" and manifest["drift_overview"]["level"] == "major"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -143,10 +162,12 @@ def test_a_list_chosen_by_value_calls_only_customers_worth_it(trained, stack, ba
         (["--call-cost", "nan", "--conversion-value", "10"], "call_cost must be a finite number"),
         (["--call-cost", "2"], "give both call_cost and conversion_value"),
         (["--holdout-share", "0.6"], "holdout_share must be between 0 and 0.5"),
+        (["--budget", "0"], "budget must be at least 1 customer"),
+        (["--model-version", "999"], f"model_version 999: {MODEL} has no version 999; its versions are 1"),
     ],
 )
 def test_wrong_contact_parameters_are_usage_errors_and_launch_nothing(
-    args, message, stack, bank_bytes, tmp_path
+    args, message, stack, trained, bank_bytes, tmp_path
 ):
     path = write(weekly_frame(bank_bytes, step=400), tmp_path / "weekly.csv")
     before = set(Storage(stack).list(f"gs://{stack.landing_bucket}/weekly/"))
@@ -226,6 +247,19 @@ def test_unusable_files_fail_clearly_and_stay_in_weekly(case, expected, trained,
     assert result.json["error"]["step"] == "validate" and result.json["predictions_url"] is None
     assert Storage(stack).read_bytes(result.json["source"]["uri"]) == path.read_bytes()  # the upload stays
     assert outputs(stack, result.json["run_id"]) == {}  # nothing published
+
+
+def test_a_registry_that_is_down_is_named_as_down_not_as_no_champion(trained, stack, bank_bytes, tmp_path):
+    """A champion exists; the registry's address answers nothing (MLflow stopped, or a wrong address)."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    path = write(weekly_frame(bank_bytes, step=200), tmp_path / "weekly.csv")
+    result = run_cli("score", path, env={**stack.to_env(), "REMARKETING_TRACKING_URI": dead})
+    assert result.code == 1
+    error = result.json["error"]
+    assert error["step"] == "resolve-model"
+    assert error["message"].startswith(f"the model registry (MLflow) at {dead} is unavailable")
+    assert "no champion" not in error["message"] and "\n" not in error["message"]  # one sentence
+    assert Storage(stack).read_bytes(result.json["source"]["uri"]) == Path(path).read_bytes()
 
 
 def test_no_champion_yet_is_a_clear_error(trained, stack, bank_bytes, tmp_path):

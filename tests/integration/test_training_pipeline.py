@@ -103,6 +103,21 @@ def test_a_model_below_the_floors_becomes_challenger_and_the_champion_stays(trai
     assert registry.by_alias(MODEL, CHALLENGER).version == result.json["model_version"]
 
 
+def test_the_same_file_with_the_same_configuration_is_the_version_it_already_is(trained, stack):
+    registry = MlflowRegistry(stack.tracking_uri)
+    versions = [v.version for v in registry.versions(MODEL)]
+    champion = registry.by_alias(MODEL, CHAMPION).version
+    again = run_cli("train", str(trained[1]), env=stack.to_env())
+    assert again.code == 0 and again.json["status"] == "success", again.stderr
+    first = trained[0].json["model_version"]
+    assert again.json["model_version"] == first and again.json["promoted"] is False
+    assert any(
+        f"already {MODEL} version {first}" in w and "no new version" in w for w in again.json["warnings"]
+    )
+    assert [v.version for v in registry.versions(MODEL)] == versions
+    assert registry.by_alias(MODEL, CHAMPION).version == champion
+
+
 def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, stack):
     registry = MlflowRegistry(stack.tracking_uri)
     versions_before = [v.version for v in registry.versions(MODEL)]
@@ -175,10 +190,7 @@ def test_a_history_too_short_for_the_backtests_fails_at_split_and_registers_noth
     assert [v.version for v in MlflowRegistry(stack.tracking_uri).versions(MODEL)] == versions
 
 
-def test_thera_bank_trains_through_the_same_pipeline(stack, thera_bytes, tmp_path):
-    path = tmp_path / "thera.csv"
-    path.write_bytes(thera_bytes)
-    result = run_cli("train", str(path), "--dataset", "thera-bank", env=stack.to_env())
-    assert result.code == 0, result.stderr
+def test_thera_bank_trains_through_the_same_pipeline(thera_trained):
+    result = thera_trained
     assert result.json["model_name"] == "remarketing-thera-bank" and result.json["metrics"]["roc_auc"] > 0.9
     assert any("'ZIP Code' dropped" in w for w in result.json["warnings"])

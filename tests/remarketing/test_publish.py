@@ -66,6 +66,7 @@ def test_the_manifest_says_what_was_asked_decided_and_promised():
         **contacts.summary(plan, scored["probability"].to_numpy(), policy),
         "interval": {"low": 0.5},
         "prior_shift": None,
+        "drift": {"level": "stable", "major": [], "moderate": [], "features_measured": 13},
     }
     meta = {
         "family": "logreg",
@@ -101,5 +102,6 @@ def test_the_manifest_says_what_was_asked_decided_and_promised():
     assert manifest["contact_list"]["seed"] == 42 and manifest["interval"] == {"low": 0.5}
     assert manifest["warnings"] == ["column 'y' (the target) ignored", "prior shift: ..."]
     assert manifest["unseen_categories"] == {"job": 2}
+    assert manifest["drift_overview"]["level"] == "stable" and "drift" not in manifest["contact_list"]
     assert manifest["files"]["predictions.csv"] == "gs://a/output/scoring-1/predictions.csv"
     assert manifest["expected_conversion_rate"] == pytest.approx(outlook["expected_conversion_rate"])

@@ -93,11 +93,63 @@ def test_deploy_reuses_a_running_server_and_stop_ends_it_by_pid(served, emulator
     assert deployer.stop(MODEL, "1") is False
 
 
-def test_a_bundle_that_is_not_there_fails_with_the_servers_log(emulator_settings):
-    from remarketing.errors import ServiceError
+def test_a_bundle_that_is_not_there_is_not_found_and_starts_nothing(emulator_settings):
+    from remarketing.errors import ModelNotFoundError
 
     deployer = LocalDeployer(emulator_settings, startup_seconds=30)
-    with pytest.raises(ServiceError, match="did not become ready") as failure:
+    with pytest.raises(ModelNotFoundError, match="there is no model bundle at gs://"):
         deployer.deploy(MODEL, "99", bundle_uri(emulator_settings, MODEL, "99"))
-    assert "holds no files" in str(failure.value)
     assert ProcessRegistry(emulator_settings.state_dir).get(server_name(MODEL, "99")) is None
+
+
+def test_a_server_that_does_not_start_fails_in_one_sentence_naming_its_log(emulator_settings, tmp_path):
+    from remarketing.errors import ServiceError
+
+    own = emulator_settings.model_copy(update={"state_dir": tmp_path})  # no server of v1 to reuse there
+    broken = LocalDeployer(own, startup_seconds=30, python="/bin/false")
+    with pytest.raises(ServiceError) as failure:
+        broken.deploy(MODEL, "1", bundle_uri(emulator_settings, MODEL, "1"))
+    message = str(failure.value)
+    assert "did not become ready" in message and "\n" not in message
+    assert message.endswith(f"its log is {tmp_path}/logs/{server_name(MODEL, '1')}.log")
+
+
+def test_an_idle_server_of_a_version_no_longer_in_use_is_stopped(emulator_settings):
+    import os
+    import time
+
+    from remarketing.storage import Storage
+
+    storage = Storage(emulator_settings)
+    source = bundle_uri(emulator_settings, MODEL, "1")
+    for version in ("7", "8"):  # two more versions: copies of the bundle
+        target = bundle_uri(emulator_settings, MODEL, version)
+        for uri in storage.list(source):
+            storage.write_bytes(uri.replace(source, target), storage.read_bytes(uri))
+    registry = ProcessRegistry(emulator_settings.state_dir)
+    live = {"1"}  # the module's own server is in use: never retired here
+    deployer = LocalDeployer(
+        emulator_settings.model_copy(update={"model_server_idle_seconds": 3600}),
+        startup_seconds=60,
+        live=lambda name: set(live),
+    )
+
+    def idle_for(version: str, seconds: float) -> None:
+        marker = deployer._used_marker(server_name(MODEL, version))
+        os.utime(marker, (time.time() - seconds, time.time() - seconds))
+
+    try:
+        deployer.deploy(MODEL, "7", bundle_uri(emulator_settings, MODEL, "7"))
+        seven = registry.get(server_name(MODEL, "7"))
+        deployer.deploy(MODEL, "8", bundle_uri(emulator_settings, MODEL, "8"))
+        assert seven.alive()  # not in use, but asked for a moment ago: kept
+        idle_for("7", 3601)
+        deployer.deploy(MODEL, "8", bundle_uri(emulator_settings, MODEL, "8"))  # reused; 7 idle an hour
+        assert registry.get(server_name(MODEL, "7")) is None and not seven.alive()
+        live.add("8")  # 8 becomes champion: idle or not, it stays
+        idle_for("8", 3601)
+        deployer.deploy(MODEL, "7", bundle_uri(emulator_settings, MODEL, "7"))
+        assert registry.get(server_name(MODEL, "8")).alive() and registry.get(server_name(MODEL, "7")).alive()
+    finally:
+        deployer.stop(MODEL, "7")
+        deployer.stop(MODEL, "8")

@@ -10,12 +10,16 @@ import streamlit as st
 
 from frontend.app import ui
 from frontend.app.client import FINISHED, ApiClient, ApiError
+from remarketing.contacts import expected_of_top
 
 st.set_page_config(page_title="Upload · Remarketing", page_icon="📤", layout="wide")
 st.title("Score this week's customers")
 api = ApiClient()
+rules = ui.or_stop(api.rules)
 
 left, right = st.columns([3, 2])
+with left:
+    dataset = ui.dataset_picker(rules)
 with right:
     mode = st.radio("Budget", ["customers to call", "share of customers"], horizontal=True, key="budget_mode")
     budget: int | None = None
@@ -39,7 +43,9 @@ with right:
             "The holdout measures what calling adds; the random calls measure the model where it says no. "
             "Random calls use only the calls the holdout frees: never more calls than the budget."
         )
+    st.caption(f"Budget: {rules['budget_rule']}.")
     form = {
+        "dataset": dataset["name"],
         "budget": budget,
         "budget_share": share,
         "call_cost": cost,
@@ -48,8 +54,10 @@ with right:
         "explore_share": explore,
     }
 with left:
-    file = st.file_uploader(
-        "Weekly customer file (CSV, `;`-separated, UTF-8)", type=["csv"], key="weekly_file"
+    file = st.file_uploader(f"Weekly customer file: {dataset['file_rule']}", type=["csv"], key="weekly_file")
+    st.caption(
+        f"Up to {rules['max_upload']}. Each customer gets the probability of {dataset['meaning']}; "
+        f"`{dataset['id_column']}` identifies them (generated from the row number when absent)."
     )
 
 if file is not None:
@@ -95,17 +103,9 @@ def progress(run_id: str) -> None:
     if run["status"] in FINISHED:
         st.session_state.final = run
         st.rerun()
-    steps = {s["name"]: s["status"] for s in run.get("steps") or []}
-    planned = run.get("planned_steps") or list(steps)  # from the pipeline's step table
-    done = sum(1 for name in planned if steps.get(name) == "success")
-    running = [name for name, status in steps.items() if status == "running"]
-    if run["status"] == "queued" and not steps:
-        text = "queued: uploaded, waiting for the pipeline to start"
-    else:
-        doing = ", ".join(running) or "waiting for a pipeline slot"
-        text = f"{run['status']}: {doing} ({done}/{len(planned)} steps)"
-    st.progress(done / max(1, len(planned)), text=text)
-    st.caption(f"status: {ui.status_label(run['status'])} · updated {run.get('updated', '')}")
+    share, text = ui.progress_text(run)
+    st.progress(share, text=text)
+    st.caption(f"status: {ui.status_label(run['status'])} · updated {ui.local_time(run.get('updated'))}")
 
 
 def result(run: dict) -> None:
@@ -121,6 +121,7 @@ def result(run: dict) -> None:
         f"Scored {details.get('rows_scored', 0):,} customers with model v{details.get('model_version')}"
         + (f", {details['rows_rejected']} rows rejected" if details.get("rows_rejected") else "")
     )
+    ui.drift_banner(run)
     if details.get("prior_shift"):
         shift = next((w for w in run.get("warnings") or [] if w.startswith("prior shift")), "")
         st.warning(f"**The promise is least certain this week.** {shift}")
@@ -173,16 +174,17 @@ def result(run: dict) -> None:
                 "Customers to call", 1, len(scored), int(details.get("contacted") or 1), key="what_if"
             )
         )
-        top = scored["probability"].head(n)
+        conversions, rate = expected_of_top(scored["probability"].to_numpy(), n)
+        base = details.get("base_rate") or 0.0
         w1, w2, w3 = st.columns(3)
         w1.metric("Contacts", f"{n:,}")
-        w2.metric("Expected conversions", f"{top.sum():,.0f}")
+        w2.metric("Expected conversions", f"{conversions:,.0f}")
         w3.metric(
             "Expected conversion rate",
-            ui.percent(top.mean()),
-            delta=f"{(top.mean() - scored['probability'].mean()) * 100:+.1f} pts vs base "
-            f"{ui.percent(scored['probability'].mean())}",
+            ui.percent(rate),
+            delta=f"{(rate - base) * 100:+.1f} pts vs base {ui.percent(base)}",
         )
+        st.caption("The top of the ranking, before the holdout and random calls.")
     if run.get("warnings"):
         with st.expander(f"{len(run['warnings'])} warnings from the run"):
             st.markdown("\n".join(f"- {w}" for w in run["warnings"]))

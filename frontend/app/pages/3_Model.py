@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from frontend.app import ui
 from frontend.app.client import ApiClient, ApiError
 
 st.set_page_config(page_title="Model · Remarketing", page_icon="🏆", layout="wide")
@@ -28,18 +29,17 @@ def plot(base_url: str, version: str, name: str, dataset: str) -> bytes | None:
         return None
 
 
-try:
-    models = api.models()
-except ApiError as exc:
-    st.error(str(exc))
-    st.stop()
+models = ui.or_stop(lambda: api.models())
 datasets = sorted({m["dataset"] for m in models})
 if not models:
     st.info(
         "No model yet: train one by dropping a campaign history into input/ (or `remarketing train FILE`)."
     )
     st.stop()
-dataset = st.selectbox("Dataset", datasets, key="dataset")
+asked = st.query_params.get("dataset")  # a link may name the dataset
+dataset = st.selectbox(
+    "Dataset", datasets, index=datasets.index(asked) if asked in datasets else 0, key="dataset"
+)
 versions = [m for m in models if m["dataset"] == dataset]
 champion = next((m for m in versions if "champion" in m["aliases"]), None)
 challenger = next((m for m in versions if "challenger" in m["aliases"]), None)

@@ -6,18 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from frontend.app import ui
-from frontend.app.client import ApiClient, ApiError
+from frontend.app.client import ApiClient
 from remarketing.datasets import available, load_spec
+from remarketing.scoring import unescape
 
 st.set_page_config(page_title="Explain · Remarketing", page_icon="🔎", layout="wide")
 st.title("Why this customer?")
 api = ApiClient()
 
-try:
-    runs = api.runs(kind="scoring", status="success")
-except ApiError as exc:
-    st.error(str(exc))
-    st.stop()
+runs = ui.or_stop(lambda: api.runs(kind="scoring", status="success"))
 if not runs:
     st.info("No scored file yet: score one on the Upload page first.")
     st.stop()
@@ -27,33 +24,23 @@ run_id = st.selectbox(
     "Scoring run",
     ids,
     index=ids.index(asked_run) if asked_run in ids else 0,
-    format_func=lambda i: f"{i} ({next(r['created'][:16] for r in runs if r['run_id'] == i)})",
+    format_func=lambda i: ui.run_label(next(r for r in runs if r["run_id"] == i)),
     key="run",
 )
-try:
-    top = api.predictions(run_id, limit=200)
-except ApiError as exc:
-    st.error(str(exc))
-    st.stop()
+top = ui.or_stop(lambda: api.predictions(run_id, limit=200))
 customers = [str(r["customer_id"]) for r in top["rows"]]
 left, right = st.columns(2)
 picked = left.selectbox(
     f"Customer (the top {len(customers)} of {top['total']:,}, by rank)", customers, key="customer"
 )
 typed = right.text_input("or any customer id", value=st.query_params.get("customer_id", ""), key="typed")
-customer = (typed or picked or "").strip()
-if customer.startswith("'") and customer[1:2] in "=+-@":
-    customer = customer[1:]  # the scored file escapes formula-like ids
+customer = unescape((typed or picked or "").strip())  # the scored file escapes formula-like ids
 
-try:
-    explanation = api.explanation(run_id, customer)
-except ApiError as exc:
-    st.error(str(exc))
-    st.stop()
+explanation = ui.or_stop(lambda: api.explanation(run_id, customer))
 
 meaning = next((r.get("dataset") for r in runs if r["run_id"] == run_id), None)
 meaning = load_spec(meaning).target.meaning if meaning in available() else "converting"
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
 c3.metric("Called", "yes" if explanation["contact"] else "no")
@@ -65,7 +52,7 @@ for reason in explanation["reasons"]:
         unsafe_allow_html=True,
     )
 st.subheader("SHAP waterfall")
-st.pyplot(ui.waterfall(explanation, meaning=meaning), clear_figure=True)
+st.altair_chart(ui.waterfall(explanation, meaning=meaning), width="stretch")
 with st.expander("Every contribution"):
     frame = pd.DataFrame(
         {
