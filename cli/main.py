@@ -99,6 +99,34 @@ def score(
     finish(settings, wait(settings, run_id))
 
 
+# --- outcomes ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("source")
+@click.option("--run", "scoring_run", default=None, help="The scoring run these outcomes belong to.")
+@click.option("--dataset", default=None, help="Dataset spec name (default: the scoring run's, or settings).")
+@click.option("--no-wait", is_flag=True, help="Return once the run is launched.")
+@click.pass_obj
+def outcomes(
+    settings: Settings, source: str, scoring_run: str | None, dataset: str | None, no_wait: bool
+) -> None:
+    """Put SOURCE (a campaign's outcomes: the id column and the target, e.g. customer_id;y) into outcomes/
+    and run the monitoring pipeline: the week measured against its scoring run's promise
+    (output/<scoring run>/performance.json) and the labelled rows added to the dataset's history. Without
+    --run, the scoring run is found by the ids."""
+    _check_dataset(dataset)
+    if scoring_run and dataset is None:
+        try:
+            dataset = record_of(settings, scoring_run).dataset
+        except Exception:  # noqa: BLE001 - the monitoring run says what is wrong with the run named
+            dataset = None
+    params = {"scoring_run": scoring_run} if scoring_run else {}
+    run_id = put_and_launch(settings, source, "outcomes/", dataset=dataset, params=params)
+    if no_wait:
+        emit(run_summary(settings, record_of(settings, run_id)))
+        return
+    finish(settings, wait(settings, run_id))
+
+
 # --- demo --------------------------------------------------------------------------------------------
 @main.command()
 @click.option(

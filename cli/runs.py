@@ -150,6 +150,23 @@ def report(settings: Settings, record) -> dict[str, Any]:
         )
         err.print(f"  {contact_line(m)}", markup=False, highlight=False)
         where = f"  predictions: {payload['predictions_url'] or payload.get('predictions_url_error')}"
+    elif record.kind == "monitoring":
+        promise = (
+            f"{m.get('realized_conversion_rate_targeted') or 0:.1%} converted among the targeted against "
+            f"{m.get('expected_conversion_rate_targeted') or 0:.1%} expected"
+        )
+        err.print(
+            f"[green]run {record.run_id} succeeded[/green]: {m.get('outcomes', 0):,} outcomes of scoring run "
+            f"{m.get('scoring_run')} ({record.model_name} v{record.model_version}): {promise}"
+        )
+        incremental = m.get("incremental_conversion_rate")
+        err.print(
+            f"  realized ROC-AUC {m.get('realized_roc_auc') or float('nan'):.3f}; against the holdout "
+            + (f"{incremental * 100:+.1f} points" if incremental is not None else "-"),
+            markup=False,
+            highlight=False,
+        )
+        where = f"  performance: {m.get('performance_uri')}"
     elif m.get("already_registered"):
         err.print(
             f"[green]run {record.run_id} succeeded[/green]: nothing new to register, this is "

@@ -91,7 +91,10 @@ def write(handoff: flow.Handoff, value: Any, path: str) -> None:
     if handoff.kind == flow.TABLE:
         value.to_parquet(target, index=False)
         return
-    data = value.as_dict() if hasattr(value, "as_dict") else dataclasses.asdict(value)
+    if isinstance(value, dict):
+        data = value
+    else:
+        data = value.as_dict() if hasattr(value, "as_dict") else dataclasses.asdict(value)
     target.write_text(json.dumps(data, indent=2, default=float))
 
 

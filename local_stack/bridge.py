@@ -37,6 +37,7 @@ def function_urls(settings: Settings) -> list[str]:
     return [
         f"http://127.0.0.1:{settings.input_function_port}",
         f"http://127.0.0.1:{settings.weekly_function_port}",
+        f"http://127.0.0.1:{settings.outcomes_function_port}",
     ]
 
 

@@ -165,6 +165,7 @@ SERVICES = {
     "ui": ui,
     "function-on_input_file": _function("on_input_file", "input_function_port"),
     "function-on_weekly_file": _function("on_weekly_file", "weekly_function_port"),
+    "function-on_outcomes_file": _function("on_outcomes_file", "outcomes_function_port"),
     "bridge": bridge,
 }
 # What `train` and `score` need (they call launch() themselves); `up` starts everything, so files
@@ -190,6 +191,7 @@ PORT_SETTINGS = (
     "ui_port",
     "input_function_port",
     "weekly_function_port",
+    "outcomes_function_port",
 )
 
 

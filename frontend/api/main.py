@@ -216,11 +216,64 @@ def _upload_routes(api: APIRouter) -> None:
 
 
 def _run_routes(api: APIRouter) -> None:
+    @api.post(
+        "/runs/{run_id}/outcomes",
+        tags=["runs"],
+        status_code=202,
+        summary="The outcomes of a scoring run's campaign: measured by the monitoring pipeline",
+        responses={404: {"model": Problems}, 413: {"model": Problems}, 422: {"model": Problems}},
+    )
+    async def post_outcomes(
+        run_id: str,
+        request: Request,
+        settings: SettingsDep,
+        storage: StorageDep,
+        limit: UploadLimitDep,
+        file: Annotated[UploadFile, File(description="the id column and the target (e.g. customer_id;y)")],
+    ) -> Any:
+        """Stores the file create-only under ``outcomes/`` with the scoring run in its metadata; the storage
+        trigger launches the monitoring run, whose id the answer gives (its status at ``/runs/{id}``)."""
+        from starlette.concurrency import run_in_threadpool
+
+        from remarketing.runs import RunStore, run_id_for
+
+        data = await _read_limited(file, limit)
+        filename = file.filename or "outcomes.csv"
+        uploads.check_extension(filename)
+        uploads.check_content(data, limit)
+        scoring = await run_in_threadpool(RunStore(storage, settings.artifacts_root).get, run_id)
+        if scoring.kind != "scoring":
+            raise NotFoundError(f"run {run_id} is a {scoring.kind} run: outcomes belong to a scoring run")
+        name, generation = await run_in_threadpool(
+            uploads.put,
+            storage,
+            settings,
+            data,
+            filename,
+            dataset=scoring.dataset,
+            params={"scoring_run": run_id},
+            prefix="outcomes/",
+        )
+        monitoring = run_id_for(settings.landing_bucket, name, generation)
+        status_url = str(request.url_for("get_run", run_id=monitoring))
+        return JSONResponse(
+            {
+                "run_id": monitoring,
+                "status": "queued",
+                "status_url": status_url,
+                "object": f"gs://{settings.landing_bucket}/{name}",
+                "generation": generation,
+                "scoring_run": run_id,
+            },
+            status_code=202,
+            headers={"Location": status_url},
+        )
+
     @api.get("/runs", tags=["runs"], summary="Training and scoring runs, newest first")
     def list_runs(
         settings: SettingsDep,
         storage: StorageDep,
-        kind: Annotated[Literal["training", "scoring"] | None, Query()] = None,
+        kind: Annotated[Literal["training", "scoring", "monitoring"] | None, Query()] = None,
         status: Annotated[Literal["queued", "running", "success", "failed"] | None, Query()] = None,
         dataset: Annotated[str | None, Query(description="only this dataset's runs")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,

@@ -176,4 +176,27 @@ SCORING = Pipeline(
     ),
 )
 
-PIPELINES = {p.kind: p for p in (TRAINING, SCORING)}
+MONITORING = Pipeline(
+    kind="monitoring",
+    name="remarketing-monitoring",
+    description="Measure a campaign's outcomes against its scoring run's promise; extend the history.",
+    handoffs={"outcomes": Handoff(TABLE), "scoring": Handoff(DOCUMENT)},
+    steps=(
+        Step(
+            "validate",
+            "remarketing.monitoring:validate",
+            params=("source_uri",),
+            outputs=("outcomes", "scoring"),
+        ),
+        Step("measure", "remarketing.monitoring:measure", inputs=("outcomes", "scoring"), ports=("tracker",)),
+        # after measure: the history grows only with outcomes that were measured
+        Step(
+            "extend-history",
+            "remarketing.monitoring:extend_history",
+            inputs=("outcomes", "scoring"),
+            after=("measure",),
+        ),
+    ),
+)
+
+PIPELINES = {p.kind: p for p in (TRAINING, SCORING, MONITORING)}

@@ -19,8 +19,8 @@ from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_f
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
-# Object metadata keys that carry per-upload parameters.
-PARAM_KEYS = tuple(PARAMETERS)
+# Object metadata keys that carry per-upload parameters (an outcomes file: the scoring run it belongs to).
+PARAM_KEYS = (*PARAMETERS, "scoring_run")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ def launch(
 ) -> Launched:
     kind = kind_of(name)
     if kind is None:
-        raise RemarketingError(f"gs://{bucket}/{name} is not under input/ or weekly/: nothing to launch")
+        raise RemarketingError(
+            f"gs://{bucket}/{name} is not under input/, weekly/ or outcomes/: nothing to launch"
+        )
     storage = storage or Storage(settings)
     uri = f"gs://{bucket}/{name}"
     info = storage.stat(uri, generation=int(generation))  # this upload's metadata, not a later one's

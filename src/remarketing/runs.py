@@ -23,9 +23,24 @@ from remarketing.errors import NotFoundError, PreconditionFailed, RemarketingErr
 from remarketing.storage import Storage, join
 
 log = logging.getLogger(__name__)
-Kind = Literal["training", "scoring"]
+Kind = Literal["training", "scoring", "monitoring"]
 Status = Literal["queued", "running", "success", "failed"]
-PREFIX_KIND: dict[str, Kind] = {"input/": "training", "weekly/": "scoring"}
+PREFIX_KIND: dict[str, Kind] = {"input/": "training", "weekly/": "scoring", "outcomes/": "monitoring"}
+# A monitoring run's figures in its record's ``metrics`` (performance.json has the rest).
+MONITORING_METRICS = (
+    "scoring_run",
+    "outcomes",
+    "realized_roc_auc",
+    "realized_pr_auc",
+    "realized_conversion_rate_targeted",
+    "expected_conversion_rate_targeted",
+    "promise_inside",
+    "incremental_conversion_rate",
+    "realized_profit",
+    "performance_uri",
+    "history_version",
+    "history_rows_added",
+)
 
 
 # A finished scoring run's figures in its record's ``metrics``: what the CLI's JSON line and the API's
@@ -281,6 +296,8 @@ def outcome(
                 out["predictions_url"], out["predictions_url_expires"] = signed.url, signed.expires
             except RemarketingError as exc:  # the run stays a success; say why there is no link
                 out["predictions_url_error"] = str(exc)
+    elif record.kind == "monitoring":
+        out.update({key: record.metrics.get(key) for key in MONITORING_METRICS})
     else:
         out["promoted"] = record.metrics.get("promoted")
         if record.model_name and record.model_version:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     api_port: int = 8085
     input_function_port: int = 8091
     weekly_function_port: int = 8092
+    outcomes_function_port: int = 8093
 
     # Derived in local mode when left empty.
     storage_emulator_host: str = ""

@@ -20,7 +20,7 @@ rm -rf "$out"
 mkdir -p "$out/.wheels"
 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$out/.wheels" "$root"
 
-for fn in on_input_file on_weekly_file; do
+for fn in on_input_file on_weekly_file on_outcomes_file; do
   if [[ ! -f "$root/cloud_functions/$fn/main.py" ]]; then
     echo "missing $root/cloud_functions/$fn/main.py" >&2
     exit 1

@@ -152,10 +152,10 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
     expected_prefixes = {
         "artifacts_serving_read": ["model-output/"],
         "artifacts_api_read": ["runs/", "output/"],
-        "artifacts_pipelines_write": ["model-output/", "output/", "runs/"],
+        "artifacts_pipelines_write": ["model-output/", "output/", "runs/", "history/"],
         "artifacts_functions_runs": ["runs/"],
         "artifacts_mlflow": ["mlflow/"],
-        "landing_api_weekly_create": ["weekly/"],
+        "landing_api_weekly_create": ["weekly/", "outcomes/"],
     }
     # The named prefix sets of `local.prefix_expr` (a for expression: read from the source text).
     source = (TERRAFORM / "modules" / "storage" / "main.tf").read_text(encoding="utf-8")

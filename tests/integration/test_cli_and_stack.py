@@ -34,7 +34,11 @@ def test_compiled_pipelines_load_with_kfp_and_carry_the_image(tmp_path):
         names[path.rsplit("/", 1)[1]] = components.load_component_from_file(path).name
         text = open(path).read()
         assert "image: registry.example/c:1.2.3" in text and "pip install" not in text
-    assert names == {"training.yaml": "remarketing-training", "scoring.yaml": "remarketing-scoring"}
+    assert names == {
+        "training.yaml": "remarketing-training",
+        "scoring.yaml": "remarketing-scoring",
+        "monitoring.yaml": "remarketing-monitoring",
+    }
 
 
 def test_the_same_object_launched_concurrently_runs_once(settings):

@@ -83,6 +83,18 @@ def test_a_malformed_csv_in_weekly_fails_with_the_reason_and_stays(events):
     assert Storage(events).read_text(f"gs://{events.landing_bucket}/weekly/malformed.csv") == BAD_WEEKLY
 
 
+def test_an_outcomes_file_dropped_into_outcomes_starts_a_monitoring_run(events):
+    """The third function: outcomes/ is its prefix. Nothing was scored in this stack, so the run fails at
+    validate saying no scoring run scored these ids, and the file stays."""
+    text = "customer_id;y\nC1;yes\nC2;no\n"
+    generation = put(events, "outcomes/week-48.csv", text)
+    record = finished_record(events, run_id_for(events.landing_bucket, "outcomes/week-48.csv", generation))
+    assert record.kind == "monitoring" and record.run_id.startswith("monitoring-")
+    assert record.status == "failed" and record.error.step == "validate"
+    assert "no successful bank-marketing scoring run scored all these ids" in record.error.message
+    assert Storage(events).read_text(f"gs://{events.landing_bucket}/outcomes/week-48.csv") == text
+
+
 def test_the_same_event_delivered_five_times_at_once_is_one_run(events):
     generation = put(events, "weekly/five-times.csv", BAD_WEEKLY)
     headers, body = event_for(events, "weekly/five-times.csv")

@@ -13,7 +13,7 @@ st.title("Runs")
 api = ApiClient()
 
 f1, f2, f3, f4 = st.columns([1, 1, 1, 1])
-kind = f1.selectbox("Kind", ["all", "training", "scoring"], key="kind")
+kind = f1.selectbox("Kind", ["all", "training", "scoring", "monitoring"], key="kind")
 status = f2.selectbox("Status", ["all", "queued", "running", "success", "failed"], key="status")
 names = [d["name"] for d in ui.or_stop(api.rules)["datasets"]]
 dataset = f3.selectbox("Dataset", ["all", *names], key="dataset")
@@ -69,6 +69,25 @@ if run["kind"] == "scoring" and run["status"] == "success":
     c3.metric("Expected conversion rate (targeted)", ui.percent(details.get("expected_conversion_rate")))
     c4.metric("Base rate (everyone)", ui.percent(details.get("base_rate")))
     st.caption(ui.interval_line(details))
+elif run["kind"] == "monitoring" and run["status"] == "success":
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Outcomes", f"{details.get('outcomes') or 0:,}")
+    c2.metric(
+        "Realized ROC-AUC", f"{details['realized_roc_auc']:.3f}" if details.get("realized_roc_auc") else "–"
+    )
+    c3.metric(
+        "Targeted converted (expected)",
+        ui.percent(details.get("realized_conversion_rate_targeted")),
+        delta=None
+        if details.get("expected_conversion_rate_targeted") is None
+        else f"expected {ui.percent(details['expected_conversion_rate_targeted'])}",
+        delta_color="off",
+    )
+    inc = details.get("incremental_conversion_rate")
+    c4.metric("Against the holdout", "–" if inc is None else f"{inc * 100:+.1f} pts")
+    st.caption(
+        f"Scoring run `{details.get('scoring_run')}`; the week in full: {details.get('performance_uri')}"
+    )
 elif run["kind"] == "training" and run["status"] == "success":
     metrics = run.get("metrics") or {}
     c1, c2, c3, c4 = st.columns(4)

@@ -1,10 +1,11 @@
-# The two Cloud Functions (gen2) and their Eventarc storage triggers on the landing bucket.
+# The three Cloud Functions (gen2) and their Eventarc storage triggers on the landing bucket.
 #
-#   on_input_file   input/<file>   -> training run     (cloud_functions/on_input_file/main.py)
-#   on_weekly_file  weekly/<file>  -> scoring run      (cloud_functions/on_weekly_file/main.py)
+#   on_input_file     input/<file>     -> training run     (cloud_functions/on_input_file/main.py)
+#   on_weekly_file    weekly/<file>    -> scoring run      (cloud_functions/on_weekly_file/main.py)
+#   on_outcomes_file  outcomes/<file>  -> monitoring run   (cloud_functions/on_outcomes_file/main.py)
 #
-# A storage trigger fires for every object of the bucket and cannot filter by prefix (CONTRACTS.md): both
-# functions receive every finalized object of the landing bucket and ignore the ones outside their prefix.
+# A storage trigger fires for every object of the bucket and cannot filter by prefix (CONTRACTS.md): the
+# functions each receive every finalized object of the landing bucket and ignore the ones outside their prefix.
 # Delivery is at least once (retry on failure); the run id derived from bucket, name and generation makes a
 # redelivery a no-op.
 #
@@ -19,6 +20,9 @@ locals {
     }
     on_weekly_file = {
       description = "Launch a Kubeflow scoring run for each file finalized under weekly/"
+    }
+    on_outcomes_file = {
+      description = "Launch a Kubeflow monitoring run for each outcomes file finalized under outcomes/"
     }
   }
 }

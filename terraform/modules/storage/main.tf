@@ -22,7 +22,7 @@ locals {
     for k, prefixes in {
       runs         = ["runs/"]
       model_output = ["model-output/"]
-      pipelines    = ["model-output/", "output/", "runs/"]
+      pipelines    = ["model-output/", "output/", "runs/", "history/"]
       api_read     = ["runs/", "output/"]
       mlflow       = ["mlflow/"]
     } : k => join(" || ", [for p in prefixes : "resource.name.startsWith(\"${local.artifacts_objects}/${p}\")"])
@@ -79,7 +79,7 @@ resource "google_storage_bucket" "landing" {
   lifecycle_rule {
     condition {
       age            = var.cold_after_days
-      matches_prefix = ["input/", "weekly/"]
+      matches_prefix = ["input/", "weekly/", "outcomes/"]
       with_state     = "LIVE"
     }
     action {
@@ -192,16 +192,16 @@ resource "google_storage_bucket_iam_member" "landing_pipelines_read" {
   member = var.members.pipelines
 }
 
-# api: create objects under weekly/ only. objectCreator cannot overwrite or delete, so an upload can never
-# replace a file that is already there (the API names each upload uniquely).
+# api: create objects under weekly/ and outcomes/ only. objectCreator cannot overwrite or delete, so an
+# upload can never replace a file that is already there (the API names each upload uniquely).
 resource "google_storage_bucket_iam_member" "landing_api_weekly_create" {
   bucket = google_storage_bucket.landing.name
   role   = "roles/storage.objectCreator"
   member = var.members.api
   condition {
-    title       = "weekly-prefix"
-    description = "Only objects under weekly/"
-    expression  = "resource.name.startsWith(\"${local.landing_objects}/weekly/\")"
+    title       = "weekly-and-outcomes-prefixes"
+    description = "Only objects under weekly/ and outcomes/"
+    expression  = "resource.name.startsWith(\"${local.landing_objects}/weekly/\") || resource.name.startsWith(\"${local.landing_objects}/outcomes/\")"
   }
 }
 

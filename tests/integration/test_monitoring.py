@@ -1,0 +1,125 @@
+"""The loop's first half on the real stack, through the CLI: a scored week's outcomes measured by the
+monitoring pipeline (kfp.local), and the labelled rows added to the history once."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from remarketing.monitoring import history_root, history_versions
+from remarketing.storage import Storage
+from tests.conftest import MODEL
+from tests.integration.helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def week(trained, stack, bank_bytes, tmp_path_factory):
+    """A scored week (the target kept in the file: scoring ignores it) and its true outcomes."""
+    frame = pd.read_csv(io.BytesIO(bank_bytes), sep=";")
+    later = frame.iloc[int(len(frame) * 0.8) :: 25].copy()
+    later.insert(0, "customer_id", [f"C{i:06d}" for i in later.index])
+    folder = tmp_path_factory.mktemp("week")
+    path = folder / "week.csv"
+    later.to_csv(path, sep=";", index=False)
+    scored = run_cli("score", str(path), "--budget", "100", env=stack.to_env())
+    assert scored.code == 0, scored.stderr
+    outcomes = folder / "outcomes.csv"
+    later[["customer_id", "y"]].to_csv(outcomes, sep=";", index=False)
+    return scored.json, later, outcomes, folder
+
+
+def test_outcomes_are_measured_against_the_promise(week, stack):
+    scored, later, outcomes, _ = week
+    result = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=stack.to_env())
+    assert result.code == 0, result.stderr
+    out = result.json
+    assert out["kind"] == "monitoring" and out["scoring_run"] == scored["run_id"]
+    assert out["model_version"] == scored["model_version"] and out["outcomes"] == len(later)
+    storage = Storage(stack)
+    performance = json.loads(storage.read_text(out["performance_uri"]))
+    predictions = pd.read_csv(
+        io.BytesIO(httpx.get(scored["predictions_url"]).content), dtype={"customer_id": str}
+    )
+    joined = predictions.merge(later[["customer_id", "y"]], on="customer_id")
+    labels = (joined["y"] == "yes").astype(int)
+    assert performance["roc_auc"] == pytest.approx(roc_auc_score(labels, joined["probability"]), abs=1e-9)
+    targeted, holdout = (labels[joined["group"] == g] for g in ("targeted", "holdout"))
+    assert performance["incremental"]["difference"] == pytest.approx(
+        targeted.mean() - holdout.mean(), abs=1e-12
+    )
+    assert performance["promise"]["expected_conversion_rate"] == pytest.approx(
+        scored["expected_conversion_rate"]
+    )
+    assert out["performance_uri"].endswith(f"/output/{scored['run_id']}/performance.json")
+    report = storage.read_text(out["performance_uri"].replace(".json", ".md"))
+    assert report.startswith(f"# Outcomes of scoring run {scored['run_id']} ({MODEL} v")
+    # the history: version 1 is the champion's training file and these labelled rows
+    versions = history_versions(storage, history_root(stack, "bank-marketing"))
+    assert [v["version"] for v in versions] == [1] and out["history_version"] == 1
+    parts = versions[0]["parts"]
+    assert parts[0]["from"] == {"training_file": True} and parts[-1]["rows"] == len(later)
+    rows = pd.read_csv(io.StringIO(storage.read_text(parts[-1]["uri"])), sep=";")
+    assert set(rows["customer_id"]) == set(later["customer_id"]) and set(rows["y"]) <= {"yes", "no"}
+
+
+def test_the_same_outcomes_again_grow_the_history_once(week, stack):
+    scored, _, outcomes, _ = week
+    again = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=stack.to_env())
+    assert again.code == 0, again.stderr
+    assert any("already in history version 1: nothing added" in w for w in again.json["warnings"])
+    assert [
+        v["version"] for v in history_versions(Storage(stack), history_root(stack, "bank-marketing"))
+    ] == [1]
+
+
+def test_the_scoring_run_is_found_by_the_ids(week, stack):
+    scored, later, _, folder = week
+    some = folder / "some-outcomes.csv"
+    later[["customer_id", "y"]].head(30).to_csv(some, sep=";", index=False)
+    result = run_cli("outcomes", str(some), env=stack.to_env())
+    assert result.code == 0, result.stderr
+    assert result.json["scoring_run"] == scored["run_id"]
+    assert any(
+        f"outcomes of scoring run {scored['run_id']} (found by the ids)" in w for w in result.json["warnings"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unknown ids", "2 ids were never scored by run"),
+        ("duplicate ids", "1 ids appear more than once"),
+        ("target outside the spec", "are not one of ['no', 'yes']"),
+        ("missing target", "missing column: 'y'"),
+        ("empty", "the file is empty"),
+        ("no such run", "no run 'scoring-0000000000000000'"),
+    ],
+)
+def test_bad_outcomes_fail_clearly_and_add_nothing(case, expected, week, stack):
+    scored, later, _, folder = week
+    frame = later[["customer_id", "y"]].head(20).copy()
+    run = scored["run_id"]
+    if case == "unknown ids":
+        frame.iloc[:2, 0] = ["X1", "X2"]
+    elif case == "duplicate ids":
+        frame.iloc[1, 0] = frame.iloc[0, 0]
+    elif case == "target outside the spec":
+        frame.iloc[0, 1] = "maybe"
+    elif case == "missing target":
+        frame = frame.drop(columns="y")
+    elif case == "no such run":
+        run = "scoring-0000000000000000"
+    path = folder / f"bad-{case.replace(' ', '-')}.csv"
+    path.write_text("" if case == "empty" else frame.to_csv(sep=";", index=False))
+    before = history_versions(Storage(stack), history_root(stack, "bank-marketing"))
+    result = run_cli("outcomes", str(path), "--run", run, env=stack.to_env())
+    assert result.code == 1 and result.json["status"] == "failed"
+    assert result.json["error"]["step"] == "validate" and expected in result.json["error"]["message"]
+    assert history_versions(Storage(stack), history_root(stack, "bank-marketing")) == before

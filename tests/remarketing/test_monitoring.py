@@ -1,0 +1,85 @@
+"""The monitoring pipeline's measurements, checked against independent computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from remarketing.datasets import load_spec
+from remarketing.errors import DataValidationError
+from remarketing.monitoring import calibration_by_decile, incremental, performance, read_outcomes
+
+SPEC = load_spec("bank-marketing")
+
+
+def test_outcomes_are_read_as_ids_and_labels():
+    frame = read_outcomes(b'"customer_id";"y"\nC1;"yes"\nC2;"no"\n', SPEC, "o.csv")
+    assert frame.to_dict("list") == {"customer_id": ["C1", "C2"], "label": [1, 0]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"customer_id;y\n", "header but no outcome rows"),
+        (b"customer_id;outcome\nC1;yes\n", "missing column: 'y'"),
+        (b"customer_id;y\nC1;maybe\nC2;yes\n", "1 outcomes are not one of ['no', 'yes']: line 2 ('maybe')"),
+        (b"customer_id;y\nC1;yes\nC1;no\nC2;no\n", "1 ids appear more than once: C1"),
+    ],
+)
+def test_a_bad_outcomes_file_names_what_is_wrong(data, message):
+    with pytest.raises(DataValidationError) as bad:
+        read_outcomes(data, SPEC, "o.csv")
+    assert message in str(bad.value)
+
+
+def _week(seed: int = 0, n: int = 2_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    groups = rng.choice(["targeted", "holdout", "none", "explore"], n, p=[0.3, 0.05, 0.64, 0.01])
+    called = np.isin(groups, ["targeted", "explore"])
+    label = (rng.random(n) < np.where(called, p * 1.5, p)).astype(int)  # calling adds conversions
+    return pd.DataFrame({"probability": p, "group": groups, "contact": called, "label": label})
+
+
+def test_the_realized_figures_equal_independent_computations():
+    week = _week()
+    manifest = {
+        "expected_conversion_rate": 0.4,
+        "interval": {"low": 0.3, "high": 0.5},
+        "contact_list": {"asked": {"call_cost": 2.0, "conversion_value": 10.0}},
+    }
+    got = performance(week, manifest)
+    assert got["roc_auc"] == pytest.approx(roc_auc_score(week["label"], week["probability"]), abs=1e-9)
+    assert got["pr_auc"] == pytest.approx(
+        average_precision_score(week["label"], week["probability"]), abs=1e-9
+    )
+    targeted = week.loc[week["group"] == "targeted", "label"]
+    holdout = week.loc[week["group"] == "holdout", "label"]
+    by_hand = targeted.mean() - holdout.mean()
+    assert got["incremental"]["difference"] == pytest.approx(by_hand, abs=1e-12)
+    assert got["incremental"]["incremental_conversions"] == pytest.approx(by_hand * len(targeted))
+    assert got["promise"]["actual_conversion_rate"] == pytest.approx(targeted.mean())
+    assert got["promise"]["inside"] == (0.3 <= targeted.mean() <= 0.5)
+    called = week[week["contact"]]
+    assert got["realized_profit"] == pytest.approx(10 * called["label"].sum() - 2 * len(called))
+
+
+def test_the_incremental_interval_is_the_wald_interval():
+    targeted, holdout = pd.Series([1] * 30 + [0] * 70), pd.Series([1] * 10 + [0] * 90)
+    got = incremental(targeted, holdout, level=0.9)
+    se = np.sqrt(0.3 * 0.7 / 100 + 0.1 * 0.9 / 100)
+    assert got["difference"] == pytest.approx(0.2)
+    assert got["low"] == pytest.approx(0.2 - 1.6448536 * se, abs=1e-6)
+    assert got["high"] == pytest.approx(0.2 + 1.6448536 * se, abs=1e-6)
+    assert incremental(targeted, pd.Series([], dtype=int))["difference"] is None  # no holdout: no claim
+
+
+def test_calibration_is_by_decile_of_the_score():
+    week = _week(1, 1_000)
+    deciles = calibration_by_decile(week)
+    assert [d["decile"] for d in deciles] == list(range(1, 11))
+    assert sum(d["customers"] for d in deciles) == 1_000
+    top = week.nlargest(100, "probability")
+    assert deciles[0]["expected"] == pytest.approx(top["probability"].mean())
+    assert deciles[0]["actual"] == pytest.approx(top["label"].mean())
