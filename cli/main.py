@@ -14,7 +14,15 @@ from typing import Any
 import click
 
 from cli.output import demo_truth, emit, err, fail, start_message
-from cli.runs import finish, put_and_launch, record_of, report, run_summary, wait
+from cli.runs import (
+    finish,
+    launch_training_object,
+    put_and_launch,
+    record_of,
+    report,
+    run_summary,
+    wait,
+)
 from remarketing.errors import RemarketingError
 from remarketing.settings import Settings
 
@@ -124,7 +132,11 @@ def outcomes(
     if no_wait:
         emit(run_summary(settings, record_of(settings, run_id)))
         return
-    finish(settings, wait(settings, run_id))
+    record = wait(settings, run_id)
+    target = record.metrics.get("training_object")
+    if record.status == "success" and target:  # the policy retrains: launch it as the trigger would
+        launch_training_object(settings, target["uri"], int(target["generation"]), record.dataset)
+    finish(settings, record)
 
 
 # --- demo --------------------------------------------------------------------------------------------

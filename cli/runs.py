@@ -115,6 +115,20 @@ def wait(settings: Settings, run_id: str, *, appear_within: float = 0):
             time.sleep(0.5)
 
 
+def launch_training_object(settings: Settings, uri: str, generation: int, dataset: str) -> None:
+    """Launch the training run of an object the monitoring pipeline put into input/ (idempotent: the
+    bridge, when it runs, may have launched it already)."""
+    from pipelines.launchers import launcher_for
+    from remarketing.launch import launch
+    from remarketing.storage import split_gs
+
+    bucket, name = split_gs(uri)
+    launched = launch(
+        bucket, name, generation, settings=settings, launcher=launcher_for(settings), dataset=dataset
+    )
+    err.print(f"  retraining: run {launched.record.run_id} launched on {name}", markup=False, highlight=False)
+
+
 def record_of(settings: Settings, run_id: str):
     from remarketing.runs import RunStore
     from remarketing.storage import Storage

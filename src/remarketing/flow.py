@@ -196,6 +196,18 @@ MONITORING = Pipeline(
             inputs=("outcomes", "scoring"),
             after=("measure",),
         ),
+        Step(
+            "decide-retraining",
+            "remarketing.retraining:decide",
+            inputs=("scoring",),
+            after=("extend-history",),
+            settings=(
+                "retrain_floor_lift",
+                "retrain_when_outside_interval",
+                "retrain_on_drift",
+                "retrain_min_outcomes",
+            ),
+        ),
     ),
 )
 

@@ -20,7 +20,7 @@ from remarketing.settings import Settings
 from remarketing.storage import Storage
 
 # Object metadata keys that carry per-upload parameters (an outcomes file: the scoring run it belongs to).
-PARAM_KEYS = (*PARAMETERS, "scoring_run")
+PARAM_KEYS = (*PARAMETERS, "scoring_run", "launched_because", "history_version")
 
 
 @dataclass(frozen=True)

@@ -398,9 +398,5 @@ def _history_result(version: int, *, added: bool, rows: int = 0) -> StepResult:
         else f"these outcomes are already in history version {version}: nothing added"
     )
     return StepResult(
-        record=RecordChange(
-            warnings=[said],
-            metrics={"history_version": version, "history_rows_added": rows},
-            finish=True,
-        )
+        record=RecordChange(warnings=[said], metrics={"history_version": version, "history_rows_added": rows})
     )

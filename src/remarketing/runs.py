@@ -40,6 +40,9 @@ MONITORING_METRICS = (
     "performance_uri",
     "history_version",
     "history_rows_added",
+    "retrain",
+    "retrain_reasons",
+    "training_run",
 )
 
 

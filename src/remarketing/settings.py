@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     holdout_share: float = Field(default=0.05, ge=0, le=0.5, description="of the list, not called")
     explore_share: float = Field(default=0.01, ge=0, le=0.5, description="of the others, called at random")
 
+    # Retraining when it pays, decided after each monitoring run (remarketing.retraining): on the latest
+    # history, when the realized lift of the targeted falls below its floor, or their conversion outside
+    # the promised interval, or (only if asked) when features drifted further than in any backtest.
+    retrain_floor_lift: float | None = Field(
+        default=1.2, ge=0, description="realized conversion of the targeted over the week's, below which"
+    )
+    retrain_when_outside_interval: bool = True
+    retrain_on_drift: bool = False  # drift alone warns; it retrains only when this says so
+    retrain_min_outcomes: int = Field(default=100, ge=1, description="fewer outcomes decide nothing")
+
     @model_validator(mode="after")
     def _derive_local_addresses(self) -> Settings:
         if self.mode == "local":

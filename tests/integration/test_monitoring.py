@@ -37,6 +37,7 @@ def week(trained, stack, bank_bytes, tmp_path_factory):
 
 def test_outcomes_are_measured_against_the_promise(week, stack):
     scored, later, outcomes, _ = week
+    before = history_versions(Storage(stack), history_root(stack, "bank-marketing"))
     result = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=stack.to_env())
     assert result.code == 0, result.stderr
     out = result.json
@@ -60,23 +61,25 @@ def test_outcomes_are_measured_against_the_promise(week, stack):
     assert out["performance_uri"].endswith(f"/output/{scored['run_id']}/performance.json")
     report = storage.read_text(out["performance_uri"].replace(".json", ".md"))
     assert report.startswith(f"# Outcomes of scoring run {scored['run_id']} ({MODEL} v")
-    # the history: version 1 is the champion's training file and these labelled rows
+    # the history: one version more, from the champion's training file to these labelled rows
     versions = history_versions(storage, history_root(stack, "bank-marketing"))
-    assert [v["version"] for v in versions] == [1] and out["history_version"] == 1
-    parts = versions[0]["parts"]
+    assert len(versions) == len(before) + 1 and out["history_version"] == versions[-1]["version"]
+    parts = versions[-1]["parts"]
     assert parts[0]["from"] == {"training_file": True} and parts[-1]["rows"] == len(later)
+    assert parts[-1]["from"] == {"outcomes_sha256": out["source"]["sha256"], "scoring_run": scored["run_id"]}
     rows = pd.read_csv(io.StringIO(storage.read_text(parts[-1]["uri"])), sep=";")
     assert set(rows["customer_id"]) == set(later["customer_id"]) and set(rows["y"]) <= {"yes", "no"}
 
 
 def test_the_same_outcomes_again_grow_the_history_once(week, stack):
     scored, _, outcomes, _ = week
+    before = history_versions(Storage(stack), history_root(stack, "bank-marketing"))
     again = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=stack.to_env())
     assert again.code == 0, again.stderr
-    assert any("already in history version 1: nothing added" in w for w in again.json["warnings"])
-    assert [
-        v["version"] for v in history_versions(Storage(stack), history_root(stack, "bank-marketing"))
-    ] == [1]
+    had = next(v for v in before if any(p["from"].get("scoring_run") == scored["run_id"] for p in v["parts"]))
+    said = f"already in history version {had['version']}: nothing added"
+    assert any(said in w for w in again.json["warnings"]) and again.json["history_version"] == had["version"]
+    assert history_versions(Storage(stack), history_root(stack, "bank-marketing")) == before
 
 
 def test_the_scoring_run_is_found_by_the_ids(week, stack):
@@ -123,3 +126,43 @@ def test_bad_outcomes_fail_clearly_and_add_nothing(case, expected, week, stack):
     assert result.code == 1 and result.json["status"] == "failed"
     assert result.json["error"]["step"] == "validate" and expected in result.json["error"]["message"]
     assert history_versions(Storage(stack), history_root(stack, "bank-marketing")) == before
+
+
+def test_a_week_below_the_policy_retrains_on_the_history(week, stack):
+    """The policy's floor raised out of reach: the monitoring run launches a training run on the latest
+    history version, which says why it was launched; the gate still decides (its floors are raised too, so
+    the champion stays for the other tests)."""
+    from remarketing.runs import RunStore
+    from tests.frontend.conftest import wait_finished
+
+    scored, later, outcomes, _ = week
+    env = {**stack.to_env(), "REMARKETING_RETRAIN_FLOOR_LIFT": "1000", "REMARKETING_FLOOR_ROC_AUC": "0.99"}
+    result = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=env)
+    assert result.code == 0, result.stderr
+    out = result.json
+    assert out["retrain"] is True and "below the floor 1000" in out["retrain_reasons"][0]
+    training = wait_finished(stack, out["training_run"], timeout=600)
+    assert training.status == "success", training.error
+    assert training.params["launched_because"] == "; ".join(out["retrain_reasons"])
+    history = history_versions(Storage(stack), history_root(stack, "bank-marketing"))[-1]  # the latest
+    assert training.params["history_version"] == str(history["version"])
+    assert training.source.filename == f"history v{history['version']}"
+    base = RunStore(Storage(stack), stack.artifacts_root).get(scored["run_id"])
+    assert base.model_version != training.model_version
+    labelled = sum(p["rows"] for p in history["parts"][1:])
+    assert labelled >= len(later)
+    assert training.metrics["fitted_on_rows"] == 4522 + labelled  # the training file and every week
+    assert training.metrics["promoted"] is False  # below the raised floor: a challenger
+
+
+def test_a_week_within_the_policy_retrains_nothing(week, stack):
+    scored, _, outcomes, _ = week
+    env = {
+        **stack.to_env(),
+        "REMARKETING_RETRAIN_FLOOR_LIFT": "0",
+        "REMARKETING_RETRAIN_WHEN_OUTSIDE_INTERVAL": "false",
+    }
+    result = run_cli("outcomes", str(outcomes), "--run", scored["run_id"], env=env)
+    assert result.code == 0, result.stderr
+    assert result.json["retrain"] is False and result.json["training_run"] is None
+    assert "no retraining: the week is within the policy" in result.json["warnings"]

@@ -83,3 +83,27 @@ def test_calibration_is_by_decile_of_the_score():
     top = week.nlargest(100, "probability")
     assert deciles[0]["expected"] == pytest.approx(top["probability"].mean())
     assert deciles[0]["actual"] == pytest.approx(top["label"].mean())
+
+
+def test_the_policy_retrains_on_evidence_and_drift_only_when_asked():
+    from remarketing.retraining import reasons
+    from remarketing.settings import Settings
+
+    week = {
+        "outcomes": 500,
+        "conversion_rate": 0.2,
+        "promise": {"actual_conversion_rate": 0.22, "interval": [0.3, 0.5], "inside": False},
+        "drift": {"beyond_backtests": ["pdays"]},
+    }
+    said = reasons(week, Settings(retrain_floor_lift=1.2))
+    assert said == [
+        "the targeted converted at 1.10 times the week's rate, below the floor 1.2",
+        "the targeted converted at 22.0%, outside the promised 30.0%-50.0%",
+    ]
+    assert (
+        reasons(week, Settings(retrain_on_drift=True))[-1]
+        == "pdays drifted further than in any backtest period"
+    )
+    assert reasons({**week, "outcomes": 50}, Settings()) == []  # too few outcomes decide nothing
+    fine = {**week, "promise": {"actual_conversion_rate": 0.4, "interval": [0.3, 0.5], "inside": True}}
+    assert reasons(fine, Settings()) == []
