@@ -294,6 +294,15 @@ def _run_routes(api: APIRouter) -> None:
         and ``details``: counts, model version, expected conversion rate and base rate, the error."""
         return views.get_run(settings, storage, run_id, reconcile=reconcile)
 
+    @api.get(
+        "/runs/{run_id}/performance",
+        tags=["runs"],
+        summary="A monitoring run's week: realized figures, the promise, calibration by decile, drift",
+        responses={404: {"model": Problems}},
+    )
+    def get_performance(run_id: str, settings: SettingsDep, storage: StorageDep) -> dict[str, Any]:
+        return views.performance(settings, storage, run_id)
+
     @api.get("/runs/{run_id}/predictions", tags=["runs"], summary="The top scored customers of a run")
     def get_predictions(
         run_id: str,

@@ -156,6 +156,18 @@ def list_runs(
     return views[:limit]
 
 
+def performance(settings: Settings, storage: Storage, run_id: str) -> dict[str, Any]:
+    """A finished monitoring run's performance.json."""
+    try:
+        record = RunStore(storage, settings.artifacts_root).get(run_id)
+    except NotFoundError:
+        raise NotFoundError(f"no run {run_id!r}") from None
+    uri = record.metrics.get("performance_uri")
+    if record.kind != "monitoring" or not uri:
+        raise NotFoundError(f"run {run_id} has no measured week (it is a {record.status} {record.kind} run)")
+    return dict(json.loads(storage.read_text(uri)))
+
+
 # --- scored outputs --------------------------------------------------------------------------------
 def _finished_scoring(settings: Settings, storage: Storage, run_id: str) -> RunRecord:
     try:

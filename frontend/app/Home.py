@@ -18,7 +18,8 @@ st.markdown(
     "- **Upload**: score this week's customer file within a budget and download who to call.\n"
     "- **Runs**: every training and scoring run, its steps, errors and links.\n"
     "- **Model**: the champion beside the challenger, their plots and what drives them.\n"
-    "- **Explain**: why one scored customer got their score."
+    "- **Explain**: why one scored customer got their score.\n"
+    "- **Monitoring**: each week's outcomes against the promise, the lift against the holdout, retraining."
 )
 api = ApiClient()
 try:

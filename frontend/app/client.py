@@ -108,6 +108,9 @@ class ApiClient:
     ) -> list[dict]:
         return list(self.get("/runs", kind=kind, status=status, dataset=dataset, limit=limit)["runs"])
 
+    def performance(self, run_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/runs/{run_id}/performance"))
+
     def predictions(self, run_id: str, limit: int = 20) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}/predictions", limit=limit))
 

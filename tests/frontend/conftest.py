@@ -79,6 +79,33 @@ class Scored:
     data: bytes
 
 
+@dataclass
+class Monitored:
+    answer: dict[str, Any]  # POST /runs/{id}/outcomes
+    record: RunRecord
+    outcomes: bytes
+
+
+@pytest.fixture(scope="session")
+def monitored(scored: Scored, stack: Settings, client: TestClient) -> Monitored:
+    """The first scored week's true outcomes through POST /runs/{id}/outcomes, launched as the storage
+    trigger's function would, and measured."""
+    from pipelines.launchers import launcher_for
+    from remarketing.launch import launch
+
+    frame = pd.read_csv(io.BytesIO(scored.data), sep=";", dtype={"customer_id": str})
+    text = frame[["customer_id", "y"]].to_csv(sep=";", index=False).encode()
+    run_id = scored.uploads[0]["run_id"]
+    response = client.post(
+        f"/runs/{run_id}/outcomes", files={"file": ("week-outcomes.csv", text, "text/csv")}
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    bucket, name = body["object"].removeprefix("gs://").split("/", 1)
+    launch(bucket, name, body["generation"], settings=stack, launcher=launcher_for(stack))
+    return Monitored(body, wait_finished(stack, body["run_id"]), text)
+
+
 @pytest.fixture(scope="session")
 def scored(trained, stack: Settings, client: TestClient, bank_bytes: bytes) -> Scored:
     """The same file uploaded twice at the same moment: two objects, two runs, launched as the storage

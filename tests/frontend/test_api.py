@@ -355,31 +355,24 @@ def test_the_image_entry_point_builds_the_app_lazily(monkeypatch, settings):
     assert create_app is main.create_app
 
 
-def test_outcomes_of_a_scoring_run_are_taken_and_measured(client, scored, settings, bank_bytes):
-    from pipelines.launchers import launcher_for
-    from remarketing.launch import launch
-    from tests.frontend.conftest import wait_finished
-
+def test_outcomes_of_a_scoring_run_are_taken_and_measured(client, scored, monitored, settings):
     run_id = scored.uploads[0]["run_id"]
-    frame = pd.read_csv(io.BytesIO(scored.data), sep=";", dtype={"customer_id": str})
-    text = frame[["customer_id", "y"]].to_csv(sep=";", index=False).encode()
-    response = client.post(
-        f"/runs/{run_id}/outcomes", files={"file": ("week-outcomes.csv", text, "text/csv")}
-    )
-    assert response.status_code == 202, response.text
-    body = response.json()
+    body = monitored.answer
     assert body["run_id"].startswith("monitoring-") and body["scoring_run"] == run_id
     info = Storage(settings).stat(body["object"])
     assert body["object"].startswith(f"gs://{settings.landing_bucket}/outcomes/week-outcomes-")
     assert info.metadata["scoring_run"] == run_id and info.metadata["dataset"] == "bank-marketing"
-    bucket, name = body["object"].removeprefix("gs://").split("/", 1)
-    launch(bucket, name, body["generation"], settings=settings, launcher=launcher_for(settings))
-    record = wait_finished(settings, body["run_id"])
-    assert record.status == "success", record.error
+    assert monitored.record.status == "success", monitored.record.error
     details = client.get(body["status_url"]).json()["details"]
-    assert details["scoring_run"] == run_id and details["outcomes"] == len(frame)
+    rows = len(pd.read_csv(io.BytesIO(monitored.outcomes), sep=";"))
+    assert details["scoring_run"] == run_id and details["outcomes"] == rows
     assert 0 <= details["realized_roc_auc"] <= 1
+    performance = client.get(f"/runs/{body['run_id']}/performance").json()
+    assert performance["scoring_run"] == run_id and len(performance["calibration_by_decile"]) == 10
+    assert performance["roc_auc"] == pytest.approx(details["realized_roc_auc"])
     training = next(r["run_id"] for r in client.get("/runs", params={"kind": "training"}).json()["runs"])
+    text = monitored.outcomes
     refused = client.post(f"/runs/{training}/outcomes", files={"file": ("o.csv", text, "text/csv")})
     assert refused.status_code == 404 and "outcomes belong to a scoring run" in refused.json()["detail"]
     assert client.post("/runs/nope/outcomes", files={"file": ("o.csv", text, "text/csv")}).status_code == 404
+    assert client.get(f"/runs/{run_id}/performance").status_code == 404  # a scoring run has none

@@ -182,3 +182,18 @@ def test_pages_say_the_api_is_down_when_it_is(page, monkeypatch):
     monkeypatch.setenv("REMARKETING_API_URL", f"http://127.0.0.1:{free_port()}")
     at = AppTest.from_file(str(APP / "pages/2_Runs.py"), default_timeout=15).run()
     assert "is down (nothing answers there): start it with `remarketing up`" in at.error[0].value
+
+
+def test_monitoring_shows_each_week_against_its_promise(page, monitored):
+    at = page("pages/5_Monitoring.py").run()
+    assert not at.exception, at.exception
+    weeks = at.dataframe[0].value
+    row = weeks[weeks["scoring run"] == monitored.answer["scoring_run"]].iloc[0]
+    details = monitored.record.metrics
+    assert row["realized (targeted)"] == pytest.approx(details["realized_conversion_rate_targeted"])
+    assert row["expected (targeted)"] == pytest.approx(details["expected_conversion_rate_targeted"])
+    at.selectbox(key="week").set_value(monitored.record.run_id).run()
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Outcomes"] == f"{details['outcomes']:,}"
+    assert labels["Realized ROC-AUC"] == f"{details['realized_roc_auc']:.3f}"
+    assert len(at.get("vega_lite_chart")) == 2  # the weeks, and calibration by decile

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from remarketing.processes import free_port
@@ -193,7 +194,38 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, bro
     pages = tour(page, url, "bank-marketing", run_id, "subscribing to a term deposit")
     response = httpx.get(href)
     assert response.status_code == 200 and response.text.startswith("customer_id,probability,rank")
+    # the week's outcomes come back: the Monitoring page shows them against the promise
+    outcomes = pd.read_csv(sample, sep=";", dtype={"customer_id": str})[["customer_id", "y"]]
+    monitoring = send_outcomes(settings, launch_here, run_id, outcomes.to_csv(sep=";", index=False))
+    page.goto(f"{url}/Monitoring", wait_until="networkidle")
+    expect(page.get_by_text("Calibration by decile of the score")).to_be_visible(timeout=30_000)
+    expect(page.locator(CHART).nth(1)).to_be_visible(timeout=30_000)
+    drawn(page)
+    page.screenshot(path=str(shots / "bank-marketing-monitoring.png"), full_page=True)
+    assert monitoring.startswith("monitoring-")
+    pages.append(shots / "bank-marketing-monitoring.png")
     assert all(p.stat().st_size > 10_000 for p in [shots / "bank-marketing-upload.png", *pages])
+
+
+def send_outcomes(settings: Settings, launch_here: bool, run_id: str, text: str) -> str:
+    """POST /runs/{id}/outcomes; launched here when no trigger runs; the monitoring run id once it is done."""
+    from tests.frontend.conftest import wait_finished
+
+    answer = httpx.post(
+        f"http://127.0.0.1:{settings.api_port}/runs/{run_id}/outcomes",
+        headers={"X-API-Key": _key(settings)},
+        files={"file": ("outcomes.csv", text.encode(), "text/csv")},
+        timeout=60,
+    ).json()
+    if launch_here:
+        from pipelines.launchers import launcher_for
+        from remarketing.launch import launch
+
+        bucket, name = answer["object"].removeprefix("gs://").split("/", 1)
+        launch(bucket, name, answer["generation"], settings=settings, launcher=launcher_for(settings))
+    record = wait_finished(settings, answer["run_id"])
+    assert record.status == "success", record.error
+    return answer["run_id"]
 
 
 def test_the_second_dataset_through_every_page_in_chromium(ui, browser, thera_trained, thera_bytes, tmp_path):
