@@ -69,7 +69,11 @@ def main() -> None:
         later[["customer_id", "y"]].to_csv(outcomes, sep=";", index=False)
         try:
             _, trained = cli(env, "train", str(history))
-            _, scored = cli(env, "score", str(week), "--budget", str(args.customers // 10))
+            assert trained.get("status") == "success", trained
+            # the version trained here, champion or not (a short history may not clear the gate)
+            version = str(trained["model_version"])
+            budget = str(args.customers // 10)
+            _, scored = cli(env, "score", str(week), "--budget", budget, "--model-version", version)
             assert scored.get("status") == "success", scored
             wall, monitored = cli(env, "outcomes", str(outcomes), "--run", scored["run_id"])
             assert monitored.get("status") == "success", monitored
@@ -91,6 +95,7 @@ def main() -> None:
             "promise_inside": monitored.get("promise_inside"),
             "incremental_conversion_rate": monitored.get("incremental_conversion_rate"),
             "model_version": trained.get("model_version"),
+            "promoted": trained.get("promoted"),
         },
     )
 
