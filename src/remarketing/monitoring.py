@@ -275,7 +275,8 @@ def measure(
         "outcomes_sha256": ctx.run.source.sha256,
         **figures,
     }
-    out = join(ctx.settings.artifacts_root, "output", record.run_id)
+    # one folder per monitoring run: outcomes sent again for the same week never overwrite a measurement
+    out = join(ctx.settings.artifacts_root, "output", record.run_id, "monitoring", ctx.run_id)
     document = json.dumps(figures, indent=2, default=float)
     storage.write_text(join(out, "performance.json"), document, content_type="application/json")
     model = f"{record.model_name} v{record.model_version}"
@@ -337,11 +338,22 @@ def labelled_rows(storage: Storage, spec: Any, record: RunRecord, outcomes: pd.D
     if spec.id_column not in raw.columns:  # scoring generated ids from the row number (1..N)
         raw.insert(0, spec.id_column, [str(i + 1) for i in range(len(raw))])
     raw = raw.drop(columns=[spec.target.column], errors="ignore")
+    raw[spec.id_column] = raw[spec.id_column].str.strip()  # as scoring and the outcomes read them
     labels = outcomes.set_index("customer_id")["label"]
     rows = raw[raw[spec.id_column].isin(labels.index)].copy()
     values = rows[spec.id_column].map(labels)
     rows[spec.target.column] = np.where(values == 1, spec.target.positive, spec.target.negative)
     return rows
+
+
+def trainable(rows: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, int]:
+    """The rows a training run accepts: scoring takes categories the spec does not list (and says so),
+    training refuses them; such rows stay out of the history (counted), or every later retraining fails."""
+    keep = pd.Series(True, index=rows.index)
+    for name, feature in spec.features.items():
+        if feature.type == "category" and feature.categories and name in rows.columns:
+            keep &= rows[name].str.strip().isin(feature.categories)
+    return rows[keep], int((~keep).sum())
 
 
 def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[str, Any]) -> StepResult:
@@ -357,24 +369,25 @@ def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[st
         for version in versions:
             if any(p.get("from") == origin for p in version["parts"]):
                 return _history_result(version["version"], added=False)
-        rows = labelled_rows(storage, spec, record, outcomes)
+        rows, left_out = trainable(labelled_rows(storage, spec, record, outcomes), spec)
         text = rows.to_csv(sep=spec.separator, index=False)
         number = (int(versions[-1]["version"]) if versions else 0) + 1
-        part = join(root, str(number), "part.csv")
+        # the part first, at a path of this run's own: a manifest never names a file not yet written
+        part = join(root, "parts", f"{ctx.run_id}.csv")
+        storage.write_text(part, text, content_type="text/csv")
         parts = list(versions[-1]["parts"]) if versions else _base_parts(storage, ctx.settings, record)
         parts.append({"uri": part, "sha256": sha256_bytes(text.encode()), "rows": len(rows), "from": origin})
         manifest = {"version": number, "dataset": ctx.dataset, "parts": parts, "created_by": ctx.run_id}
+        where = join(root, str(number), "manifest.json")
         try:  # create-only: a version, once written, never changes; a concurrent run takes the next number
             storage.write_text(
-                join(root, str(number), "manifest.json"),
-                json.dumps(manifest, indent=2),
-                if_generation_match=0,
-                content_type="application/json",
+                where, json.dumps(manifest, indent=2), if_generation_match=0, content_type="application/json"
             )
         except PreconditionFailed:
-            continue
-        storage.write_text(part, text, content_type="text/csv")
-        return _history_result(number, added=True, rows=len(rows))
+            if json.loads(storage.read_text(where)).get("created_by") != ctx.run_id:
+                continue  # another run's version: take the next number
+            # ours: a retried write whose first answer was lost
+        return _history_result(number, added=True, rows=len(rows), left_out=left_out)
     raise RemarketingError("could not write a new history version after 5 attempts: try again")
 
 
@@ -391,12 +404,16 @@ def _base_parts(storage: Storage, settings: Any, record: RunRecord) -> list[dict
     return [{"uri": trained["uri"], "sha256": trained.get("sha256"), "from": {"training_file": True}}]
 
 
-def _history_result(version: int, *, added: bool, rows: int = 0) -> StepResult:
+def _history_result(version: int, *, added: bool, rows: int = 0, left_out: int = 0) -> StepResult:
     said = (
         f"history version {version}: {rows:,} labelled rows added"
         if added
         else f"these outcomes are already in history version {version}: nothing added"
     )
-    return StepResult(
-        record=RecordChange(warnings=[said], metrics={"history_version": version, "history_rows_added": rows})
-    )
+    warnings = [said]
+    if left_out:
+        warnings.append(
+            f"{left_out:,} labelled rows left out of the history: categories the spec does not list"
+        )
+    metrics = {"history_version": version, "history_rows_added": rows, "history_rows_left_out": left_out}
+    return StepResult(record=RecordChange(warnings=warnings, metrics=metrics))

@@ -21,10 +21,12 @@ from typing import Any
 import pandas as pd
 
 from remarketing.monitoring import history_root, history_versions
-from remarketing.runs import RunStore, run_id_for
+from remarketing.runs import run_id_for
 from remarketing.step import RecordChange, StepContext, StepResult
-from remarketing.storage import Storage, join, split_gs
+from remarketing.storage import Storage, split_gs
 from remarketing.validation import csv_options, decode
+
+MIN_REFERENCE = 30  # outcomes of customers called at random it takes to measure the lift against them
 
 
 def reasons(figures: dict[str, Any], settings: Any) -> list[str]:
@@ -33,14 +35,17 @@ def reasons(figures: dict[str, Any], settings: Any) -> list[str]:
     if (figures.get("outcomes") or 0) < settings.retrain_min_outcomes:
         return out
     targeted = figures.get("promise", {}).get("actual_conversion_rate")
-    base = figures.get("conversion_rate")
+    # Calling at random is what the explore group measures; with too few of them, the week's rate stands in.
+    explore = (figures.get("groups") or {}).get("explore") or {}
+    if (explore.get("outcomes") or 0) >= MIN_REFERENCE:
+        base, against = explore["conversion_rate"], "the rate of those called at random"
+    else:
+        base, against = figures.get("conversion_rate"), "the week's rate"
     floor = settings.retrain_floor_lift
     if floor is not None and targeted is not None and base:
         lift = targeted / base
         if lift < floor:
-            out.append(
-                f"the targeted converted at {lift:.2f} times the week's rate, below the floor {floor:g}"
-            )
+            out.append(f"the targeted converted at {lift:.2f} times {against}, below the floor {floor:g}")
     promise = figures.get("promise") or {}
     if settings.retrain_when_outside_interval and promise.get("inside") is False:
         low, high = promise["interval"]
@@ -65,13 +70,14 @@ def training_file(storage: Storage, spec: Any, version: dict[str, Any]) -> str:
     return pd.concat(frames, ignore_index=True)[columns].to_csv(sep=spec.separator, index=False)
 
 
-def decide(ctx: StepContext, *, scoring: dict[str, Any]) -> StepResult:
-    """Read the week's performance, apply the policy, and put the latest history version into ``input/``
-    as a training file when it says so."""
+def decide(ctx: StepContext, *, scoring: dict[str, Any]) -> StepResult:  # noqa: ARG001 - its hand-off orders it
+    """Read this run's measured week, apply the policy, and put the latest history version into ``input/``
+    as a training file when it says so. Outcomes that added nothing to the history were decided on then."""
     storage, settings = ctx.storage, ctx.settings
-    record = RunStore(storage, settings.artifacts_root).get(scoring["run_id"])
-    out = join(settings.artifacts_root, "output", record.run_id)
-    figures = json.loads(storage.read_text(join(out, "performance.json")))
+    if not ctx.run.metrics.get("history_rows_added"):
+        said = "no retraining: these outcomes added nothing to the history (the decision was made then)"
+        return StepResult(record=RecordChange(warnings=[said], metrics={"retrain": False}, finish=True))
+    figures = json.loads(storage.read_text(ctx.run.metrics["performance_uri"]))
     why = reasons(figures, settings)
     if not why:
         said = "no retraining: the week is within the policy"

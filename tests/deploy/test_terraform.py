@@ -156,6 +156,7 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
         "artifacts_functions_runs": ["runs/"],
         "artifacts_mlflow": ["mlflow/"],
         "landing_api_weekly_create": ["weekly/", "outcomes/"],
+        "landing_pipelines_history_create": ["input/"],
     }
     # The named prefix sets of `local.prefix_expr` (a for expression: read from the source text).
     source = (TERRAFORM / "modules" / "storage" / "main.tf").read_text(encoding="utf-8")

@@ -192,6 +192,19 @@ resource "google_storage_bucket_iam_member" "landing_pipelines_read" {
   member = var.members.pipelines
 }
 
+# pipelines: create the retraining files (input/history-*) the monitoring pipeline's policy writes; the
+# trigger then launches them like any training file. Create-only: never over an existing object.
+resource "google_storage_bucket_iam_member" "landing_pipelines_history_create" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectCreator"
+  member = var.members.pipelines
+  condition {
+    title       = "retraining-files"
+    description = "Only objects under input/history-"
+    expression  = "resource.name.startsWith(\"${local.landing_objects}/input/history-\")"
+  }
+}
+
 # api: create objects under weekly/ and outcomes/ only. objectCreator cannot overwrite or delete, so an
 # upload can never replace a file that is already there (the API names each upload uniquely).
 resource "google_storage_bucket_iam_member" "landing_api_weekly_create" {
