@@ -67,6 +67,25 @@ class PeakMemory:
         self._thread.join()
 
 
+def run_cli(env: dict[str, str], *args: str) -> tuple[float, dict, str]:
+    """Seconds, the JSON line (empty if none) and stderr of one `remarketing` command, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.DEVNULL,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    return time.perf_counter() - started, json.loads(lines[-1]) if lines else {}, done.stderr
+
+
 def record(name: str, figures: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,28 +23,9 @@ import httpx
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import example, record  # noqa: E402
+from benchmarks._common import example, record, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(env: dict[str, str], *args: str) -> tuple[float, dict, str]:
-    """Seconds, the JSON line and stderr of one `remarketing` command."""
-    import json
-    import os
-
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    seconds = time.perf_counter() - started
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    return seconds, json.loads(lines[-1]) if lines else {}, done.stderr
 
 
 def upload_and_wait(settings, key: str, data: bytes) -> tuple[float, dict]:
@@ -93,7 +73,7 @@ def main() -> None:
         week = folder / "week.csv"
         week.write_text(weekly.to_csv(sep=";", index=False))
         try:
-            trained_s, trained, _ = cli(env, "train", str(history))
+            trained_s, trained, _ = run_cli(env, "train", str(history))
             assert trained.get("status") == "success", trained
             ProcessRegistry(settings.state_dir).stop("mlflow")  # MLflow down; the champion stays registered
 
@@ -113,7 +93,7 @@ def main() -> None:
                     "detail": (response.json().get("detail") if response.status_code >= 400 else None),
                 }
             services.ensure_stack(settings)  # MLflow back
-            again_s, again, _ = cli(env, "score", str(week))
+            again_s, again, _ = run_cli(env, "score", str(week))
         finally:
             services.down(settings)
     record(

@@ -10,35 +10,17 @@ Prints and records the seconds from the outcomes command to its end, the monitor
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import example, record  # noqa: E402
+from benchmarks._common import example, record, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(env: dict[str, str], *args: str) -> tuple[float, dict]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    return time.perf_counter() - started, json.loads(lines[-1]) if lines else {"stderr": done.stderr}
 
 
 def seconds(start: str | None, end: str | None) -> float | None:
@@ -68,14 +50,14 @@ def main() -> None:
         later.drop(columns="y").to_csv(week, sep=";", index=False)
         later[["customer_id", "y"]].to_csv(outcomes, sep=";", index=False)
         try:
-            _, trained = cli(env, "train", str(history))
+            _, trained, _ = run_cli(env, "train", str(history))
             assert trained.get("status") == "success", trained
             # the version trained here, champion or not (a short history may not clear the gate)
             version = str(trained["model_version"])
             budget = str(args.customers // 10)
-            _, scored = cli(env, "score", str(week), "--budget", budget, "--model-version", version)
+            _, scored, _ = run_cli(env, "score", str(week), "--budget", budget, "--model-version", version)
             assert scored.get("status") == "success", scored
-            wall, monitored = cli(env, "outcomes", str(outcomes), "--run", scored["run_id"])
+            wall, monitored, _ = run_cli(env, "outcomes", str(outcomes), "--run", scored["run_id"])
             assert monitored.get("status") == "success", monitored
             run = RunStore(Storage(settings), settings.artifacts_root).get(monitored["run_id"])
         finally:

@@ -23,7 +23,7 @@ from cli.runs import (
     run_summary,
     wait,
 )
-from remarketing.errors import RemarketingError
+from remarketing.errors import NotFoundError, RemarketingError
 from remarketing.settings import Settings
 
 
@@ -125,7 +125,7 @@ def outcomes(
     if scoring_run and dataset is None:
         try:
             dataset = record_of(settings, scoring_run).dataset
-        except Exception:  # noqa: BLE001 - the monitoring run says what is wrong with the run named
+        except NotFoundError:  # the monitoring run says so at validate (storage down is raised as it is)
             dataset = None
     params = {"scoring_run": scoring_run} if scoring_run else {}
     run_id = put_and_launch(settings, source, "outcomes/", dataset=dataset, params=params)

@@ -71,7 +71,7 @@ class Receipt:
 def sanitise_stem(filename: str) -> str:
     """A safe object-name stem from whatever name the browser sent: no folders (``/`` or ``\\``), no
     ``..``, ASCII letters, digits, ``.``, ``_`` and ``-`` only, at most 64 characters."""
-    base = re.split(r"[\\/]", filename or "")[-1]
+    base = given_name(filename, default="")
     stem = base[: -len(".csv")] if base.lower().endswith(".csv") else base
     stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem)
@@ -88,9 +88,10 @@ def object_name(filename: str, *, prefix: str = PREFIX, now: datetime | None = N
 STAMP = re.compile(r"-\d{8}T\d{12}(?=\.csv$)")
 
 
-def given_name(filename: str) -> str:
-    """The name a browser or a path gave, without its folders (shown to people, never used as a path)."""
-    return re.split(r"[\\/]", filename or "")[-1][:200] or "upload.csv"
+def given_name(filename: str, *, default: str = "upload.csv") -> str:
+    """The name a browser or a path gave, without its folders (``/`` or ``\\``): shown to people, never
+    used as a path."""
+    return re.split(r"[\\/]", filename or "")[-1][:200] or default
 
 
 def shown_name(source: Any) -> str:
@@ -190,7 +191,7 @@ def separator_text(separator: str) -> str:
 
 
 def check_extension(filename: str) -> None:
-    base = re.split(r"[\\/]", filename or "")[-1]
+    base = given_name(filename, default="")
     suffix = base.rsplit(".", 1)[-1].lower() if "." in base else ""
     if suffix != "csv":
         raise UnsupportedFile(
