@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cli.experiment import experiment
 from cli.output import demo_truth, emit, err, fail, start_message
 from cli.runs import (
     finish,
@@ -137,6 +138,34 @@ def outcomes(
     if record.status == "success" and target:  # the policy retrains: launch it as the trigger would
         launch_training_object(settings, target["uri"], int(target["generation"]), record.dataset)
     finish(settings, record)
+
+
+# --- retrain ---------------------------------------------------------------------------------------
+@main.command()
+@click.option("--dataset", default=None, help="Dataset spec name (default: REMARKETING_DEFAULT_DATASET).")
+@click.option("--no-wait", is_flag=True, help="Return once the run is launched.")
+@click.pass_obj
+def retrain(settings: Settings, dataset: str | None, no_wait: bool) -> None:
+    """What the schedule does (REMARKETING_RETRAIN_SCHEDULE): train on the latest history version when no
+    model was trained on it yet (the gate still decides promotion); otherwise say why not."""
+    from remarketing.datasets import load_spec
+    from remarketing.retraining import on_schedule
+    from remarketing.storage import Storage
+
+    registry, _ = _registry(settings, dataset)
+    ds = dataset or settings.default_dataset
+    result = _registry_call(
+        lambda: on_schedule(Storage(settings), settings, load_spec(ds), ds, registry, by="asked by hand")
+    )
+    err.print(result["said"], markup=False, highlight=False)
+    if not result["retrain"]:
+        emit({"status": "success", **result})
+        return
+    launch_training_object(settings, result["uri"], int(result["generation"]), ds)
+    if no_wait:
+        emit({"status": "success", **result})
+        return
+    finish(settings, wait(settings, result["training_run"]))
 
 
 # --- demo --------------------------------------------------------------------------------------------
@@ -268,7 +297,9 @@ def models_list(settings: Settings, dataset: str | None) -> None:
 def promote(settings: Settings, version: str, dataset: str | None) -> None:
     """Make VERSION the champion (it is never deleted; rollback goes back)."""
     registry, name = _registry(settings, dataset)
+    before = _registry_call(lambda: registry.by_alias(name, "champion"))
     info = _registry_call(lambda: registry.promote(name, version))
+    _record(settings, dataset, "promoted", info.version, before)
     err.print(f"{name} v{info.version} is the champion")
     emit({"status": "success", "model_name": name, "champion": info.version})
 
@@ -279,9 +310,34 @@ def promote(settings: Settings, version: str, dataset: str | None) -> None:
 def rollback(settings: Settings, dataset: str | None) -> None:
     """Point the champion back at the version it replaced."""
     registry, name = _registry(settings, dataset)
+    before = _registry_call(lambda: registry.by_alias(name, "champion"))
     info = _registry_call(lambda: registry.rollback(name))
+    _record(settings, dataset, "rolled-back", info.version, before)
     err.print(f"{name}: champion rolled back to v{info.version}")
     emit({"status": "success", "model_name": name, "champion": info.version})
+
+
+def _record(settings: Settings, dataset: str | None, action: str, version: str, before: Any) -> None:
+    """A change made by hand, in the record of decisions (remarketing decisions, the Model page)."""
+    from remarketing import decisions
+    from remarketing.storage import Storage
+
+    previous = None if before is None else before.version
+    if previous == version:
+        return
+    decisions.record(
+        Storage(settings),
+        settings.artifacts_root,
+        dataset or settings.default_dataset,
+        action=action,
+        version=version,
+        previous=previous,
+        by="cli (by hand)",
+        evidence={"reason": f"{action} by hand from v{previous}"},
+    )
+
+
+main.add_command(experiment)
 
 
 # --- pipelines -------------------------------------------------------------------------------------

@@ -163,6 +163,13 @@ def report(settings: Settings, record) -> dict[str, Any]:
             f"{record.model_name} v{record.model_version}, {m.get('rows_rejected', 0)} rejected"
         )
         err.print(f"  {contact_line(m)}", markup=False, highlight=False)
+        experiment = m.get("experiment")
+        if experiment:
+            arms = "; ".join(
+                f"{arm} v{a['version']}: {a['customers']:,} customers, {a['calls']:,} calls"
+                for arm, a in experiment["arms"].items()
+            )
+            err.print(f"  experiment {experiment['experiment_id']}: {arms}", markup=False, highlight=False)
         where = f"  predictions: {payload['predictions_url'] or payload.get('predictions_url_error')}"
     elif record.kind == "monitoring":
         promise = (

@@ -127,6 +127,12 @@ def bridge(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     return service, [sys.executable, "-m", "local_stack.bridge"], settings.to_env()
 
 
+def scheduler(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    beat = settings.state_dir.resolve() / "scheduler" / "heartbeat"
+    service = Service("scheduler", "", None, 30, heartbeat=beat)
+    return service, [sys.executable, "-m", "local_stack.scheduler"], settings.to_env()
+
+
 def ui(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     """The Streamlit app; it talks to the API only (address and key from the environment)."""
     app = Path(frontend.__file__).parent / "app" / "Home.py"
@@ -167,6 +173,7 @@ SERVICES = {
     "function-on_weekly_file": _function("on_weekly_file", "weekly_function_port"),
     "function-on_outcomes_file": _function("on_outcomes_file", "outcomes_function_port"),
     "bridge": bridge,
+    "scheduler": scheduler,  # REMARKETING_RETRAIN_SCHEDULE's turns (Cloud Scheduler in the cloud)
 }
 # What `train` and `score` need (they call launch() themselves); `up` starts everything, so files
 # dropped into the landing bucket are picked up by the functions through the bridge.
@@ -207,15 +214,37 @@ def _port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+ALIVE_GRACE_SECONDS = 10.0
+
+
+def _healthy_within(service: Service, entry: Entry, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while entry.alive():
+        if healthy(service):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+    return False
+
+
+def _port_freed(service: Service, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while service.address and _port_in_use(service.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
     """The running service ``name``; started (and waited for) when it is not running."""
     registry = ProcessRegistry(settings.state_dir)
     service, command, env = SERVICES[name](settings)
     entry = registry.get(name)
-    if entry and entry.alive() and healthy(service):
+    # A running service that is slow to answer (a loaded machine) is waited for, not restarted.
+    if entry and entry.alive() and _healthy_within(service, entry, ALIVE_GRACE_SECONDS):
         return entry
     if entry:
         registry.stop(name)
+        _port_freed(service, ALIVE_GRACE_SECONDS)  # the stopped process's socket, not another program
     if service.address and _port_in_use(service.port):
         raise ServiceError(
             f"{name}: port {service.port} is taken by a program this state folder did not start; "

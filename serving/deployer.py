@@ -6,6 +6,9 @@
 - :class:`KServeDeployer`: creates the model's ``InferenceService`` or patches it to the version's bundle
   with the KServe SDK's ``KServeClient``, then waits until it is ready.
 
+In an experiment (``deploy_experiment``) both versions are served: locally two processes; on KServe the
+challenger is the canary of the champion's InferenceService, reached by its tagged route.
+
 Both return an :class:`Endpoint`; callers use ``endpoint.predict_url`` / ``explain_url`` / ``infer_url``
 and never need to know which one served them.
 """
@@ -24,7 +27,7 @@ from typing import Any
 import httpx
 
 from remarketing.errors import ModelNotFoundError, RemarketingError, ServiceError
-from remarketing.ports import Deployer, Endpoint
+from remarketing.ports import CHALLENGER, CHAMPION, Deployer, Endpoint, ModelRef
 from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
 from remarketing.settings import Settings
 
@@ -119,6 +122,18 @@ class LocalDeployer:
         endpoint = self._deploy(model_name, version, bundle_uri)
         self.retire_idle(model_name, keep={version})
         return endpoint
+
+    def deploy_experiment(
+        self, champion: ModelRef, challenger: ModelRef, challenger_percent: int
+    ) -> dict[str, Endpoint]:
+        """One server per version (the batch sends each arm's customers to its own); the percentage only
+        matters for online traffic on KServe."""
+        endpoints = {
+            arm: self._deploy(m.name, str(m.version), m.uri)
+            for arm, m in ((CHAMPION, champion), (CHALLENGER, challenger))
+        }
+        self.retire_idle(champion.name, keep={str(champion.version), str(challenger.version)})
+        return endpoints
 
     def _deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
         name = server_name(model_name, version)
@@ -217,9 +232,82 @@ class KServeDeployer:
         return self._client
 
     def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
+        """The version on all the traffic (sent explicitly: a merge patch keeps what it does not mention,
+        so a canary left by an experiment is rolled out or back here)."""
+        status = self._apply(model_name, str(version), bundle_uri, percent=self.canary_traffic_percent or 100)
+        # The cluster-internal address (what a pipeline step in the cluster calls), else the public URL.
+        url = (status.get("address") or {}).get("url") or status.get("url")
+        if not url:
+            raise ServiceError(f"InferenceService {self._where(model_name)} is ready but reports no address")
+        return Endpoint(url.rstrip("/"), model_name, str(version))
+
+    def deploy_experiment(
+        self, champion: ModelRef, challenger: ModelRef, challenger_percent: int
+    ) -> dict[str, Endpoint]:
+        """The challenger as the canary of the champion's InferenceService: online calls split
+        ``challenger_percent`` to it; with tag routing on, the batch reaches each revision by its tag's
+        URL (``prev-``: the rolled-out champion, ``latest-``: the challenger)."""
+        status = self._canary_in_place(challenger, challenger_percent)
+        if status is None:  # not yet this experiment's canary: roll the champion out, then the canary
+            self.deploy(champion.name, champion.version, champion.uri)
+            status = self._apply(
+                challenger.name,
+                str(challenger.version),
+                challenger.uri,
+                percent=challenger_percent,
+                tags=True,
+            )
+        traffic = ((status.get("components") or {}).get("predictor") or {}).get("traffic") or []
+        urls = {t.get("tag"): t.get("url") for t in traffic if t.get("tag") and t.get("url")}
+        if not {"prev", "latest"} <= set(urls):
+            raise ServiceError(
+                f"InferenceService {self._where(challenger.name)} reports no prev/latest tagged routes "
+                f"(traffic: {traffic}): is the canary rolled out in Knative mode?"
+            )
+        return {
+            CHAMPION: Endpoint(urls["prev"].rstrip("/"), champion.name, str(champion.version)),
+            CHALLENGER: Endpoint(urls["latest"].rstrip("/"), challenger.name, str(challenger.version)),
+        }
+
+    def _canary_in_place(self, challenger: ModelRef, percent: int) -> dict[str, Any] | None:
+        """The status, when the service already carries this challenger as its canary at this share (a
+        second scoring run of the experiment): patched again, the tagged routes could move under a run
+        that is still scoring."""
         from serving import inference_service
 
-        version = str(version)
+        try:
+            current = self.client.get(
+                inference_service.isvc_name(challenger.name), namespace=self.settings.serving_namespace
+            )
+        except RuntimeError:
+            return None
+        predictor = (current.get("spec") or {}).get("predictor") or {}
+        env = {
+            e.get("name"): e.get("value")
+            for c in predictor.get("containers") or []
+            for e in c.get("env") or []
+        }
+        annotations = (current.get("metadata") or {}).get("annotations") or {}
+        if (
+            env.get("STORAGE_URI") == challenger.uri
+            and predictor.get("canaryTrafficPercent") == percent
+            and annotations.get(inference_service.TAG_ROUTING) == "true"
+            and (current.get("status") or {}).get("components")
+        ):
+            return dict(current["status"])
+        return None
+
+    def _where(self, model_name: str) -> str:
+        from serving import inference_service
+
+        return f"{self.settings.serving_namespace}/{inference_service.isvc_name(model_name)}"
+
+    def _apply(
+        self, model_name: str, version: str, bundle_uri: str, *, percent: int, tags: bool = False
+    ) -> dict[str, Any]:
+        """Create or patch the InferenceService, wait until it is ready, and return its status."""
+        from serving import inference_service
+
         namespace = self.settings.serving_namespace
         name = inference_service.isvc_name(model_name)
         isvc = inference_service.build(
@@ -227,8 +315,8 @@ class KServeDeployer:
             model_name,
             version,
             bundle_uri,
-            # Sent explicitly (a merge patch keeps what it does not mention): 100 is a full rollout.
-            canary_traffic_percent=self.canary_traffic_percent or 100,
+            canary_traffic_percent=percent,
+            tag_routing=tags,
         )
         try:
             self.client.get(name, namespace=namespace)
@@ -259,9 +347,4 @@ class KServeDeployer:
                 f"InferenceService {namespace}/{name} (v{version}, {bundle_uri}) did not become ready "
                 f"within {self.timeout_seconds} s: {exc}"
             ) from exc
-        status = (self.client.get(name, namespace=namespace) or {}).get("status", {})
-        # The cluster-internal address (what a pipeline step in the cluster calls), else the public URL.
-        url = (status.get("address") or {}).get("url") or status.get("url")
-        if not url:
-            raise ServiceError(f"InferenceService {namespace}/{name} is ready but reports no address")
-        return Endpoint(url.rstrip("/"), model_name, version)
+        return (self.client.get(name, namespace=namespace) or {}).get("status", {})

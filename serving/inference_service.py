@@ -41,6 +41,7 @@ DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
 # KServe 0.17 renamed the modes: "Knative" (was "Serverless") and "Standard" (was "RawDeployment",
 # now the default); the old names are still accepted.
 KNATIVE = "Knative"
+TAG_ROUTING = "serving.kserve.io/enable-tag-routing"
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -61,6 +62,7 @@ def build(
     bundle_uri: str,
     *,
     canary_traffic_percent: int | None = None,
+    tag_routing: bool = False,
     min_replicas: int = 0,
     max_replicas: int = 3,
 ) -> V1beta1InferenceService:
@@ -118,7 +120,8 @@ def build(
             name=name,
             namespace=settings.serving_namespace,
             labels=labels,
-            annotations={DEPLOYMENT_MODE: KNATIVE},
+            # tag routing: each revision of a canary rollout also answers at its own prev-/latest- URL
+            annotations={DEPLOYMENT_MODE: KNATIVE, TAG_ROUTING: "true" if tag_routing else "false"},
         ),
         spec=V1beta1InferenceServiceSpec(predictor=predictor),
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from remarketing.errors import Unavailable
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -92,3 +93,53 @@ def require_key(
 
 
 AuthDep = Depends(require_key)
+
+
+def _scheduler_identity(token: str, settings: Settings) -> str | None:
+    """The service account a Google-signed ID token was minted for (Cloud Scheduler's OIDC token), if the
+    token is valid for this API; None otherwise."""
+    from google.auth import jwt
+    from google.auth.exceptions import GoogleAuthError, TransportError
+    from google.auth.transport.requests import Request as GoogleRequest
+    from google.oauth2 import id_token
+
+    if not settings.scheduler_audience:  # a token minted for any other service would do: refuse
+        return None
+    try:  # not even a token for the account: refused without fetching Google's certificates
+        if jwt.decode(token, verify=False).get("email") != settings.scheduler_service_account:
+            return None
+        claims = id_token.verify_oauth2_token(token, GoogleRequest(), audience=settings.scheduler_audience)
+    except TransportError as exc:
+        raise Unavailable(
+            "Google's token certificates",
+            "https://www.googleapis.com/oauth2/v1/certs",
+            "try again",
+            reason=str(exc),
+        ) from exc
+    except (ValueError, GoogleAuthError):
+        return None
+    return claims.get("email") if claims.get("email_verified") else None
+
+
+def require_key_or_scheduler(
+    settings: SettingsDep,
+    expected: Annotated[str, Depends(get_api_key)],
+    key: Annotated[str | None, Security(_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """The API key, or (in the cloud) Cloud Scheduler's ID token for ``scheduler_service_account``: the
+    schedule's job never has to carry the API key."""
+    token = bearer.credentials if bearer else None
+    account = settings.scheduler_service_account
+    if account and not key and token and not hmac.compare_digest(token.encode(), expected.encode()):
+        if _scheduler_identity(token, settings) == account:
+            return
+        raise HTTPException(
+            status_code=401,
+            detail=f"the bearer token is neither the API key nor an ID token of {account}",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    require_key(expected, key, bearer)
+
+
+SchedulerAuthDep = Depends(require_key_or_scheduler)

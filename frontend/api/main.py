@@ -18,13 +18,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from frontend.api import views
 from frontend.api.deps import (
     AuthDep,
     ReconcileDep,
     RegistryDep,
+    SchedulerAuthDep,
     SettingsDep,
     StorageDep,
     UploadLimitDep,
@@ -33,6 +34,7 @@ from frontend.api.deps import (
 from frontend.api.metrics import Metrics
 from remarketing import uploads
 from remarketing.errors import (
+    Conflict,
     DataValidationError,
     NotFoundError,
     ParameterError,
@@ -58,6 +60,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
     (InvalidSignature, 403),
     (PreconditionFailed, 409),
+    (Conflict, 409),
     (Unavailable, 503),
     (StorageError, 502),
     (RemarketingError, 400),
@@ -112,6 +115,14 @@ def _router() -> APIRouter:
     _upload_routes(api)
     _run_routes(api)
     _model_routes(api)
+    _experiment_routes(api)
+    return api
+
+
+def _scheduler_router() -> APIRouter:
+    """The schedule's route: the API key, or Cloud Scheduler's ID token."""
+    api = APIRouter(dependencies=[SchedulerAuthDep], responses={401: {"description": "not authenticated"}})
+    _retraining_routes(api)
     return api
 
 
@@ -244,6 +255,11 @@ def _run_routes(api: APIRouter) -> None:
         scoring = await run_in_threadpool(RunStore(storage, settings.artifacts_root).get, run_id)
         if scoring.kind != "scoring":
             raise NotFoundError(f"run {run_id} is a {scoring.kind} run: outcomes belong to a scoring run")
+        if scoring.status != "success":
+            raise Conflict(
+                f"scoring run {run_id} is {scoring.status}: it published no list, so no outcomes can "
+                "belong to it (nothing was stored)"
+            )
         name, generation = await run_in_threadpool(
             uploads.put,
             storage,
@@ -362,6 +378,103 @@ def _model_routes(api: APIRouter) -> None:
         return views.shap_importance(settings, registry, dataset or settings.default_dataset, version)
 
 
+class ExperimentStart(BaseModel):
+    challenger: str | int = Field(description="the model version to test against the champion")
+    dataset: str | None = None
+    share: float | None = Field(default=None, description="of the customers in its arm, in (0, 1)")
+    significance: float | None = None
+    power: float | None = None
+    min_lift: float | None = None
+
+
+def _experiment_routes(api: APIRouter) -> None:
+    from remarketing import experiments
+
+    @api.get(
+        "/experiments",
+        tags=["experiments"],
+        summary="The running experiment (arms, sample so far, the latest test), earlier ones, and decisions",
+    )
+    def get_experiments(
+        settings: SettingsDep, storage: StorageDep, dataset: Annotated[str | None, Query()] = None
+    ) -> dict[str, Any]:
+        return experiments.status(storage, settings.artifacts_root, _dataset(settings, dataset))
+
+    @api.post(
+        "/experiments",
+        tags=["experiments"],
+        status_code=201,
+        summary="Start testing a challenger against the champion on each week's customers",
+        responses={409: {"model": Problems}, 422: {"model": Problems}},
+    )
+    def start_experiment(
+        body: ExperimentStart, settings: SettingsDep, storage: StorageDep, registry: RegistryDep
+    ) -> dict[str, Any]:
+        dataset = _dataset(settings, body.dataset)
+
+        def given(value: float | None, default: float) -> float:
+            return default if value is None else value
+
+        started = experiments.start(
+            storage,
+            settings.artifacts_root,
+            registry,
+            dataset=dataset,
+            model_name=settings.model_name(dataset),
+            challenger=str(body.challenger),
+            share=given(body.share, settings.experiment_share),
+            significance=given(body.significance, settings.experiment_significance),
+            power=given(body.power, settings.experiment_power),
+            min_lift=given(body.min_lift, settings.experiment_min_lift),
+            by="api",
+        )
+        return started.as_dict()
+
+    @api.post(
+        "/experiments/stop",
+        tags=["experiments"],
+        summary="End the running experiment now: the champion stays",
+        responses={409: {"model": Problems}},
+    )
+    def stop_experiment(
+        settings: SettingsDep, storage: StorageDep, dataset: Annotated[str | None, Query()] = None
+    ) -> dict[str, Any]:
+        return experiments.stop(
+            storage, settings.artifacts_root, _dataset(settings, dataset), by="api"
+        ).as_dict()
+
+
+def _retraining_routes(api: APIRouter) -> None:
+    @api.post(
+        "/retraining",
+        tags=["retraining"],
+        summary="The schedule's turn (Cloud Scheduler calls it): retrain when the history has grown",
+    )
+    def scheduled_retraining(
+        settings: SettingsDep,
+        storage: StorageDep,
+        registry: RegistryDep,
+        dataset: Annotated[str | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Puts the latest history into ``input/`` (the storage trigger launches the training run, whose id
+        the answer gives) when no model was trained on its latest version yet; otherwise says why not."""
+        from remarketing.datasets import load_spec
+        from remarketing.retraining import on_schedule
+
+        chosen = _dataset(settings, dataset)
+        by = f"the schedule ({settings.retrain_schedule or 'Cloud Scheduler'})"
+        return on_schedule(storage, settings, load_spec(chosen), chosen, registry, by=by)
+
+
+def _dataset(settings: Settings, dataset: str | None) -> str:
+    from remarketing import datasets
+
+    chosen = dataset or settings.default_dataset
+    if chosen not in datasets.available():
+        raise SpecError(f"unknown dataset {chosen!r}; known: {', '.join(datasets.available())}")
+    return chosen
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Remarketing API",
@@ -450,6 +563,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(_router())
+    app.include_router(_scheduler_router())
     return app
 
 

@@ -245,7 +245,11 @@ def explanation(settings: Settings, storage: Storage, run_id: str, customer_id: 
         "contributions": contribs,
         "values": _customer_values(settings, storage, record, customer_id, list(contribs)),
         "units": "calibrated log-odds: base_value + sum(contributions) = logit(probability)",
-        "model_version": record.model_version,
+        # the version that scored this customer (its arm's, in an experiment)
+        "model_version": str(prediction["model_version"])
+        if prediction is not None and "model_version" in prediction
+        else record.model_version,
+        "arm": str(prediction["arm"]) if prediction is not None and "arm" in prediction else "champion",
     }
 
 

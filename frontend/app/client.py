@@ -108,6 +108,15 @@ class ApiClient:
     ) -> list[dict]:
         return list(self.get("/runs", kind=kind, status=status, dataset=dataset, limit=limit)["runs"])
 
+    def send_outcomes(self, run_id: str, name: str, data: bytes) -> dict[str, Any]:
+        response = self._request(
+            "POST",
+            f"/runs/{run_id}/outcomes",
+            files={"file": (name, data, "text/csv")},
+            timeout=UPLOAD_TIMEOUT,
+        )
+        return dict(response.json())
+
     def performance(self, run_id: str) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}/performance"))
 
@@ -129,6 +138,16 @@ class ApiClient:
 
     def shap(self, version: str, dataset: str) -> dict[str, Any]:
         return dict(self.get(f"/models/{version}/shap", dataset=dataset))
+
+    def experiments(self, dataset: str) -> dict[str, Any]:
+        return self.get("/experiments", dataset=dataset)
+
+    def start_experiment(self, dataset: str, challenger: str, share: float) -> dict[str, Any]:
+        body = {"dataset": dataset, "challenger": challenger, "share": share}
+        return self._request("POST", "/experiments", json=body).json()
+
+    def stop_experiment(self, dataset: str) -> dict[str, Any]:
+        return self._request("POST", "/experiments/stop", params={"dataset": dataset}).json()
 
     def download(self, url: str) -> bytes:
         """The predictions file by its URL (signed: no key needed, none is sent)."""

@@ -55,6 +55,11 @@ class ModelNotFoundError(NotFoundError):
     """No model version matches what was asked (no champion yet, unknown version)."""
 
 
+class Conflict(RemarketingError):
+    """What was asked cannot be done in the current state (an experiment already runs, outcomes for a run
+    that scored no one): nothing was changed."""
+
+
 class ServiceError(RemarketingError):
     """A local service could not be started or reached."""
 

@@ -127,7 +127,8 @@ SCORING = Pipeline(
         "rows": Handoff(CHUNKS),
         "rejects": Handoff(TABLE),
         "model": Handoff(DOCUMENT, "remarketing.ports:ModelRef"),
-        "endpoint": Handoff(DOCUMENT, "remarketing.ports:Endpoint"),
+        "arms": Handoff(DOCUMENT, "remarketing.experiments:Arms"),
+        "endpoint": Handoff(DOCUMENT, "remarketing.experiments:Served"),
         "scored": Handoff(CHUNKS),
     },
     steps=(
@@ -141,28 +142,28 @@ SCORING = Pipeline(
         Step(
             "resolve-model",
             "remarketing.scoring:resolve",
-            outputs=("model",),
+            outputs=("model", "arms"),
             ports=("registry",),
             after=("validate",),
         ),
         Step(
             "deploy",
             "remarketing.scoring:deploy",
-            inputs=("model",),
+            inputs=("arms",),
             outputs=("endpoint",),
             ports=("deployer",),
         ),
         Step(
             "score",
             "remarketing.scoring:score",
-            inputs=("endpoint", "model", "rows"),
+            inputs=("endpoint", "arms", "rows"),
             outputs=("scored",),
             ports=("deployer",),
         ),
         Step(
             "publish",
             "remarketing.scoring:publish",
-            inputs=("model", "rows", "scored", "rejects"),
+            inputs=("model", "arms", "rows", "scored", "rejects"),
             settings=(
                 "budget",
                 "budget_share",
@@ -189,12 +190,20 @@ MONITORING = Pipeline(
             outputs=("outcomes", "scoring"),
         ),
         Step("measure", "remarketing.monitoring:measure", inputs=("outcomes", "scoring"), ports=("tracker",)),
+        # the experiment's look at this week: the challenger promoted, the experiment ended, or on
+        Step(
+            "judge-experiment",
+            "remarketing.monitoring:judge_experiment",
+            inputs=("outcomes", "scoring"),
+            ports=("registry",),
+            after=("measure",),
+        ),
         # after measure: the history grows only with outcomes that were measured
         Step(
             "extend-history",
             "remarketing.monitoring:extend_history",
             inputs=("outcomes", "scoring"),
-            after=("measure",),
+            after=("judge-experiment",),
         ),
         Step(
             "decide-retraining",

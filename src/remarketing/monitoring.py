@@ -1,7 +1,8 @@
 """The monitoring pipeline's steps (declared in ``remarketing.flow``): a campaign's outcomes against what
 its scoring run promised, and the labelled rows added to the dataset's history.
 
-    validate (the outcomes, and the scoring run they belong to) > measure > extend-history
+    validate (the outcomes, and the scoring run they belong to) > measure > judge-experiment
+    > extend-history > decide-retraining (remarketing.retraining)
 
 An outcomes file is the bank's id column and the target (``customer_id;y``), in the spec's format. The
 scoring run is named in the object's metadata (``scoring_run``: the CLI's ``--run``, the API's route), or
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from remarketing.errors import DataValidationError, NotFoundError, PreconditionFailed, RemarketingError
-from remarketing.ports import ExperimentLog, Tracker
+from remarketing.ports import ExperimentLog, Registry, Tracker
 from remarketing.runs import RunRecord, RunStore
 from remarketing.scoring import unescape
 from remarketing.step import RecordChange, StepContext, StepResult
@@ -207,12 +208,31 @@ def performance(joined: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, Any
             if actual_targeted is None or not interval
             else bool(interval["low"] <= actual_targeted <= interval["high"]),
         },
+        "arms": arm_figures(joined, cost, value),
         "calibration_by_decile": calibration_by_decile(joined),
         "drift": manifest.get("drift_overview"),
         "score_shift": manifest.get("prior_shift"),
     }
     if cost is not None and value is not None:
         out["realized_profit"] = float(value) * float(contacted.sum()) - float(cost) * len(contacted)
+    return out
+
+
+def arm_figures(joined: pd.DataFrame, cost: Any, value: Any) -> dict[str, Any] | None:
+    """In an experiment's week: each arm's conversions through a call per customer with an outcome (and
+    the profit per customer, with a cost and value)."""
+    if "arm" not in joined or joined["arm"].nunique() < 2:
+        return None
+    from remarketing.experiments import arm_counts
+
+    out = {}
+    for arm, counts in arm_counts(joined).items():
+        n = counts["customers"]
+        figures = {**counts, "conversions_per_customer": counts["conversions"] / n if n else None}
+        if cost is not None and value is not None and n:
+            profit = float(value) * counts["conversions"] - float(cost) * counts["calls"]
+            figures["profit_per_customer"] = profit / n
+        out[arm] = figures
     return out
 
 
@@ -246,6 +266,11 @@ def report(scoring_run: str, model: str, figures: dict[str, Any]) -> str:
             f"- Against the holdout ({inc['holdout']} not called): {inc['difference'] * 100:+.1f} points "
             f"({inc['level']:.0%} interval {inc['low'] * 100:+.1f} to {inc['high'] * 100:+.1f}), about "
             f"{inc['incremental_conversions']:.0f} conversions added by calling."
+        )
+    for arm, a in (figures.get("arms") or {}).items():
+        lines.append(
+            f"- Experiment arm {arm}: {a['customers']:,.0f} customers, {a['calls']:,.0f} called, "
+            f"{a['conversions']:,.0f} converted ({pct(a['conversions_per_customer'])} per customer)."
         )
     if "realized_profit" in figures:
         lines.append(f"- Realized profit of the calls with an outcome: {figures['realized_profit']:,.0f}.")
@@ -318,7 +343,62 @@ def measure(
     )
 
 
-# --- 3. extend-history -------------------------------------------------------------------------------
+# --- 3. judge-experiment ----------------------------------------------------------------------------
+def judge_experiment(
+    ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[str, Any], registry: Registry
+) -> StepResult:
+    """When the week was scored in an experiment: add each arm's conversions to it and let the test decide
+    (the challenger promoted, the experiment ended, or on). Any other week passes through."""
+    from remarketing import experiments
+
+    storage, root = ctx.storage, ctx.settings.artifacts_root
+    record = RunStore(storage, root).get(scoring["run_id"])
+    manifest = json.loads(storage.read_text(record.manifest_uri)) if record.manifest_uri else {}
+    scored_in = manifest.get("experiment")
+    if not scored_in:
+        return StepResult(record=RecordChange(metrics={"experiment_id": None}))
+    experiment = experiments.get(storage, root, ctx.dataset, scored_in["experiment_id"])
+    joined = scored_ids(storage, record).merge(outcomes, on="customer_id", how="inner")
+    week = f"{record.run_id}:{(ctx.run.source.sha256 or ctx.run_id)[:12]}"  # this file of this week
+    try:
+        after = experiments.judge(
+            storage, root, registry, experiment, week=week, counts=experiments.arm_counts(joined)
+        )
+    except experiments.NotRunning as exc:
+        said = f"{exc}: these outcomes are not counted in it"
+        return StepResult(
+            record=RecordChange(warnings=[said], metrics={"experiment_id": experiment.experiment_id})
+        )
+    look = after.last or {}
+    if after.decision:
+        said = f"experiment {after.experiment_id}: {after.decision['said']}"
+    else:
+        planned = (after.planned or {}).get(experiments.CHALLENGER)
+        z, boundary = look.get("z"), look.get("boundary")
+        least = experiments.MIN_PLANNING_CONVERSIONS
+        sample = (
+            f"of the {planned:,} planned"
+            if planned
+            else f"(the sample is planned once the champion arm has {least} conversions)"
+        )
+        said = (
+            f"experiment {after.experiment_id} goes on: {look['customers'][experiments.CHALLENGER]:,.0f} "
+            f"challenger customers {sample}"
+            + (f", z {z:.2f} against the boundary {boundary:.2f}" if z is not None and boundary else "")
+        )
+    return StepResult(
+        record=RecordChange(
+            warnings=[said],
+            metrics={
+                "experiment_id": after.experiment_id,
+                "experiment_status": after.status,
+                "experiment_look": look,
+            },
+        )
+    )
+
+
+# --- 4. extend-history -------------------------------------------------------------------------------
 def history_root(settings: Any, dataset: str) -> str:
     return join(settings.artifacts_root, "history", dataset)
 

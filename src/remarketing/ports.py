@@ -60,6 +60,13 @@ class Endpoint:
 class Deployer(Protocol):
     def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint: ...
 
+    def deploy_experiment(
+        self, champion: ModelRef, challenger: ModelRef, challenger_percent: int
+    ) -> dict[str, Endpoint]:
+        """Serve both arms of an experiment (``champion`` and ``challenger`` endpoints); online traffic,
+        where there is any, sends ``challenger_percent`` to the challenger."""
+        ...
+
 
 # --- the model registry ------------------------------------------------------------------------------
 @dataclass(frozen=True)

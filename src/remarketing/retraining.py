@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
+from remarketing.errors import NotFoundError, PreconditionFailed
 from remarketing.monitoring import history_root, history_versions
+from remarketing.ports import CHAMPION, Registry
 from remarketing.runs import run_id_for
 from remarketing.step import RecordChange, StepContext, StepResult
-from remarketing.storage import Storage, split_gs
+from remarketing.storage import Storage, join, split_gs
 from remarketing.validation import csv_options, decode
 
 MIN_REFERENCE = 30  # outcomes of customers called at random it takes to measure the lift against them
@@ -33,6 +34,8 @@ def reasons(figures: dict[str, Any], settings: Any) -> list[str]:
     """Why the evidence calls for retraining (empty: it does not), each reason in words."""
     out: list[str] = []
     if (figures.get("outcomes") or 0) < settings.retrain_min_outcomes:
+        return out
+    if figures.get("arms"):  # two models' customers against the champion's promise: the experiment judges
         return out
     targeted = figures.get("promise", {}).get("actual_conversion_rate")
     # Calling at random is what the explore group measures; with too few of them, the week's rate stands in.
@@ -84,36 +87,93 @@ def decide(ctx: StepContext, *, scoring: dict[str, Any]) -> StepResult:  # noqa:
         least = settings.retrain_min_outcomes
         if (figures.get("outcomes") or 0) < least:
             said = f"no retraining: {figures.get('outcomes')} outcomes, fewer than the {least} it takes"
+        elif figures.get("arms"):
+            said = "no retraining: the week was scored in an experiment, which judges it"
         return StepResult(record=RecordChange(warnings=[said], metrics={"retrain": False}, finish=True))
     versions = history_versions(storage, history_root(settings, ctx.dataset))
-    latest = versions[-1]
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    name = f"input/history-{ctx.dataset}-v{latest['version']}-{stamp}.csv"
-    uri = f"gs://{settings.landing_bucket}/{name}"
-    generation = storage.write_text(
-        uri,
-        training_file(storage, ctx.spec, latest),
-        content_type="text/csv",
-        metadata={
-            "dataset": ctx.dataset,
-            "filename": f"history v{latest['version']}",
-            "launched_because": "; ".join(why),
-            "history_version": str(latest["version"]),
-        },
-        if_generation_match=0,
+    launched = put_history(storage, settings, ctx.spec, ctx.dataset, versions[-1], why)
+    said = (
+        f"retraining on history version {versions[-1]['version']} (run {launched['training_run']}): "
+        + "; ".join(why)
     )
-    bucket, _ = split_gs(uri)
-    training = run_id_for(bucket, name, generation)
-    said = f"retraining on history version {latest['version']} (run {training}): " + "; ".join(why)
+    if launched["already"]:
+        version, run = versions[-1]["version"], launched["training_run"]
+        said = f"history version {version} went to training already (run {run})"
     return StepResult(
         record=RecordChange(
             warnings=[said],
             metrics={
                 "retrain": True,
                 "retrain_reasons": why,
-                "training_run": training,
-                "training_object": {"uri": uri, "generation": generation},
+                "training_run": launched["training_run"],
+                "training_object": {"uri": launched["uri"], "generation": launched["generation"]},
             },
             finish=True,
         )
     )
+
+
+def put_history(
+    storage: Storage, settings: Any, spec: Any, dataset: str, version: dict[str, Any], why: list[str]
+) -> dict[str, Any]:
+    """The history version as a training file under ``input/`` (its metadata says why), which the storage
+    trigger launches; the training run's id is known at once (derived from the object). One file per
+    version, written create-only: a version put there already (by the policy, a scheduled turn, a retried
+    call) is not trained on again, and its run is the answer (``already``)."""
+    name = f"input/history-{dataset}-v{version['version']}.csv"
+    uri = f"gs://{settings.landing_bucket}/{name}"
+    bucket, _ = split_gs(uri)
+    try:
+        generation = storage.write_text(
+            uri,
+            training_file(storage, spec, version),
+            content_type="text/csv",
+            metadata={
+                "dataset": dataset,
+                "filename": f"history v{version['version']}",
+                "launched_because": "; ".join(why),
+                "history_version": str(version["version"]),
+            },
+            if_generation_match=0,
+        )
+        already = False
+    except PreconditionFailed:
+        generation, already = storage.stat(uri).generation, True
+    run = run_id_for(bucket, name, generation)
+    return {"uri": uri, "generation": generation, "training_run": run, "already": already}
+
+
+def trained_on(storage: Storage, registry: Registry, name: str, version: int) -> Any:
+    """The newest model version trained on history ``version`` (from each bundle's metadata), if any."""
+    for info in registry.versions(name)[:20]:  # newest first; older ones predate this history version
+        try:
+            meta = json.loads(storage.read_text(join(info.source, "metadata.json")))
+        except NotFoundError:
+            continue
+        if str((meta.get("training_data") or {}).get("history_version")) == str(version):
+            return info
+    return None
+
+
+def on_schedule(
+    storage: Storage, settings: Any, spec: Any, dataset: str, registry: Registry, *, by: str
+) -> dict[str, Any]:
+    """The schedule's turn (Cloud Scheduler, the local scheduler, or ``remarketing retrain``): retrain on the
+    latest history version when no model was trained on it yet; otherwise say why not."""
+    versions = history_versions(storage, history_root(settings, dataset))
+    if not versions:
+        return {"retrain": False, "said": f"no {dataset} history yet: outcomes grow it"}
+    latest = versions[-1]["version"]
+    name = settings.model_name(dataset)
+    done = trained_on(storage, registry, name, latest)
+    if done is not None:
+        role = "the champion" if CHAMPION in done.aliases else "not promoted: the gate decided"
+        return {"retrain": False, "said": f"v{done.version} was trained on history version {latest} ({role})"}
+    why = [f"{by}: no model was trained on history version {latest} yet"]
+    put = put_history(storage, settings, spec, dataset, versions[-1], why)
+    said = (
+        why[0]
+        if not put["already"]
+        else f"history version {latest} is training already (run {put['training_run']})"
+    )
+    return {"retrain": True, "said": said, **put}

@@ -43,6 +43,8 @@ MONITORING_METRICS = (
     "retrain",
     "retrain_reasons",
     "training_run",
+    "experiment_id",
+    "experiment_status",
 )
 
 
@@ -71,6 +73,7 @@ SCORING_METRICS = (
     "break_even_probability",
     "call_cost",
     "conversion_value",
+    "experiment",  # in an experiment: each arm's version, customers, calls and expected conversions
 )
 
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from remarketing import contacts, parameters
 from remarketing.datasets import DatasetSpec
 from remarketing.drift import overview as drift_overview
 from remarketing.errors import DataValidationError, RemarketingError, Unavailable
-from remarketing.ports import Deployer, Endpoint, ModelRef, Registry
+from remarketing.ports import CHALLENGER, CHAMPION, Deployer, ModelRef, Registry
 from remarketing.settings import Settings
 from remarketing.step import Chunks, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join
@@ -46,7 +46,8 @@ PREDICTION_COLUMNS = [
     "group_probability",
     *(f"reason_{k}" for k in REASONS),
     *(f"reason_{k}_{part}" for k in REASONS for part in ("field", "value")),
-    "model_version",
+    "arm",  # champion, or in an experiment the customer's arm (challenger)
+    "model_version",  # the version that scored the customer (its arm's)
 ]
 
 
@@ -101,25 +102,61 @@ def validate(ctx: StepContext, *, source_uri: str, rows: Chunks) -> StepResult:
 
 
 def resolve(ctx: StepContext, *, registry: Registry) -> StepResult:
-    """The champion, or the version asked for in the run's parameters."""
+    """The champion, or the version asked for in the run's parameters; with an experiment running (and no
+    version asked for), the challenger too, as the other arm."""
+    from remarketing.experiments import Arms, champion_changed, running
+
     name = ctx.settings.model_name(ctx.dataset)
     asked = ctx.run.params.get("model_version")
     info = registry.resolve(name, str(asked) if asked else None)
+    model = ModelRef(name, info.version, info.source)
+    root = ctx.settings.artifacts_root
+    experiment = None if asked else running(ctx.storage, root, ctx.dataset)
+    fields: dict[str, Any] = {"model_name": name, "model_version": info.version}
+    metrics: dict[str, Any] = {}
+    warnings = []
+    if experiment is not None and experiment.champion != info.version:
+        ended = champion_changed(ctx.storage, root, experiment, info.version)
+        warnings.append(f"experiment {ended.experiment_id} ended: {ended.decision['said']}")  # type: ignore[index]
+        experiment = None
+    if experiment is None:
+        arms = Arms({CHAMPION: model})
+    else:
+        challenger = registry.get(name, experiment.challenger)
+        arms = Arms(
+            {CHAMPION: model, CHALLENGER: ModelRef(name, challenger.version, challenger.source)},
+            experiment.experiment_id,
+            experiment.share,
+        )
+        metrics["experiment"] = {
+            "experiment_id": experiment.experiment_id,
+            "champion": info.version,
+            "challenger": challenger.version,
+            "share": experiment.share,
+        }
     return StepResult(
-        outputs={"model": ModelRef(name, info.version, info.source)},
-        record=RecordChange(fields={"model_name": name, "model_version": info.version}),
+        outputs={"model": model, "arms": arms},
+        record=RecordChange(fields=fields, metrics=metrics, warnings=warnings),
     )
 
 
 # --- 3. deploy --------------------------------------------------------------------------------------------
 
 
-def deploy(ctx: StepContext, *, model: ModelRef, deployer: Deployer) -> StepResult:
-    """Serve the version (started or reused locally, an InferenceService on KServe) and wait for it."""
-    endpoint = deployer.deploy(model.name, model.version, model.uri)
-    return StepResult(
-        outputs={"endpoint": endpoint}, record=RecordChange(pipeline_run={"endpoint": asdict(endpoint)})
-    )
+def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
+    """Serve each arm's version (started or reused locally; on KServe the challenger as the canary of
+    the champion's InferenceService) and wait for it."""
+    from remarketing.experiments import Served
+
+    if CHALLENGER in arms.models:
+        endpoints = deployer.deploy_experiment(
+            arms.models[CHAMPION], arms.models[CHALLENGER], round(arms.share * 100)
+        )
+    else:
+        m = arms.models[CHAMPION]
+        endpoints = {CHAMPION: deployer.deploy(m.name, m.version, m.uri)}
+    served = Served(endpoints)
+    return StepResult(outputs={"endpoint": served}, record=RecordChange(pipeline_run=served.as_dict()))
 
 
 # --- 4. score -------------------------------------------------------------------------------------------
@@ -202,36 +239,60 @@ def score_chunk(scorer: HttpScorer, rows: pd.DataFrame, spec: DatasetSpec, concu
 def score(
     ctx: StepContext,
     *,
-    endpoint: Endpoint,
-    model: ModelRef,
+    endpoint: Any,
+    arms: Any,
     rows: Chunks,
     scored: Chunks,
     deployer: Deployer,
     concurrency: int = 4,
 ) -> StepResult:
-    """Stream every chunk through the endpoint into ``scored``. When the server stops answering it is
-    deployed again (once) and the chunk retried; then the run fails clearly."""
+    """Stream every chunk through its arm's endpoint into ``scored`` (each row keeps its arm and the model
+    version that scored it). When a server stops answering it is deployed again (once) and the chunk
+    retried; then the run fails clearly."""
     spec = ctx.spec
-    scorer = HttpScorer(endpoint.base_url, endpoint.model_name)
+    scorers = {arm: HttpScorer(e.base_url, e.model_name) for arm, e in endpoint.endpoints.items()}
     warnings: list[str] = []
     count = 0
     started = time.perf_counter()
+
+    def arm_scores(arm: str, frame: pd.DataFrame) -> pd.DataFrame:
+        try:
+            return score_chunk(scorers[arm], frame, spec, concurrency)
+        except ServerUnavailable:
+            if warnings:  # redeployed once already
+                raise
+            model = arms.models[arm]
+            for scorer in scorers.values():
+                scorer.close()
+            if CHALLENGER in arms.models:  # both arms again: on KServe the pair is one InferenceService
+                again = deployer.deploy_experiment(
+                    arms.models[CHAMPION], arms.models[CHALLENGER], round(arms.share * 100)
+                )
+            else:
+                again = {CHAMPION: deployer.deploy(model.name, model.version, model.uri)}
+            scorers.update({a: HttpScorer(e.base_url, e.model_name) for a, e in again.items()})
+            warnings.append(
+                f"the model server of v{model.version} stopped answering; "
+                "it was redeployed and scoring resumed"
+            )
+            return score_chunk(scorers[arm], frame, spec, concurrency)
+
     try:
         for i, frame in enumerate(rows.frames()):
-            try:
-                result = score_chunk(scorer, frame, spec, concurrency)
-            except ServerUnavailable:
-                if warnings:  # redeployed once already
-                    raise
-                scorer.close()
-                endpoint = deployer.deploy(model.name, model.version, model.uri)
-                scorer = HttpScorer(endpoint.base_url, endpoint.model_name)
-                warnings.append("the model server stopped answering; it was redeployed and scoring resumed")
-                result = score_chunk(scorer, frame, spec, concurrency)
-            scored.write(i, result)
+            assigned = arms.assign(frame[spec.id_column])
+            parts = []
+            for arm in arms.models:
+                mine = frame[assigned == arm]
+                if len(mine):
+                    part = arm_scores(arm, mine).set_index(mine.index)
+                    part.insert(1, "arm", arm)
+                    part.insert(2, "model_version", arms.models[arm].version)
+                    parts.append(part)
+            scored.write(i, pd.concat(parts).loc[frame.index].reset_index(drop=True))
             count += len(frame)
     finally:
-        scorer.close()
+        for scorer in scorers.values():
+            scorer.close()
     seconds = time.perf_counter() - started
     return StepResult(
         record=RecordChange(warnings=warnings),
@@ -304,14 +365,48 @@ def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def arm_plans(customers: pd.DataFrame, policy: contacts.Policy) -> pd.DataFrame:
+    """The groups in the customers' own order. In an experiment each arm ranks its own customers and
+    picks its contacts within its arm, at the same budget share (ranks and deciles are within the arm)."""
+    from remarketing.experiments import split_budget
+
+    arms = customers["arm"]
+    if arms.nunique() < 2:
+        return contacts.assign(customers["customer_id"], customers["probability"].to_numpy(), policy)
+    budgets = split_budget(policy.budget, arms.value_counts().to_dict())
+    plans = []
+    for arm, part in customers.groupby(arms, sort=False):
+        arm_policy = replace(policy, budget=budgets[str(arm)])
+        plan = contacts.assign(part["customer_id"], part["probability"].to_numpy(), arm_policy)
+        plans.append(plan.set_index(part.index))
+    return pd.concat(plans).loc[customers.index]
+
+
 def contact_list(
-    spec: DatasetSpec, customers: pd.DataFrame, policy: contacts.Policy, version: str
+    spec: DatasetSpec, customers: pd.DataFrame, policy: contacts.Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``predictions.csv``'s rows, best first (and the groups in the customers' own order)."""
-    plan = contacts.assign(customers["customer_id"], customers["probability"].to_numpy(), policy)
+    """``predictions.csv``'s rows, best first (the arms interleaved rank by rank), and the groups in the
+    customers' own order."""
+    plan = arm_plans(customers, policy)
     ranked = pd.concat([customers, plan, reason_sentences(spec, customers)], axis=1)
-    ranked["model_version"] = version
-    return ranked.sort_values("rank")[PREDICTION_COLUMNS], plan
+    return ranked.sort_values(["rank", "arm"], kind="stable")[PREDICTION_COLUMNS], plan
+
+
+def experiment_summary(arms: Any, ranked: pd.DataFrame) -> dict[str, Any] | None:
+    """Each arm's customers, calls and expected conversions, for the manifest and the run record."""
+    if arms.experiment_id is None:
+        return None
+    out: dict[str, Any] = {"experiment_id": arms.experiment_id, "share": arms.share, "arms": {}}
+    for arm, model in arms.models.items():
+        mine = ranked[ranked["arm"] == arm]
+        called = mine["contact"].to_numpy(dtype=bool)
+        out["arms"][arm] = {
+            "version": model.version,
+            "customers": len(mine),
+            "calls": int(called.sum()),
+            "expected_conversions": float(mine["probability"].to_numpy()[called].sum()),
+        }
+    return out
 
 
 def expectations(
@@ -333,22 +428,23 @@ def expectations(
 
 
 def publish(
-    ctx: StepContext, *, model: ModelRef, rows: Chunks, scored: Chunks, rejects: pd.DataFrame
+    ctx: StepContext, *, model: ModelRef, arms: Any, rows: Chunks, scored: Chunks, rejects: pd.DataFrame
 ) -> StepResult:
     """Choose the contact list (targeted, holdout, explore), write predictions.csv, rejects.csv,
     contributions.parquet and manifest.json to ``output/<run_id>/`` (predictions.csv last); the run is
     then finished."""
     s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
-    head = ["customer_id", "probability", *REASON_PARTS]
+    head = ["customer_id", "arm", "model_version", "probability", *REASON_PARTS]
     customers = pd.concat(list(scored.frames(columns=head)), ignore_index=True)
     probabilities = customers["probability"].to_numpy()
     policy = contact_policy(s.whole, record.params, len(customers), key=record.source.sha256 or "")
-    ranked, plan = contact_list(spec, customers, policy, model.version)
+    ranked, plan = contact_list(spec, customers, policy)
     meta = _model_metadata(storage, model.uri)
     outlook = {
         **contacts.summary(plan, probabilities, policy),
         **expectations(_model_backtest(storage, model.uri), probabilities, plan),
     }
+    experiment = experiment_summary(arms, ranked)
     out = join(s.artifacts_root, "output", ctx.run_id)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
@@ -357,6 +453,7 @@ def publish(
         warnings = _outlook_warnings(outlook)
         manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
         manifest["drift"] = features_drift
+        manifest["experiment"] = experiment
         escape_cells(rejects).to_csv(local / "rejects.csv", index=False)
         escape_cells(ranked).to_csv(local / "predictions.csv", index=False, float_format="%.6f")
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -367,7 +464,7 @@ def publish(
     return StepResult(
         record=RecordChange(
             warnings=warnings,
-            metrics=_run_metrics(record, ranked, outlook),
+            metrics={**_run_metrics(record, ranked, outlook), "experiment": experiment},
             fields={
                 "predictions_uri": join(out, "predictions.csv"),
                 "manifest_uri": join(out, "manifest.json"),

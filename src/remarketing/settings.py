@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     retrain_on_drift: bool = False  # drift alone warns; it retrains only when this says so
     retrain_min_outcomes: int = Field(default=100, ge=1, description="fewer outcomes decide nothing")
 
+    # Champion against challenger (remarketing.experiments): the challenger's share of the customers, and
+    # the test that decides it: one-sided significance, the power the planned sample is sized for, and the
+    # smallest lift in conversions per customer worth detecting. Each can be given when an experiment starts.
+    experiment_share: float = Field(default=0.5, gt=0, lt=1)
+    experiment_significance: float = Field(default=0.05, gt=0, lt=0.5)
+    experiment_power: float = Field(default=0.8, gt=0, lt=1)
+    experiment_min_lift: float = Field(default=1.2, gt=1)
+
+    # Retraining on a schedule as well (a cron expression, UTC; empty: only after monitoring runs): when it
+    # comes, the latest history version is trained on if no model was trained on it yet.
+    retrain_schedule: str = ""
+    # In the cloud Cloud Scheduler calls POST /retraining with an ID token of this account (no API key).
+    scheduler_service_account: str = ""
+    scheduler_audience: str = ""  # the API's URL, the token's audience
+
     @model_validator(mode="after")
     def _derive_local_addresses(self) -> Settings:
         if self.mode == "local":

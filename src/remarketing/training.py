@@ -251,6 +251,9 @@ def register(
             "uri": record.source.uri,
             "sha256": record.source.sha256,
             "generation": record.source.generation,
+            # a retraining's: the history version it is and why it was launched
+            "history_version": record.params.get("history_version"),
+            "launched_because": record.params.get("launched_because"),
         },
         "selection": {"metric": report.selection_metric, "reason": report.choice},
         "gate": {"promote": report.promote, "reasons": report.reasons},
@@ -273,14 +276,12 @@ def register(
     )
     if not created:  # an identical run registered first, while this one trained
         return _already_registered(registry.get(name, version), name)
-    if report.promote:
-        registry.promote(name, version)
-    else:
-        registry.set_alias(name, CHALLENGER, version)
+    warnings = [] if report.promote else [f"not promoted: {r}" for r in report.reasons]
+    warnings += _set_alias(ctx, registry, name, version, report, headline)
     periods = report.backtests[report.family]["periods"]
     return StepResult(
         record=RecordChange(
-            warnings=[f"not promoted: {r}" for r in report.reasons] if not report.promote else [],
+            warnings=warnings,
             metrics={
                 **headline,
                 "family": report.family,
@@ -296,6 +297,38 @@ def register(
         ),
         metrics={"version": float(version)},
     )
+
+
+def _set_alias(
+    ctx: StepContext, registry: Registry, name: str, version: str, report: Evaluation, headline: dict
+) -> list[str]:
+    """The gate's verdict as an alias: promoted (recorded with the gate's evidence), or the challenger,
+    unless a running experiment owns that alias."""
+    from remarketing import decisions, experiments
+
+    root = ctx.settings.artifacts_root
+    if report.promote:
+        previous = registry.by_alias(name, CHAMPION)
+        registry.promote(name, version)
+        decisions.record(
+            ctx.storage,
+            root,
+            ctx.dataset,
+            action="promoted",
+            version=version,
+            previous=None if previous is None else previous.version,
+            by=f"training run {ctx.run_id} (the promotion gate)",
+            evidence={"gate": report.reasons or ["cleared every floor"], "backtests": headline},
+        )
+        return []
+    running = experiments.running(ctx.storage, root, ctx.dataset)
+    if running is not None:
+        return [
+            f"v{version} is not the challenger: experiment {running.experiment_id} tests "
+            f"v{running.challenger} (start another experiment once it ends)"
+        ]
+    registry.set_alias(name, CHALLENGER, version)
+    return []
 
 
 def _already_registered(same: Any, name: str) -> StepResult:

@@ -151,12 +151,22 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
             grants[name] = spec
     expected_prefixes = {
         "artifacts_serving_read": ["model-output/"],
-        "artifacts_api_read": ["runs/", "output/"],
-        "artifacts_pipelines_write": ["model-output/", "output/", "runs/", "history/"],
+        "artifacts_api_read": ["runs/", "output/", "history/", "model-output/"],
+        "artifacts_api_experiments": ["experiments/", "decisions/"],
+        "artifacts_pipelines_write": [
+            "model-output/",
+            "output/",
+            "runs/",
+            "history/",
+            "experiments/",
+            "decisions/",
+        ],
         "artifacts_functions_runs": ["runs/"],
         "artifacts_mlflow": ["mlflow/"],
         "landing_api_weekly_create": ["weekly/", "outcomes/"],
         "landing_pipelines_history_create": ["input/"],
+        "landing_api_history_create": ["input/"],
+        "landing_api_input_read": ["input/"],
     }
     # The named prefix sets of `local.prefix_expr` (a for expression: read from the source text).
     source = (TERRAFORM / "modules" / "storage" / "main.tf").read_text(encoding="utf-8")

@@ -376,3 +376,100 @@ def test_outcomes_of_a_scoring_run_are_taken_and_measured(client, scored, monito
     assert refused.status_code == 404 and "outcomes belong to a scoring run" in refused.json()["detail"]
     assert client.post("/runs/nope/outcomes", files={"file": ("o.csv", text, "text/csv")}).status_code == 404
     assert client.get(f"/runs/{run_id}/performance").status_code == 404  # a scoring run has none
+
+
+def test_outcomes_for_a_scoring_run_that_did_not_succeed_are_refused_and_not_stored(client, settings, small):
+    from remarketing.runs import RunRecord, RunStore, Source
+
+    store = RunStore(Storage(settings), settings.artifacts_root)
+    failed, _ = store.create(
+        RunRecord(
+            run_id="scoring-failedforoutcomes",
+            kind="scoring",
+            dataset="bank-marketing",
+            source=Source(uri=f"gs://{settings.landing_bucket}/weekly/gone.csv", generation=1),
+            status="failed",
+        )
+    )
+    before = set(Storage(settings).list(f"gs://{settings.landing_bucket}/outcomes/"))
+    text = b"customer_id;y\nC1;yes\n"
+    refused = client.post(f"/runs/{failed.run_id}/outcomes", files={"file": ("o.csv", text, "text/csv")})
+    assert refused.status_code == 409
+    assert "is failed: it published no list" in refused.json()["detail"]
+    assert set(Storage(settings).list(f"gs://{settings.landing_bucket}/outcomes/")) == before
+
+
+def test_experiments_are_refused_with_the_reason(client, trained):
+    models = client.get("/models", params={"dataset": "bank-marketing"}).json()["models"]
+    champion = next(m["version"] for m in models if "champion" in m["aliases"])
+    cases = [
+        ({"challenger": champion}, 422, f"v{champion} is the champion"),
+        ({"challenger": "999"}, 404, "has no version 999"),
+        ({"challenger": champion, "share": 1.5}, 422, "share must be between 0 and 1"),
+        ({"challenger": champion, "dataset": "nope"}, 422, "unknown dataset 'nope'"),
+    ]
+    for body, status, said in cases:
+        answer = client.post("/experiments", json=body)
+        told = " ".join([answer.json()["detail"], *answer.json().get("problems", [])])
+        assert answer.status_code == status and said in told, (body, told)
+    state = client.get("/experiments", params={"dataset": "bank-marketing"}).json()
+    assert state["running"] is None and isinstance(state["decisions"], list)
+    stop = client.post("/experiments/stop", params={"dataset": "bank-marketing"})
+    assert stop.status_code == 409 and "no bank-marketing experiment is running" in stop.json()["detail"]
+
+
+def test_the_schedules_turn_takes_the_key_or_the_schedulers_token(app, client, anonymous, settings):
+    turn = client.post("/retraining", params={"dataset": "thera-bank"})
+    assert turn.status_code == 200 and turn.json() == {
+        "retrain": False,
+        "said": "no thera-bank history yet: outcomes grow it",
+    }
+    assert anonymous.post("/retraining").status_code == 401
+    scheduled = settings.model_copy(update={"scheduler_service_account": "sched@p.iam.gserviceaccount.com"})
+    built = app.dependency_overrides[deps.get_settings]
+    app.dependency_overrides[deps.get_settings] = lambda: scheduled
+    try:
+        forged = anonymous.post("/retraining", headers={"Authorization": "Bearer not-a-google-token"})
+    finally:
+        app.dependency_overrides[deps.get_settings] = built
+    assert forged.status_code == 401
+    assert "neither the API key nor an ID token of sched@p.iam.gserviceaccount.com" in forged.json()["detail"]
+
+
+def test_cloud_schedulers_id_token_is_taken_in_place_of_the_key(app, anonymous, settings, monkeypatch):
+    """Google's signature check cannot run here (no internet): it is faked at its outermost call, and it
+    is asserted that it was asked for the configured audience."""
+    import base64
+
+    from google.oauth2 import id_token
+
+    def segment(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    account = "sched@p.iam.gserviceaccount.com"
+    token = ".".join([segment({"alg": "RS256"}), segment({"email": account}), "c2ln"])
+    asked = []
+
+    def verify(given, request, audience=None):
+        asked.append((given, audience))
+        return {"email": account, "email_verified": True, "aud": audience}
+
+    monkeypatch.setattr(id_token, "verify_oauth2_token", verify)
+    scheduled = settings.model_copy(
+        update={"scheduler_service_account": account, "scheduler_audience": "remarketing-retraining"}
+    )
+    built = app.dependency_overrides[deps.get_settings]
+    app.dependency_overrides[deps.get_settings] = lambda: scheduled
+    try:
+        accepted = anonymous.post(
+            "/retraining", params={"dataset": "thera-bank"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        other = ".".join([segment({"alg": "RS256"}), segment({"email": "someone@else.com"}), "c2ln"])
+        refused = anonymous.post("/retraining", headers={"Authorization": f"Bearer {other}"})
+        # the token is good only on the schedule's route
+        elsewhere = anonymous.get("/runs", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.dependency_overrides[deps.get_settings] = built
+    assert accepted.status_code == 200 and accepted.json()["retrain"] is False
+    assert asked == [(token, "remarketing-retraining")]  # someone else's token is refused before Google
+    assert refused.status_code == 401 and elsewhere.status_code == 401

@@ -137,6 +137,10 @@ def test_model_shows_champion_metrics_plots_and_global_shap(page, trained):
     assert champion["rows"].iloc[-1] == "4,071-4,522"  # the rows each period's figures were measured on
     assert at.get("vega_lite_chart")  # each period, champion beside challenger
     assert len(at.get("image")) >= 5  # ROC, PR, lift, calibration, SHAP summary
+    # the experiment section: none runs; the gate's promotion is in the record of decisions
+    assert "Champion against challenger, on real conversions" in texts(at)
+    decisions = at.dataframe[-1].value
+    assert "promoted" in set(decisions["what"]) and decisions["by"].str.contains("promotion gate").any()
 
 
 def test_explain_shows_the_waterfall_and_plain_reasons(page, scored):

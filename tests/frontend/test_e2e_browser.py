@@ -133,7 +133,7 @@ def upload_and_wait(
         field.fill(str(budget))
         field.press("Enter")
         expect(field).to_have_value(str(budget))
-    page.locator("input[type=file]").set_input_files(str(sample))
+    page.locator("input[type=file]").first.set_input_files(str(sample))  # the weekly file, not outcomes
     expect(page.get_by_text("the columns fit")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Score this file").click()
     heading = page.get_by_text(re.compile(r"Run scoring-[0-9a-f]{16}"))
@@ -194,9 +194,13 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, bro
     pages = tour(page, url, "bank-marketing", run_id, "subscribing to a term deposit")
     response = httpx.get(href)
     assert response.status_code == 200 and response.text.startswith("customer_id,probability,rank")
-    # the week's outcomes come back: the Monitoring page shows them against the promise
-    outcomes = pd.read_csv(sample, sep=";", dtype={"customer_id": str})[["customer_id", "y"]]
-    monitoring = send_outcomes(settings, launch_here, run_id, outcomes.to_csv(sep=";", index=False))
+    # the week's outcomes come back on the Upload page; the Monitoring page shows them against the promise
+    outcomes = tmp_path / "week-outcomes.csv"
+    pd.read_csv(sample, sep=";", dtype={"customer_id": str})[["customer_id", "y"]].to_csv(
+        outcomes, sep=";", index=False
+    )
+    monitoring = send_outcomes(page, url, settings, launch_here, run_id, outcomes)
+    page.screenshot(path=str(shots / "bank-marketing-outcomes.png"), full_page=True)
     page.goto(f"{url}/Monitoring", wait_until="networkidle")
     expect(page.get_by_text("Calibration by decile of the score")).to_be_visible(timeout=30_000)
     expect(page.locator(CHART).nth(1)).to_be_visible(timeout=30_000)
@@ -207,25 +211,39 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, bro
     assert all(p.stat().st_size > 10_000 for p in [shots / "bank-marketing-upload.png", *pages])
 
 
-def send_outcomes(settings: Settings, launch_here: bool, run_id: str, text: str) -> str:
-    """POST /runs/{id}/outcomes; launched here when no trigger runs; the monitoring run id once it is done."""
-    from tests.frontend.conftest import wait_finished
+def send_outcomes(page, url: str, settings: Settings, launch_here: bool, run_id: str, outcomes: Path) -> str:
+    """The Upload page's Outcomes section: the scored week chosen, the file sent; launched here when no
+    trigger runs; the monitoring run's id once the page says the outcomes were measured."""
+    from playwright.sync_api import expect
 
-    answer = httpx.post(
-        f"http://127.0.0.1:{settings.api_port}/runs/{run_id}/outcomes",
-        headers={"X-API-Key": _key(settings)},
-        files={"file": ("outcomes.csv", text.encode(), "text/csv")},
-        timeout=60,
-    ).json()
+    page.goto(f"{url}/Upload?dataset=bank-marketing", wait_until="networkidle")
+    expect(page.get_by_text("Outcomes of a past week")).to_be_visible(timeout=30_000)
+    # the newest scored week is the one offered first: the one just scored (checked below by the API)
+    expect(page.get_by_label("The scored week they belong to")).to_be_visible()
+    page.locator("input[type=file]").nth(1).set_input_files(str(outcomes))
+    page.get_by_role("button", name="Send the outcomes").click()
+    heading = page.get_by_text(re.compile(r"Monitoring run monitoring-[0-9a-f]{16}"))
+    expect(heading).to_be_visible(timeout=30_000)
+    monitoring = re.search(r"monitoring-[0-9a-f]{16}", heading.inner_text()).group(0)
     if launch_here:
         from pipelines.launchers import launcher_for
         from remarketing.launch import launch
+        from remarketing.runs import run_id_for
+        from remarketing.storage import Storage
 
-        bucket, name = answer["object"].removeprefix("gs://").split("/", 1)
-        launch(bucket, name, answer["generation"], settings=settings, launcher=launcher_for(settings))
-    record = wait_finished(settings, answer["run_id"])
-    assert record.status == "success", record.error
-    return answer["run_id"]
+        storage, bucket = Storage(settings), settings.landing_bucket
+        for uri in storage.list(f"gs://{bucket}/outcomes/"):  # the object the page's upload created
+            name, generation = uri.removeprefix(f"gs://{bucket}/"), storage.stat(uri).generation
+            if run_id_for(bucket, name, generation) == monitoring:
+                launch(bucket, name, generation, settings=settings, launcher=launcher_for(settings))
+    expect(page.get_by_text(re.compile(r"outcomes measured: the targeted converted"))).to_be_visible(
+        timeout=240_000
+    )
+    record = httpx.get(
+        f"http://127.0.0.1:{settings.api_port}/runs/{monitoring}", headers={"X-API-Key": _key(settings)}
+    ).json()
+    assert record["details"]["scoring_run"] == run_id
+    return monitoring
 
 
 def test_the_second_dataset_through_every_page_in_chromium(ui, browser, thera_trained, thera_bytes, tmp_path):

@@ -186,3 +186,40 @@ def test_a_week_within_the_policy_retrains_nothing(week, stack):
     assert result.json["history_rows_added"] == 45
     assert result.json["retrain"] is False and result.json["training_run"] is None
     assert "no retraining: the week is within the policy" in result.json["warnings"]
+
+
+def test_the_schedules_turn_trains_each_history_version_once(week, stack):
+    """`remarketing retrain` (what the scheduler runs): a history version no model was trained on is
+    trained on, and the model says which version it is; the next turn does nothing and says why. The
+    champion stays (the gate's floor is raised)."""
+    from tests.frontend.conftest import wait_finished
+    from tracking.registry import MlflowRegistry
+
+    scored, later, _, folder = week
+    fresh = folder / "fresh-outcomes.csv"  # outcomes no other test sends: a version of their own
+    later[["customer_id", "y"]].iloc[100:140].to_csv(fresh, sep=";", index=False)
+    measured = run_cli("outcomes", str(fresh), "--run", scored["run_id"], env=quiet(stack))
+    assert measured.code == 0 and measured.json["history_rows_added"] == 40, measured.stderr
+    latest = measured.json["history_version"]
+    env = {**quiet(stack), "REMARKETING_FLOOR_ROC_AUC": "0.99"}  # the gate keeps the champion
+    registry = MlflowRegistry(stack.tracking_uri)
+    champion = registry.by_alias(MODEL, "champion").version
+
+    turn = run_cli("retrain", "--dataset", "bank-marketing", "--no-wait", env=env)
+    assert turn.code == 0 and turn.json["retrain"] is True, turn.stderr
+    assert turn.json["said"] == f"asked by hand: no model was trained on history version {latest} yet"
+    assert turn.json["uri"].endswith(f"/input/history-bank-marketing-v{latest}.csv")
+    training = wait_finished(stack, turn.json["training_run"], timeout=600)
+    assert training.status == "success", training.error
+    assert training.params["launched_because"] == turn.json["said"]
+    bundle = registry.get(MODEL, training.model_version).source
+    assert json.loads(Storage(stack).read_text(f"{bundle}/metadata.json"))["training_data"][
+        "history_version"
+    ] == str(latest)
+
+    again = run_cli("retrain", "--dataset", "bank-marketing", env=env)
+    assert again.code == 0 and again.json["retrain"] is False
+    assert again.json["said"] == (
+        f"v{training.model_version} was trained on history version {latest} (not promoted: the gate decided)"
+    )
+    assert registry.by_alias(MODEL, "champion").version == champion

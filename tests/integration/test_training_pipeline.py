@@ -129,6 +129,15 @@ def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, sta
     assert rolled.code == 0 and rolled.json["champion"] == champion
     listed = run_cli("models", "list", env=stack.to_env())
     assert [v["version"] for v in listed.json["versions"]] == versions_before
+    # both changes by hand are in the record of decisions, newest first
+    from remarketing import decisions
+    from remarketing.storage import Storage
+
+    recorded = decisions.listed(Storage(stack), stack.artifacts_root, "bank-marketing")[:2]
+    assert [(d["action"], d["version"], d["previous"], d["by"]) for d in recorded] == [
+        ("rolled-back", champion, challenger, "cli (by hand)"),
+        ("promoted", challenger, champion, "cli (by hand)"),
+    ]
 
 
 def _bad_files(sample: bytes) -> dict[str, tuple[bytes, str]]:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from remarketing import contacts
+from remarketing import contacts, experiments
 from remarketing.datasets import load_spec
 from remarketing.ports import ModelRef
 from remarketing.runs import RunRecord, Source
@@ -13,11 +13,14 @@ from remarketing.scoring import PREDICTION_COLUMNS, _manifest, contact_list, esc
 SPEC = load_spec("bank-marketing")
 
 
-def customers(n: int = 200) -> pd.DataFrame:
+def customers(n: int = 200, arms: np.ndarray | None = None) -> pd.DataFrame:
+    """Scored customers as the score step leaves them: each with its arm and the version that scored it."""
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
         {"customer_id": [f"C{i:04d}" for i in range(n)], "probability": rng.uniform(0, 1, n)}
     )
+    frame["arm"] = "champion" if arms is None else arms
+    frame["model_version"] = np.where(frame["arm"] == "champion", "7", "9")
     for k in (1, 2, 3):
         frame[f"reason_{k}_field"] = ["contact", "pdays", "age"][k - 1]
         frame[f"reason_{k}_value"] = ["unknown", "12", "58"][k - 1]
@@ -27,7 +30,7 @@ def customers(n: int = 200) -> pd.DataFrame:
 
 def test_the_contact_list_is_ranked_best_first_with_groups_and_worded_reasons():
     scored = customers()
-    ranked, plan = contact_list(SPEC, scored, contacts.Policy(budget=40), version="7")
+    ranked, plan = contact_list(SPEC, scored, contacts.Policy(budget=40))
     assert list(ranked.columns) == PREDICTION_COLUMNS
     assert ranked["rank"].tolist() == list(range(1, 201)) and ranked["probability"].is_monotonic_decreasing
     assert ranked["decile"].head(20).eq(1).all() and ranked["decile"].tail(20).eq(10).all()
@@ -35,8 +38,28 @@ def test_the_contact_list_is_ranked_best_first_with_groups_and_worded_reasons():
     assert (ranked["contact"] == ranked["group"].isin(["targeted", "explore"])).all()
     assert ranked["reason_1"].str.startswith("no contact channel on file (").all()
     assert ranked["reason_2"].str.startswith("contacted in the last 30 days (").all()
-    assert set(ranked["model_version"]) == {"7"}
+    assert set(ranked["model_version"]) == {"7"} and set(ranked["arm"]) == {"champion"}
     assert (plan.index == scored.index).all()  # the groups in the customers' own order
+
+
+def test_in_an_experiment_each_arm_picks_its_own_contacts_at_the_same_budget_share():
+    ids = pd.Series([f"C{i:04d}" for i in range(1000)])
+    arms = experiments.arm_of(ids, "exp-1", 0.3)
+    scored = customers(1000, arms)
+    ranked, plan = contact_list(SPEC, scored, contacts.Policy(budget=100, holdout_share=0.1))
+    sizes = ranked["arm"].value_counts()
+    assert 250 < sizes["challenger"] < 350  # about the share asked, by the hash of the id
+    for arm, version in (("champion", "7"), ("challenger", "9")):
+        mine = ranked[ranked["arm"] == arm]
+        assert set(mine["model_version"]) == {version}
+        assert sorted(mine["rank"]) == list(range(1, len(mine) + 1))  # ranked within the arm
+        selected = mine["group"].isin(["targeted", "holdout"]).sum()
+        assert abs(selected - 100 * len(mine) / 1000) <= 0.5  # the budget share of its arm
+        # each arm's own best customers are the ones it selects
+        best = mine.nsmallest(selected, "rank")
+        assert best["group"].isin(["targeted", "holdout"]).all()
+    assert ranked["group"].isin(["targeted", "holdout"]).sum() == 100  # the budget, shared
+    assert (plan.index == scored.index).all()
 
 
 def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not():
@@ -61,7 +84,7 @@ def test_the_manifest_says_what_was_asked_decided_and_promised():
     )
     scored = customers()
     policy = contacts.Policy(budget=40, key="abc")
-    ranked, plan = contact_list(SPEC, scored, policy, version="7")
+    ranked, plan = contact_list(SPEC, scored, policy)
     outlook = {
         **contacts.summary(plan, scored["probability"].to_numpy(), policy),
         "interval": {"low": 0.5},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from remarketing.errors import ServiceError
+from remarketing.ports import ModelRef
 from remarketing.settings import Settings
 from serving.deployer import Endpoint, KServeDeployer, LocalDeployer, bundle_uri, deployer_for
 from serving.inference_service import to_manifest
@@ -16,8 +17,10 @@ MODEL = "remarketing-bank-marketing"
 class FakeKServeClient:
     """Records calls like kserve.KServeClient; raises what it raises (RuntimeError wrapping a 404)."""
 
-    def __init__(self, *, exists: bool = False, ready: bool = True) -> None:
-        self.exists, self.ready = exists, ready
+    def __init__(self, *, exists: bool = False, ready: bool = True, traffic: list | None = None) -> None:
+        self.exists, self.ready, self.traffic = exists, ready, traffic
+        self.spec: dict = {}
+        self.annotations: dict = {}
         self.calls: list[tuple] = []
 
     def get(self, name, namespace=None, **kwargs):
@@ -25,10 +28,12 @@ class FakeKServeClient:
         if not self.exists:
             raise RuntimeError("Exception when calling CustomObjectsApi->get_namespaced_custom_object: (404)")
         return {
-            "metadata": {"name": name, "generation": 3},
+            "metadata": {"name": name, "generation": 3, "annotations": self.annotations},
+            "spec": self.spec,
             "status": {
                 "url": f"https://{name}.{namespace}.example.com",
                 "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
+                "components": {"predictor": {"traffic": self.traffic or []}},
             },
         }
 
@@ -127,3 +132,55 @@ def test_other_api_errors_are_not_mistaken_for_absence(gcp):
     with pytest.raises(ServiceError, match="403"):
         KServeDeployer(gcp, client).deploy(MODEL, "7", bundle_uri(gcp, MODEL, "7"))
     assert not [c for c in client.calls if c[0] in ("create", "patch")]
+
+
+def test_an_experiment_rolls_the_champion_out_then_puts_the_challenger_on_the_canary(gcp):
+    host = f"{MODEL}-predictor.scoring.example.com"
+    traffic = [
+        {"tag": "prev", "percent": 70, "url": f"http://prev-{host}", "latestRevision": False},
+        {"tag": "latest", "percent": 30, "url": f"http://latest-{host}", "latestRevision": True},
+    ]
+    client = FakeKServeClient(exists=True, traffic=traffic)
+    champion = ModelRef(MODEL, "3", bundle_uri(gcp, MODEL, "3"))
+    challenger = ModelRef(MODEL, "5", bundle_uri(gcp, MODEL, "5"))
+    endpoints = KServeDeployer(gcp, client).deploy_experiment(champion, challenger, 30)
+
+    first, second = [to_manifest(c[2]) for c in client.calls if c[0] == "patch"]
+    env = [
+        {e["name"]: e["value"] for e in m["spec"]["predictor"]["containers"][0]["env"]}
+        for m in (first, second)
+    ]
+    assert env[0]["STORAGE_URI"].endswith("/3/") and first["spec"]["predictor"]["canaryTrafficPercent"] == 100
+    assert env[1]["STORAGE_URI"].endswith("/5/") and second["spec"]["predictor"]["canaryTrafficPercent"] == 30
+    assert second["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
+    assert endpoints["champion"] == Endpoint(f"http://prev-{host}", MODEL, "3")
+    assert endpoints["challenger"] == Endpoint(f"http://latest-{host}", MODEL, "5")
+
+
+def test_an_experiment_without_tagged_routes_says_so(gcp):
+    client = FakeKServeClient(exists=True, traffic=[{"percent": 100, "url": "http://x"}])
+    champion = ModelRef(MODEL, "3", bundle_uri(gcp, MODEL, "3"))
+    with pytest.raises(ServiceError, match="no prev/latest tagged routes"):
+        KServeDeployer(gcp, client).deploy_experiment(champion, ModelRef(MODEL, "5", champion.uri), 50)
+
+
+def test_a_second_scoring_run_of_the_experiment_leaves_the_canary_as_it_is(gcp):
+    host = f"{MODEL}-predictor.scoring.example.com"
+    traffic = [
+        {"tag": "prev", "url": f"http://prev-{host}"},
+        {"tag": "latest", "url": f"http://latest-{host}"},
+    ]
+    client = FakeKServeClient(exists=True, traffic=traffic)
+    challenger = ModelRef(MODEL, "5", bundle_uri(gcp, MODEL, "5"))
+    client.spec = {  # what the first scoring run of the experiment applied
+        "predictor": {
+            "canaryTrafficPercent": 30,
+            "containers": [{"env": [{"name": "STORAGE_URI", "value": challenger.uri}]}],
+        }
+    }
+    client.annotations = {"serving.kserve.io/enable-tag-routing": "true"}
+    endpoints = KServeDeployer(gcp, client).deploy_experiment(
+        ModelRef(MODEL, "3", bundle_uri(gcp, MODEL, "3")), challenger, 30
+    )
+    assert not [c for c in client.calls if c[0] in ("patch", "create")]
+    assert endpoints["challenger"].base_url == f"http://latest-{host}"

@@ -29,7 +29,10 @@ def test_the_manifest_points_the_custom_predictor_at_the_bundle(settings):
     assert manifest["kind"] == "InferenceService"
     meta = manifest["metadata"]
     assert meta["name"] == "remarketing-bank-marketing" and meta["namespace"] == "scoring"
-    assert meta["annotations"] == {"serving.kserve.io/deploymentMode": "Knative"}
+    assert meta["annotations"] == {
+        "serving.kserve.io/deploymentMode": "Knative",
+        "serving.kserve.io/enable-tag-routing": "false",
+    }
     assert meta["labels"]["remarketing/model-version"] == "7"
     predictor = manifest["spec"]["predictor"]
     assert predictor["serviceAccountName"] == "predictor-sa"

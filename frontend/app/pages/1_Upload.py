@@ -1,4 +1,5 @@
-"""Upload: drop this week's customer file, get immediate feedback, follow the run, download who to call."""
+"""Upload: drop this week's customer file, get immediate feedback, follow the run, download who to call;
+and send a past week's outcomes back."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from frontend.app import ui
+from frontend.app import outcomes, ui
 from frontend.app.client import FINISHED, ApiClient, ApiError
 from remarketing.contacts import expected_of_top
 
@@ -203,3 +204,5 @@ if run_id:
         for name in ("run_id", "final", "checked_for", "check", "object"):
             st.session_state.pop(name, None)
         st.rerun()
+
+outcomes.section(api, dataset)

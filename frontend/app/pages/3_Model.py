@@ -1,12 +1,12 @@
 """Model: the champion beside the challenger: their backtests period by period, ROC, PR, lift and calibration
-on the backtests' out-of-time scores, and global SHAP."""
+on the backtests' out-of-time scores, global SHAP; then the experiment between them and every decision."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from frontend.app import ui
+from frontend.app import experiment, ui
 from frontend.app.client import ApiClient, ApiError
 
 st.set_page_config(page_title="Model · Remarketing", page_icon="🏆", layout="wide")
@@ -147,3 +147,5 @@ for column, m in zip(columns, chosen, strict=True):
         image = plot(api.base_url, m["version"], "shap_summary", dataset)
         if image:
             st.image(image, caption="SHAP summary: each dot a customer, colour its value")
+
+experiment.section(api, dataset, versions, champion, labels)

@@ -7,8 +7,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from frontend.app import ui
-from frontend.app.client import ApiClient
+from frontend.app import experiment, ui
+from frontend.app.client import ApiClient, ApiError
 
 st.set_page_config(page_title="Monitoring · Remarketing", page_icon="📈", layout="wide")
 st.title("Monitoring")
@@ -40,6 +40,7 @@ weeks = pd.DataFrame(
             "retrained": "yes: " + "; ".join(r["details"].get("retrain_reasons") or [])
             if r["details"].get("retrain")
             else "no",
+            "experiment": r["details"].get("experiment_id") or "",
         }
         for r in reversed(runs)  # oldest first
     ]
@@ -60,6 +61,28 @@ st.altair_chart(
     width="stretch",
 )
 st.dataframe(weeks, hide_index=True, width="stretch")
+
+try:
+    state = api.experiments(dataset)
+except ApiError as exc:
+    st.caption(f"experiments unavailable: {exc}")
+else:
+    running = state["running"]
+    if running:
+        look = running.get("last") or {}
+        st.info(
+            f"Experiment {running['experiment_id']} runs: v{running['challenger']} on "
+            f"{running['share']:.0%} of each week's customers against v{running['champion']}; "
+            f"{len(running['weeks'])} week(s) measured. "
+            + (experiment.look_line(running) if look else "No outcomes of its weeks yet.")
+            + " (Model page: arms, stop.)"
+        )
+    elif state["experiments"]:
+        last = state["experiments"][0]
+        st.caption(
+            f"Last experiment {last['experiment_id']}: "
+            f"{(last.get('decision') or {}).get('said', last['status'])}"
+        )
 
 by_id = {r["run_id"]: r for r in runs}
 chosen = st.selectbox("Week", list(by_id), format_func=lambda i: ui.run_label(by_id[i]), key="week")
@@ -88,6 +111,24 @@ if incremental["difference"] is not None:
         f"{incremental['level']:.0%} interval {incremental['low'] * 100:+.1f} to "
         f"{incremental['high'] * 100:+.1f} points, about {incremental['incremental_conversions']:.0f} "
         "conversions added by calling."
+    )
+if week.get("arms"):
+    st.subheader("This week's experiment arms")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "arm": arm,
+                    "customers with an outcome": int(a["customers"]),
+                    "called": int(a["calls"]),
+                    "converted": int(a["conversions"]),
+                    "converted per customer": ui.percent(a["conversions_per_customer"]),
+                }
+                for arm, a in week["arms"].items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
     )
 st.subheader("Calibration by decile of the score")
 deciles = pd.DataFrame(week["calibration_by_decile"])

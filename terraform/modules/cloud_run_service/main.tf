@@ -21,6 +21,7 @@ resource "google_cloud_run_v2_service" "this" {
   launch_stage        = local.iap ? "BETA" : "GA"
   deletion_protection = var.deletion_protection
   labels              = var.labels
+  custom_audiences    = var.custom_audiences
 
   template {
     service_account                  = var.service_account_email

@@ -124,6 +124,12 @@ variable "deletion_protection" {
   default     = false
 }
 
+variable "custom_audiences" {
+  description = "Audiences, beside the service's URL, that ID tokens for this service may name (Cloud Scheduler's)."
+  type        = list(string)
+  default     = []
+}
+
 variable "labels" {
   description = "Labels."
   type        = map(string)

@@ -13,6 +13,7 @@
 #   app                cloud run (invoker on the API), secrets (API key)
 #   mlflow             storage (mlflow/ prefix), secrets (database password)
 #   gke-nodes          container.defaultNodeServiceAccount here, registry (reader)
+#   scheduler          cloud run (invoker on the API): Cloud Scheduler's ID token for POST /retraining
 
 locals {
   accounts = {
@@ -25,6 +26,7 @@ locals {
     app             = "Streamlit on Cloud Run: calls the API"
     mlflow          = "MLflow tracking server on Cloud Run"
     gke-nodes       = "GKE node pool (logging, monitoring, image pulls)"
+    scheduler       = "Cloud Scheduler: the retraining schedule's turn (POST /retraining on the API)"
   }
 }
 

@@ -28,20 +28,24 @@ locals {
 
   kfp_host = "https://${module.gke.dns_endpoint}${module.kubeflow.kfp_proxy_path}"
 
+  # The audience of Cloud Scheduler's ID tokens for POST /retraining (a custom audience of the API: its
+  # own URL would make the API's settings depend on the API).
+  scheduler_audience = "${var.name}-retraining"
+
   # The settings of GCP mode (pydantic-settings, prefix REMARKETING_). No secret here: REMARKETING_API_KEY
   # comes from Secret Manager where it is needed.
   settings = {
-    REMARKETING_MODE                      = "gcp"
-    REMARKETING_GCP_PROJECT               = var.project_id
-    REMARKETING_REGION                    = var.region
-    REMARKETING_LANDING_BUCKET            = module.storage.landing_bucket
-    REMARKETING_ARTIFACTS_BUCKET          = module.storage.artifacts_bucket
-    REMARKETING_TRACKING_URI              = module.mlflow.tracking_uri
-    REMARKETING_KFP_HOST                  = local.kfp_host
-    REMARKETING_COMPONENTS_IMAGE          = local.images.components
-    REMARKETING_SERVING_IMAGE             = local.images.serving
-    REMARKETING_SERVING_NAMESPACE         = module.kubeflow.serving_namespace
-    REMARKETING_SERVING_SERVICE_ACCOUNT   = module.kubeflow.predictor_service_account
+    REMARKETING_MODE                    = "gcp"
+    REMARKETING_GCP_PROJECT             = var.project_id
+    REMARKETING_REGION                  = var.region
+    REMARKETING_LANDING_BUCKET          = module.storage.landing_bucket
+    REMARKETING_ARTIFACTS_BUCKET        = module.storage.artifacts_bucket
+    REMARKETING_TRACKING_URI            = module.mlflow.tracking_uri
+    REMARKETING_KFP_HOST                = local.kfp_host
+    REMARKETING_COMPONENTS_IMAGE        = local.images.components
+    REMARKETING_SERVING_IMAGE           = local.images.serving
+    REMARKETING_SERVING_NAMESPACE       = module.kubeflow.serving_namespace
+    REMARKETING_SERVING_SERVICE_ACCOUNT = module.kubeflow.predictor_service_account
   }
 }
 
@@ -205,14 +209,20 @@ module "api" {
   service_account_email = local.sa.api
   access                = "invoker"
   invokers = merge(
-    { app = local.m.app },
+    { app = local.m.app, scheduler = local.m.scheduler },
     { for i, member in var.api_users : "user-${i}" => member },
   )
   max_instances       = var.api_max_instances
   deletion_protection = var.deletion_protection
   labels              = local.labels
+  custom_audiences    = [local.scheduler_audience]
   environment = merge(local.settings, {
     REMARKETING_SIGNING_SERVICE_ACCOUNT = local.sa.api
+    # POST /retraining takes Cloud Scheduler's ID token of this account, minted for this audience,
+    # instead of the API key (Cloud Run checks the audience too: custom_audiences).
+    REMARKETING_SCHEDULER_SERVICE_ACCOUNT = local.sa.scheduler
+    REMARKETING_SCHEDULER_AUDIENCE        = local.scheduler_audience
+    REMARKETING_RETRAIN_SCHEDULE          = var.retrain_schedule
   })
   secret_environment = {
     REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
@@ -246,4 +256,32 @@ module "app" {
   }
 
   depends_on = [module.secrets]
+}
+
+# The retraining schedule's turn, one job per dataset: POST /retraining on the API with an ID token of the
+# scheduler's account. The API retrains on the latest history when it grew since the champion was trained.
+resource "google_cloud_scheduler_job" "retraining" {
+  for_each = var.retrain_schedule == "" ? toset([]) : toset(var.retrain_datasets)
+
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name}-retraining-${each.key}"
+  description = "Retrain ${each.key} on its latest history when it has grown (remarketing.retraining)"
+  schedule    = var.retrain_schedule
+  time_zone   = "Etc/UTC"
+
+  retry_config {
+    retry_count = 2
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${module.api.uri}/retraining?dataset=${each.key}"
+    oidc_token {
+      service_account_email = local.sa.scheduler
+      audience              = local.scheduler_audience
+    }
+  }
+
+  depends_on = [module.apis]
 }

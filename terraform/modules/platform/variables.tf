@@ -177,3 +177,15 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "retrain_schedule" {
+  description = "Cron expression (UTC) of the retraining schedule's turn; empty: retraining only after monitoring runs."
+  type        = string
+  default     = "0 6 * * 1"
+}
+
+variable "retrain_datasets" {
+  description = "Datasets whose history the schedule retrains on."
+  type        = list(string)
+  default     = ["bank-marketing"]
+}

@@ -22,8 +22,9 @@ locals {
     for k, prefixes in {
       runs         = ["runs/"]
       model_output = ["model-output/"]
-      pipelines    = ["model-output/", "output/", "runs/", "history/"]
-      api_read     = ["runs/", "output/"]
+      pipelines    = ["model-output/", "output/", "runs/", "history/", "experiments/", "decisions/"]
+      api_read     = ["runs/", "output/", "history/", "model-output/"]
+      api_write    = ["experiments/", "decisions/"]
       mlflow       = ["mlflow/"]
     } : k => join(" || ", [for p in prefixes : "resource.name.startsWith(\"${local.artifacts_objects}/${p}\")"])
   }
@@ -205,6 +206,30 @@ resource "google_storage_bucket_iam_member" "landing_pipelines_history_create" {
   }
 }
 
+# api: read the training files a history version names (the schedule's turn puts them together).
+resource "google_storage_bucket_iam_member" "landing_api_input_read" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.api
+  condition {
+    title       = "input-prefix"
+    description = "Only objects under input/"
+    expression  = "resource.name.startsWith(\"${local.landing_objects}/input/\")"
+  }
+}
+
+# api: create the retraining files of the schedule's turn (POST /retraining), as the pipelines do.
+resource "google_storage_bucket_iam_member" "landing_api_history_create" {
+  bucket = google_storage_bucket.landing.name
+  role   = "roles/storage.objectCreator"
+  member = var.members.api
+  condition {
+    title       = "retraining-files"
+    description = "Only objects under input/history-"
+    expression  = "resource.name.startsWith(\"${local.landing_objects}/input/history-\")"
+  }
+}
+
 # api: create objects under weekly/ and outcomes/ only. objectCreator cannot overwrite or delete, so an
 # upload can never replace a file that is already there (the API names each upload uniquely).
 resource "google_storage_bucket_iam_member" "landing_api_weekly_create" {
@@ -238,7 +263,7 @@ resource "google_storage_bucket_iam_member" "artifacts_pipelines_write" {
   member = var.members.pipelines
   condition {
     title       = "pipeline-prefixes"
-    description = "model-output/, output/ and runs/"
+    description = "model-output/, output/, runs/, history/, experiments/ and decisions/"
     expression  = local.prefix_expr.pipelines
   }
 }
@@ -261,9 +286,21 @@ resource "google_storage_bucket_iam_member" "artifacts_api_read" {
   role   = "roles/storage.objectViewer"
   member = var.members.api
   condition {
-    title       = "runs-output-prefixes"
-    description = "runs/ and output/"
+    title       = "api-read-prefixes"
+    description = "runs/, output/, history/ (the schedule's turn) and model-output/ (bundle metadata)"
     expression  = local.prefix_expr.api_read
+  }
+}
+
+# api: start and stop experiments and record the decisions (experiments/, decisions/).
+resource "google_storage_bucket_iam_member" "artifacts_api_experiments" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = var.members.api
+  condition {
+    title       = "experiments-decisions-prefixes"
+    description = "experiments/ and decisions/"
+    expression  = local.prefix_expr.api_write
   }
 }
 
