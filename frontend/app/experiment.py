@@ -119,6 +119,19 @@ def section(
         last = ended[0]
         said = (last.get("decision") or {}).get("said", last["status"])
         st.caption(f"Last experiment {last['experiment_id']}: {said}")
-    if state["decisions"]:
-        with st.expander(f"Decisions ({len(state['decisions'])}): every promotion, rollback and experiment"):
-            st.dataframe(decisions_frame(state["decisions"]), hide_index=True, width="stretch")
+
+
+def decisions(api: ApiClient, dataset: str) -> None:
+    """Every promotion, rollback and experiment, newest first (at the foot of the page)."""
+    import streamlit as st
+
+    try:
+        recorded = api.experiments(dataset)["decisions"]
+    except ApiError:
+        return  # said by the section above
+    if recorded:
+        st.subheader("Decisions")
+        with st.expander(
+            f"{len(recorded)} recorded: every promotion, rollback and experiment, with its evidence"
+        ):
+            st.dataframe(decisions_frame(recorded), hide_index=True, width="stretch")

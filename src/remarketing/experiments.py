@@ -5,17 +5,19 @@ experiment (the same customer stays in the same arm all experiment long). Each a
 customers and picks its contacts within its arm at the same budget share (holdout and explore included),
 so the arms differ only in the model. When a week's outcomes come back, the monitoring pipeline adds each
 arm's conversions through a call per customer with an outcome, and tests challenger > champion with a
-two-proportion z-test (statsmodels). The planned sample per arm is set at the first measured week, from the
-champion arm's rate and the smallest lift worth detecting (``min_lift``), at the experiment's significance
-and power. Each week is a look at the data; the boundary is O'Brien-Fleming shaped (z_alpha divided by the
-square root of the share of the planned sample seen), so early weeks need stronger evidence and the overall
-false-promotion rate stays near the significance. The challenger is promoted when it crosses the
+two-proportion z-test (statsmodels). The planned sample per arm is set once the champion arm has
+``MIN_PLANNING_CONVERSIONS`` conversions, from its rate and the smallest lift worth detecting
+(``min_lift``), at the experiment's power. Each outcomes file is a look at the data; the boundary is
+O'Brien-Fleming shaped (z at alpha / 2 divided by the square root of the share of the planned sample
+seen), so early looks need stronger evidence and the false-promotion rate stays at or below the
+significance however many weeks are looked at. The challenger is promoted when it crosses the
 boundary; the experiment ends without a winner when the planned sample is reached, or early when the
 challenger is worse beyond the same boundary. Every start, end, promotion and rollback is recorded
 (:mod:`remarketing.decisions`) with its evidence.
 
-State lives in the artifacts bucket: ``experiments/<dataset>/<id>.json`` (updated by compare-and-swap) and
-``experiments/<dataset>/running.json``, written create-only, so two experiments can never run at once.
+State lives in the artifacts bucket: ``experiments/<dataset>/<id>.json`` (updated by compare-and-swap, never
+once it has ended) and ``experiments/<dataset>/running.json``, written create-only after the record, so two
+experiments can never run at once.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class Experiment:
     started: str = ""
     started_by: str = ""
     status: str = RUNNING
-    planned: dict[str, int] | None = None  # customers with an outcome per arm, set at the first week
+    planned: dict[str, int] | None = (
+        None  # customers with an outcome per arm (once the champion has 30 conversions)
+    )
     weeks: dict[str, dict[str, dict[str, float]]] = field(
         default_factory=dict
     )  # scoring run -> arm -> counts

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -137,22 +136,32 @@ def _rate(labels: pd.Series) -> float | None:
 
 def incremental(targeted: pd.Series, holdout: pd.Series, level: float = LEVEL) -> dict[str, Any]:
     """Conversion of the targeted against the held out (who were selected alike and not called): the
-    difference, its Wald interval, and the conversions it adds over the targeted who have an outcome."""
-    from scipy.stats import norm
+    difference, its Newcombe interval (hybrid Wilson score: sound for the small holdouts of a week and at
+    rates of 0 or 1, where Wald's collapses), and the conversions it adds over the targeted with an
+    outcome."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
 
     out: dict[str, Any] = {"targeted": len(targeted), "holdout": len(holdout), "level": level}
     if not len(targeted) or not len(holdout):
         return {**out, "difference": None, "low": None, "high": None, "incremental_conversions": None}
     p1, p0 = float(targeted.mean()), float(holdout.mean())
-    se = math.sqrt(p1 * (1 - p1) / len(targeted) + p0 * (1 - p0) / len(holdout))
-    z = float(norm.ppf(0.5 + level / 2))
+    low, high = confint_proportions_2indep(
+        int(targeted.sum()),
+        len(targeted),
+        int(holdout.sum()),
+        len(holdout),
+        method="newcomb",
+        compare="diff",
+        alpha=1 - level,
+    )
     return {
         **out,
         "targeted_rate": p1,
         "holdout_rate": p0,
         "difference": p1 - p0,
-        "low": p1 - p0 - z * se,
-        "high": p1 - p0 + z * se,
+        "low": float(low),
+        "high": float(high),
+        "method": "newcombe",
         "incremental_conversions": (p1 - p0) * len(targeted),
     }
 
@@ -450,6 +459,11 @@ def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[st
             if any(p.get("from") == origin for p in version["parts"]):
                 return _history_result(version["version"], added=False)
         rows, left_out = trainable(labelled_rows(storage, spec, record, outcomes), spec)
+        known = _already_in(storage, spec, versions[-1] if versions else None, record.run_id)
+        repeated = int(rows[spec.id_column].isin(known).sum())
+        rows = rows[~rows[spec.id_column].isin(known)]  # a customer's outcome of a week counts once
+        if repeated and rows.empty:
+            return _history_result(versions[-1]["version"], added=False, repeated=repeated)
         text = rows.to_csv(sep=spec.separator, index=False)
         number = (int(versions[-1]["version"]) if versions else 0) + 1
         # the part first, at a path of this run's own: a manifest never names a file not yet written
@@ -467,8 +481,19 @@ def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[st
             if json.loads(storage.read_text(where)).get("created_by") != ctx.run_id:
                 continue  # another run's version: take the next number
             # ours: a retried write whose first answer was lost
-        return _history_result(number, added=True, rows=len(rows), left_out=left_out)
+        return _history_result(number, added=True, rows=len(rows), left_out=left_out, repeated=repeated)
     raise RemarketingError("could not write a new history version after 5 attempts: try again")
+
+
+def _already_in(storage: Storage, spec: Any, version: dict[str, Any] | None, scoring_run: str) -> set[str]:
+    """The ids of this scoring run's customers whose outcomes an earlier file already added."""
+    ids: set[str] = set()
+    for part in (version or {}).get("parts", []):
+        if (part.get("from") or {}).get("scoring_run") == scoring_run:
+            text = decode(storage.read_bytes(part["uri"]), spec)
+            frame = pd.read_csv(io.StringIO(text), **csv_options(spec), usecols=[spec.id_column])
+            ids |= set(frame[spec.id_column].str.strip())
+    return ids
 
 
 def _base_parts(storage: Storage, settings: Any, record: RunRecord) -> list[dict[str, Any]]:
@@ -484,12 +509,16 @@ def _base_parts(storage: Storage, settings: Any, record: RunRecord) -> list[dict
     return [{"uri": trained["uri"], "sha256": trained.get("sha256"), "from": {"training_file": True}}]
 
 
-def _history_result(version: int, *, added: bool, rows: int = 0, left_out: int = 0) -> StepResult:
+def _history_result(
+    version: int, *, added: bool, rows: int = 0, left_out: int = 0, repeated: int = 0
+) -> StepResult:
     said = (
         f"history version {version}: {rows:,} labelled rows added"
         if added
         else f"these outcomes are already in history version {version}: nothing added"
     )
+    if repeated:
+        said += f" ({repeated:,} customers' outcomes of this week were added by an earlier file)"
     warnings = [said]
     if left_out:
         warnings.append(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from remarketing import experiments
+from remarketing import decisions, experiments
 from remarketing.experiments import Experiment
 
 
@@ -105,3 +105,52 @@ def test_weekly_looks_keep_false_promotions_under_the_significance():
                 crossed += 1
                 break
     assert crossed / runs <= 0.05
+
+
+# --- the record, on local storage (the same generation semantics as GCS) ------------------------------
+def stored(tmp_path, experiment_id="exp-a", running_marker=True):
+    import json
+
+    from remarketing.settings import Settings
+    from remarketing.storage import Storage
+
+    storage, root = Storage(Settings(state_dir=tmp_path)), str(tmp_path / "artifacts")
+    e = experiment(experiment_id=experiment_id, started="2026-12-01T00:00:00+00:00")
+    storage.write_text(f"{root}/experiments/bank-marketing/{experiment_id}.json", json.dumps(e.as_dict()))
+    if running_marker:
+        marker = json.dumps({"experiment_id": experiment_id})
+        storage.write_text(f"{root}/experiments/bank-marketing/running.json", marker)
+    return storage, root, e
+
+
+def test_an_ended_experiment_is_never_changed_by_a_late_look(tmp_path):
+    storage, root, e = stored(tmp_path)
+    stopped = experiments.stop(storage, root, "bank-marketing", by="test")
+    assert stopped.status == "stopped" and experiments.running(storage, root, "bank-marketing") is None
+    counts = {arm: {"customers": 10.0, "calls": 1.0, "conversions": 1.0} for arm in experiments.ARMS}
+    with pytest.raises(experiments.NotRunning, match="has already ended"):  # before any registry call
+        experiments.judge(storage, root, None, e, week="scoring-1:abc", counts=counts)
+    after = experiments.get(storage, root, "bank-marketing", "exp-a")
+    assert after.status == "stopped" and after.weeks == {}
+    with pytest.raises(experiments.Conflict, match="no bank-marketing experiment is running"):
+        experiments.stop(storage, root, "bank-marketing", by="test")
+    (decision,) = decisions.listed(storage, root, "bank-marketing")
+    assert decision["action"] == "experiment-stopped"
+
+
+def test_closing_an_experiment_leaves_another_ones_marker(tmp_path):
+    import json
+
+    storage, root, a = stored(tmp_path, "exp-a", running_marker=False)
+    stored(tmp_path, "exp-b")  # b is the one running
+    experiments._close(storage, root, a, experiments.ENDED, {"said": "late"})
+    marker = json.loads(storage.read_text(f"{root}/experiments/bank-marketing/running.json"))
+    assert marker == {"experiment_id": "exp-b"}
+    assert experiments.running(storage, root, "bank-marketing").experiment_id == "exp-b"
+
+
+def test_a_marker_without_its_record_is_no_experiment(tmp_path):
+    storage, root, _ = stored(tmp_path)
+    storage.delete(f"{root}/experiments/bank-marketing/exp-a.json")  # a start interrupted
+    assert experiments.running(storage, root, "bank-marketing") is None
+    assert not storage.exists(f"{root}/experiments/bank-marketing/running.json")

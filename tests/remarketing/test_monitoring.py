@@ -65,13 +65,23 @@ def test_the_realized_figures_equal_independent_computations():
     assert got["realized_profit"] == pytest.approx(10 * called["label"].sum() - 2 * len(called))
 
 
-def test_the_incremental_interval_is_the_wald_interval():
-    targeted, holdout = pd.Series([1] * 30 + [0] * 70), pd.Series([1] * 10 + [0] * 90)
-    got = incremental(targeted, holdout, level=0.9)
-    se = np.sqrt(0.3 * 0.7 / 100 + 0.1 * 0.9 / 100)
-    assert got["difference"] == pytest.approx(0.2)
-    assert got["low"] == pytest.approx(0.2 - 1.6448536 * se, abs=1e-6)
-    assert got["high"] == pytest.approx(0.2 + 1.6448536 * se, abs=1e-6)
+def wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def test_the_incremental_interval_is_newcombes_from_the_wilson_intervals():
+    z = 1.6448536  # 90%
+    for k1, n1, k0, n0 in [(30, 100, 10, 100), (3, 40, 0, 6), (0, 20, 0, 5)]:
+        targeted, holdout = pd.Series([1] * k1 + [0] * (n1 - k1)), pd.Series([1] * k0 + [0] * (n0 - k0))
+        got = incremental(targeted, holdout, level=0.9)
+        (l1, u1), (l0, u0) = wilson(k1, n1, z), wilson(k0, n0, z)
+        p1, p0 = k1 / n1, k0 / n0
+        assert got["difference"] == pytest.approx(p1 - p0)
+        assert got["low"] == pytest.approx(p1 - p0 - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), abs=1e-6)
+        assert got["high"] == pytest.approx(p1 - p0 + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2), abs=1e-6)
+        assert got["low"] < got["high"]  # never collapses, even at rates of 0 (Wald's would: 0 to 0)
     assert incremental(targeted, pd.Series([], dtype=int))["difference"] is None  # no holdout: no claim
 
 
