@@ -28,8 +28,7 @@ def _said(experiment: dict[str, Any]) -> str:
     line = (
         f"{experiment['experiment_id']}: v{experiment['challenger']} "
         f"({experiment['share']:.0%} of customers) against v{experiment['champion']}, "
-        f"{experiment['status']}; "
-        f"{len(experiment['weeks'])} week(s) measured"
+        f"{experiment['status']}; outcome files measured: {len(experiment['weeks'])}"
     )
     for arm in ("champion", "challenger"):
         t = totals[arm]
@@ -42,7 +41,10 @@ def _said(experiment: dict[str, Any]) -> str:
         boundary = look.get("boundary")
         line += f"\n  z {look['z']:.2f}, one-sided p {look['p_value']:.4f}"
         line += f", boundary {boundary:.2f}" if boundary else ""
-        line += f", power {look['power']:.0%}" if look.get("power") is not None else ""
+        power = look.get("power")
+        line += (
+            f", power to detect {experiment['min_lift']:g}x so far {power:.0%}" if power is not None else ""
+        )
     if planned:
         line += f"\n  planned: {planned:,} challenger customers with an outcome"
     if experiment.get("decision"):

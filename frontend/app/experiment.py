@@ -42,7 +42,7 @@ def look_line(experiment: dict[str, Any]) -> str:
     if planned:
         line += f"; {look['customers']['challenger']:,.0f} of the planned {planned:,} challenger customers"
     if look.get("power") is not None:
-        line += f"; power so far {look['power']:.0%}"
+        line += f"; power so far to detect a {experiment['min_lift']:g}x lift: {look['power']:.0%}"
     return line + "."
 
 
@@ -83,8 +83,8 @@ def section(
             f"Experiment **{running['experiment_id']}**: v{running['challenger']} scores "
             f"{running['share']:.0%} of each week's customers against the champion v{running['champion']}, "
             f"since {ui.local_time(running['started'])}. Each arm's model picks its own contacts at the same "
-            "budget share; the challenger is promoted when it converts more per customer at "
-            f"{running['significance']:.0%} significance."
+            "budget share; the challenger is promoted when it converts more per customer, with at most a "
+            f"{running['significance']:.0%} chance of promoting one that is no better."
         )
         st.dataframe(arms_frame(running), hide_index=True, width="stretch")
         st.caption(look_line(running))

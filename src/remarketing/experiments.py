@@ -295,7 +295,14 @@ def start(
         action="experiment-started",
         version=version,
         by=by,
-        evidence={"experiment_id": experiment.experiment_id, "champion": champion.version, "share": share},
+        evidence={
+            "experiment_id": experiment.experiment_id,
+            "champion": champion.version,
+            "share": share,
+            "said": f"v{version} against v{champion.version} on {share:.0%} of the customers, sized to "
+            f"detect a {min_lift:g}x lift with power {power:.0%}; false promotions at most "
+            f"{significance:.0%}",
+        },
     )
     return experiment
 
@@ -490,8 +497,9 @@ def judge(
         return _end(storage, artifacts_root, experiment, ENDED, said)
     if result.get("information", 0) >= 1:
         said = (
-            f"the planned {experiment.planned[CHALLENGER]:,} challenger customers were reached without a "  # type: ignore[index]
-            f"winner (z {z:.2f}, boundary {boundary:.2f}): the champion stays"
+            f"the planned sample of {experiment.planned[CHALLENGER]:,} challenger customers was reached "  # type: ignore[index]
+            f"({result['customers'][CHALLENGER]:,.0f} with an outcome) without a winner (z {z:.2f}, "
+            f"boundary {boundary:.2f}): the champion stays"
         )
         return _end(storage, artifacts_root, experiment, ENDED, said)
     return experiment

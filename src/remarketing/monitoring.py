@@ -237,7 +237,12 @@ def arm_figures(joined: pd.DataFrame, cost: Any, value: Any) -> dict[str, Any] |
     out = {}
     for arm, counts in arm_counts(joined).items():
         n = counts["customers"]
-        figures = {**counts, "conversions_per_customer": counts["conversions"] / n if n else None}
+        versions = joined.loc[joined["arm"] == arm, "model_version"].astype(str).unique()
+        figures = {
+            **counts,
+            "version": versions[0] if len(versions) == 1 else None,
+            "conversions_per_customer": counts["conversions"] / n if n else None,
+        }
         if cost is not None and value is not None and n:
             profit = float(value) * counts["conversions"] - float(cost) * counts["calls"]
             figures["profit_per_customer"] = profit / n

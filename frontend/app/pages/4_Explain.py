@@ -45,6 +45,12 @@ c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
 c3.metric("Called", "yes" if explanation["contact"] else "no")
 c4.metric("Group", explanation.get("group") or "–")
+arm = explanation.get("arm")
+st.caption(
+    f"Scored by model v{explanation.get('model_version')}"
+    + (f", the experiment's {arm} (rank within its arm)" if arm and arm != "champion" else "")
+    + "."
+)
 st.subheader("Reasons")
 for reason in explanation["reasons"]:
     st.markdown(

@@ -73,7 +73,7 @@ else:
         st.info(
             f"Experiment {running['experiment_id']} runs: v{running['challenger']} on "
             f"{running['share']:.0%} of each week's customers against v{running['champion']}; "
-            f"{len(running['weeks'])} week(s) measured. "
+            f"outcome files measured: {len(running['weeks'])}. "
             + (experiment.look_line(running) if look else "No outcomes of its weeks yet.")
             + " (Model page: arms, stop.)"
         )
@@ -119,6 +119,7 @@ if week.get("arms"):
             [
                 {
                     "arm": arm,
+                    "version": f"v{a['version']}" if a.get("version") else "",
                     "customers with an outcome": int(a["customers"]),
                     "called": int(a["calls"]),
                     "converted": int(a["conversions"]),
