@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from cli.output import emit, err, fail
-from remarketing.errors import RemarketingError
+from cli.output import emit, err, or_fail
 from remarketing.settings import Settings
 
 
@@ -80,23 +79,21 @@ def start(
     """Start an experiment: scoring splits each week's customers between the champion and CHALLENGER."""
     from remarketing import experiments
 
-    registry, storage, name, ds = _context(settings, dataset)
-    try:
-        started = experiments.start(
+    registry, storage, _, ds = _context(settings, dataset)
+    started = or_fail(
+        lambda: experiments.start(
             storage,
-            settings.artifacts_root,
+            settings,
             registry,
             dataset=ds,
-            model_name=name,
             challenger=challenger,
-            share=settings.experiment_share if share is None else share,
-            significance=settings.experiment_significance if significance is None else significance,
-            power=settings.experiment_power if power is None else power,
-            min_lift=settings.experiment_min_lift if min_lift is None else min_lift,
+            share=share,
+            significance=significance,
+            power=power,
+            min_lift=min_lift,
             by="cli",
         )
-    except RemarketingError as exc:
-        fail(str(exc))
+    )
     err.print(
         f"{started.experiment_id}: v{started.challenger} against the champion v{started.champion}, "
         f"{started.share:.0%} of each week's customers"
@@ -112,10 +109,7 @@ def status(settings: Settings, dataset: str | None) -> None:
     from remarketing import experiments
 
     _, storage, _, ds = _context(settings, dataset)
-    try:
-        state = experiments.status(storage, settings.artifacts_root, ds)
-    except RemarketingError as exc:
-        fail(str(exc))
+    state = or_fail(lambda: experiments.status(storage, settings.artifacts_root, ds))
     if state["running"] is None:
         err.print(f"no {ds} experiment is running")
     for shown in state["experiments"][:5]:
@@ -131,9 +125,6 @@ def stop(settings: Settings, dataset: str | None) -> None:
     from remarketing import experiments
 
     _, storage, _, ds = _context(settings, dataset)
-    try:
-        stopped = experiments.stop(storage, settings.artifacts_root, ds, by="cli")
-    except RemarketingError as exc:
-        fail(str(exc))
+    stopped = or_fail(lambda: experiments.stop(storage, settings.artifacts_root, ds, by="cli"))
     err.print(f"{stopped.experiment_id} stopped: the champion v{stopped.champion} stays")
     emit({"status": "success", "experiment": stopped.as_dict()})

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from cli.experiment import experiment
-from cli.output import demo_truth, emit, err, fail, start_message
+from cli.output import demo_truth, emit, err, fail, or_fail, start_message
 from cli.runs import (
     finish,
     launch_training_object,
@@ -154,7 +154,7 @@ def retrain(settings: Settings, dataset: str | None, no_wait: bool) -> None:
 
     registry, _ = _registry(settings, dataset)
     ds = dataset or settings.default_dataset
-    result = _registry_call(
+    result = or_fail(
         lambda: on_schedule(Storage(settings), settings, load_spec(ds), ds, registry, by="asked by hand")
     )
     err.print(result["said"], markup=False, highlight=False)
@@ -263,14 +263,6 @@ def _registry(settings: Settings, dataset: str | None):
     return MlflowRegistry(settings.tracking_uri), settings.model_name(dataset or settings.default_dataset)
 
 
-def _registry_call(call):
-    """Registry calls fail as the CLI's contract says: a clear message and a JSON line, exit 1."""
-    try:
-        return call()
-    except RemarketingError as exc:
-        fail(str(exc))
-
-
 dataset_option = click.option("--dataset", default=None, help="Dataset spec name.")
 
 
@@ -280,7 +272,7 @@ dataset_option = click.option("--dataset", default=None, help="Dataset spec name
 def models_list(settings: Settings, dataset: str | None) -> None:
     """Every version with its aliases and mean backtest ROC-AUC."""
     registry, name = _registry(settings, dataset)
-    versions = [v.as_dict() for v in _registry_call(lambda: registry.versions(name))]
+    versions = [v.as_dict() for v in or_fail(lambda: registry.versions(name))]
     for v in versions:
         aliases = ",".join(v["aliases"]) or "-"
         err.print(
@@ -297,8 +289,8 @@ def models_list(settings: Settings, dataset: str | None) -> None:
 def promote(settings: Settings, version: str, dataset: str | None) -> None:
     """Make VERSION the champion (it is never deleted; rollback goes back)."""
     registry, name = _registry(settings, dataset)
-    before = _registry_call(lambda: registry.by_alias(name, "champion"))
-    info = _registry_call(lambda: registry.promote(name, version))
+    before = or_fail(lambda: registry.by_alias(name, "champion"))
+    info = or_fail(lambda: registry.promote(name, version))
     _record(settings, dataset, "promoted", info.version, before)
     err.print(f"{name} v{info.version} is the champion")
     emit({"status": "success", "model_name": name, "champion": info.version})
@@ -310,8 +302,8 @@ def promote(settings: Settings, version: str, dataset: str | None) -> None:
 def rollback(settings: Settings, dataset: str | None) -> None:
     """Point the champion back at the version it replaced."""
     registry, name = _registry(settings, dataset)
-    before = _registry_call(lambda: registry.by_alias(name, "champion"))
-    info = _registry_call(lambda: registry.rollback(name))
+    before = or_fail(lambda: registry.by_alias(name, "champion"))
+    info = or_fail(lambda: registry.rollback(name))
     _record(settings, dataset, "rolled-back", info.version, before)
     err.print(f"{name}: champion rolled back to v{info.version}")
     emit({"status": "success", "model_name": name, "champion": info.version})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
+
+T = TypeVar("T")
 
 # soft_wrap: lines are never broken, so an address copied from a log or a pipe is whole.
 err = Console(stderr=True, soft_wrap=True)
@@ -23,6 +26,17 @@ def fail(message: str, **extra: Any) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}")
     emit({"status": "failed", "error": {"message": message}, **extra})
     sys.exit(1)
+
+
+def or_fail(call: Callable[[], T]) -> T:
+    """The call's result; a RemarketingError fails as the CLI's contract says (a clear message, a JSON
+    line, exit 1)."""
+    from remarketing.errors import RemarketingError
+
+    try:
+        return call()
+    except RemarketingError as exc:
+        fail(str(exc))
 
 
 def start_message(name: str, address: str) -> None:

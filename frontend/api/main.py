@@ -410,22 +410,16 @@ def _experiment_routes(api: APIRouter) -> None:
     def start_experiment(
         body: ExperimentStart, settings: SettingsDep, storage: StorageDep, registry: RegistryDep
     ) -> dict[str, Any]:
-        dataset = _dataset(settings, body.dataset)
-
-        def given(value: float | None, default: float) -> float:
-            return default if value is None else value
-
         started = experiments.start(
             storage,
-            settings.artifacts_root,
+            settings,
             registry,
-            dataset=dataset,
-            model_name=settings.model_name(dataset),
+            dataset=_dataset(settings, body.dataset),
             challenger=str(body.challenger),
-            share=given(body.share, settings.experiment_share),
-            significance=given(body.significance, settings.experiment_significance),
-            power=given(body.power, settings.experiment_power),
-            min_lift=given(body.min_lift, settings.experiment_min_lift),
+            share=body.share,
+            significance=body.significance,
+            power=body.power,
+            min_lift=body.min_lift,
             by="api",
         )
         return started.as_dict()

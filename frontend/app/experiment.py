@@ -68,7 +68,8 @@ def section(
     versions: list[dict[str, Any]],
     champion: dict[str, Any] | None,
     labels: dict[str, str],
-) -> None:
+) -> dict[str, Any] | None:
+    """The experiment's state (for :func:`decisions` at the foot of the page), or None when unavailable."""
     import streamlit as st
 
     st.subheader("Champion against challenger, on real conversions")
@@ -76,7 +77,7 @@ def section(
         state = api.experiments(dataset)
     except ApiError as exc:
         st.caption(f"experiments unavailable: {exc}")
-        return
+        return None
     running = state["running"]
     if running:
         st.markdown(
@@ -119,16 +120,14 @@ def section(
         last = ended[0]
         said = (last.get("decision") or {}).get("said", last["status"])
         st.caption(f"Last experiment {last['experiment_id']}: {said}")
+    return state
 
 
-def decisions(api: ApiClient, dataset: str) -> None:
+def decisions(state: dict[str, Any] | None) -> None:
     """Every promotion, rollback and experiment, newest first (at the foot of the page)."""
     import streamlit as st
 
-    try:
-        recorded = api.experiments(dataset)["decisions"]
-    except ApiError:
-        return  # said by the section above
+    recorded = (state or {}).get("decisions") or []
     if recorded:
         st.subheader("Decisions")
         with st.expander(

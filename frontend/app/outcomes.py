@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from frontend.app import ui
-from frontend.app.client import FINISHED, ApiClient, ApiError
+from frontend.app.client import ApiClient, ApiError
 from remarketing.uploads import separator_text
 
 
@@ -54,28 +54,9 @@ def section(api: ApiClient, dataset: dict[str, Any]) -> None:
     st.markdown(f"Monitoring run `{run_id}`")
     final = st.session_state.get("outcomes_final")
     if final is None or final.get("run_id") != run_id:
-        _progress(api, run_id)
+        ui.follow_run(api, run_id, "outcomes_final", "the monitoring run")
     else:
         _result(final)
-
-
-def _progress(api: ApiClient, run_id: str) -> None:
-    import streamlit as st
-
-    @st.fragment(run_every=2.0)
-    def poll() -> None:
-        try:
-            run = api.run(run_id)
-        except ApiError as exc:
-            st.warning(f"waiting for the monitoring run: {exc}")
-            return
-        if run["status"] in FINISHED:
-            st.session_state.outcomes_final = run
-            st.rerun()
-        share, text = ui.progress_text(run)
-        st.progress(share, text=text)
-
-    poll()
 
 
 def _result(run: dict[str, Any]) -> None:

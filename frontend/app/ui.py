@@ -109,6 +109,30 @@ def progress_text(run: dict[str, Any]) -> tuple[float, str]:
     return share, f"{doing} (step {min(done + 1, len(planned))} of {len(planned)})"
 
 
+def follow_run(api: Any, run_id: str, final_key: str, what: str = "the run") -> None:
+    """Poll the run every 2 s while it goes (progress naming the step); once it has finished, keep it in
+    ``st.session_state[final_key]`` and rerun the page, which then shows the result."""
+    import streamlit as st
+
+    from frontend.app.client import FINISHED, ApiError
+
+    @st.fragment(run_every=2.0)
+    def poll() -> None:
+        try:
+            run = api.run(run_id)
+        except ApiError as exc:
+            st.warning(f"waiting for {what}: {exc}")
+            return
+        if run["status"] in FINISHED:
+            st.session_state[final_key] = run
+            st.rerun()
+        share, text = progress_text(run)
+        st.progress(share, text=text)
+        st.caption(f"status: {status_label(run['status'])} · updated {local_time(run.get('updated'))}")
+
+    poll()
+
+
 def drift_banner(run: dict[str, Any]) -> None:
     """When the file's customers moved a lot from the training rows: say it above the figures."""
     import streamlit as st

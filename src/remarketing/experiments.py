@@ -224,20 +224,25 @@ def _update(storage: Storage, artifacts_root: str, experiment: Experiment, chang
 
 def start(
     storage: Storage,
-    artifacts_root: str,
+    settings: Any,
     registry: Registry,
     *,
     dataset: str,
-    model_name: str,
     challenger: str,
-    share: float = 0.5,
-    significance: float = 0.05,
-    power: float = 0.8,
-    min_lift: float = 1.2,
+    share: float | None = None,
+    significance: float | None = None,
+    power: float | None = None,
+    min_lift: float | None = None,
     by: str = "",
 ) -> Experiment:
-    """Start an experiment of ``challenger`` against the champion; refused with the reason when the share
-    is outside (0, 1), the version is unknown or is the champion, or an experiment already runs."""
+    """Start an experiment of ``challenger`` against the champion (what is not given comes from the
+    ``experiment_*`` settings); refused with the reason when the share is outside (0, 1), the version is
+    unknown or is the champion, or an experiment already runs."""
+    artifacts_root, model_name = settings.artifacts_root, settings.model_name(dataset)
+    share = settings.experiment_share if share is None else share
+    significance = settings.experiment_significance if significance is None else significance
+    power = settings.experiment_power if power is None else power
+    min_lift = settings.experiment_min_lift if min_lift is None else min_lift
     if not 0 < share < 1:
         raise ParameterError([f"share must be between 0 and 1 (exclusive), got {share:g}"])
     if not 0 < significance < 0.5 or not 0 < power < 1 or min_lift <= 1:

@@ -128,7 +128,7 @@ SCORING = Pipeline(
         "rejects": Handoff(TABLE),
         "model": Handoff(DOCUMENT, "remarketing.ports:ModelRef"),
         "arms": Handoff(DOCUMENT, "remarketing.experiments:Arms"),
-        "endpoint": Handoff(DOCUMENT, "remarketing.experiments:Served"),
+        "endpoints": Handoff(DOCUMENT, "remarketing.experiments:Served"),  # each arm's
         "scored": Handoff(CHUNKS),
     },
     steps=(
@@ -150,13 +150,13 @@ SCORING = Pipeline(
             "deploy",
             "remarketing.scoring:deploy",
             inputs=("arms",),
-            outputs=("endpoint",),
+            outputs=("endpoints",),
             ports=("deployer",),
         ),
         Step(
             "score",
             "remarketing.scoring:score",
-            inputs=("endpoint", "arms", "rows"),
+            inputs=("endpoints", "arms", "rows"),
             outputs=("scored",),
             ports=("deployer",),
         ),

@@ -156,7 +156,7 @@ def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
         m = arms.models[CHAMPION]
         endpoints = {CHAMPION: deployer.deploy(m.name, m.version, m.uri)}
     served = Served(endpoints)
-    return StepResult(outputs={"endpoint": served}, record=RecordChange(pipeline_run=served.as_dict()))
+    return StepResult(outputs={"endpoints": served}, record=RecordChange(pipeline_run=served.as_dict()))
 
 
 # --- 4. score -------------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def score_chunk(scorer: HttpScorer, rows: pd.DataFrame, spec: DatasetSpec, concu
 def score(
     ctx: StepContext,
     *,
-    endpoint: Any,
+    endpoints: Any,
     arms: Any,
     rows: Chunks,
     scored: Chunks,
@@ -250,7 +250,7 @@ def score(
     version that scored it). When a server stops answering it is deployed again (once) and the chunk
     retried; then the run fails clearly."""
     spec = ctx.spec
-    scorers = {arm: HttpScorer(e.base_url, e.model_name) for arm, e in endpoint.endpoints.items()}
+    scorers = {arm: HttpScorer(e.base_url, e.model_name) for arm, e in endpoints.endpoints.items()}
     warnings: list[str] = []
     count = 0
     started = time.perf_counter()

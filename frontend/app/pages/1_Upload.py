@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from frontend.app import outcomes, ui
-from frontend.app.client import FINISHED, ApiClient, ApiError
+from frontend.app.client import ApiClient, ApiError
 from remarketing.contacts import expected_of_top
 
 st.set_page_config(page_title="Upload · Remarketing", page_icon="📤", layout="wide")
@@ -91,22 +91,6 @@ if file is not None:
             st.session_state.run_id = accepted["run_id"]
             st.session_state.final = None
             st.session_state.object = accepted["object"]
-
-
-@st.fragment(run_every=2.0)
-def progress(run_id: str) -> None:
-    """Polls the run while it goes; reruns the whole page once it has finished."""
-    try:
-        run = api.run(run_id)
-    except ApiError as exc:
-        st.warning(f"waiting for the run: {exc}")
-        return
-    if run["status"] in FINISHED:
-        st.session_state.final = run
-        st.rerun()
-    share, text = ui.progress_text(run)
-    st.progress(share, text=text)
-    st.caption(f"status: {ui.status_label(run['status'])} · updated {ui.local_time(run.get('updated'))}")
 
 
 def result(run: dict) -> None:
@@ -197,7 +181,7 @@ if run_id:
     st.subheader(f"Run `{run_id}`")
     final = st.session_state.get("final")
     if final is None or final.get("run_id") != run_id:
-        progress(run_id)
+        ui.follow_run(api, run_id, "final")
     else:
         result(final)
     if st.button("Score another file", key="reset"):

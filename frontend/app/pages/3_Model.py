@@ -64,7 +64,7 @@ chosen = [m for v in [left_v, right_v] for m in versions if m["version"] == v]
 if champion is None:
     st.warning("No champion yet: no version has cleared the promotion gate.")
 
-experiment.section(api, dataset, versions, champion, labels)
+experiments = experiment.section(api, dataset, versions, champion, labels)
 
 st.subheader("Backtests: each later period of the history, scored by a fit on every row before it")
 rows = []
@@ -150,4 +150,4 @@ for column, m in zip(columns, chosen, strict=True):
         if image:
             st.image(image, caption="SHAP summary: each dot a customer, colour its value")
 
-experiment.decisions(api, dataset)
+experiment.decisions(experiments)
