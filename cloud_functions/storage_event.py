@@ -66,12 +66,23 @@ def ignored_because(obj: StorageObject, prefix: str) -> str | None:
     return None
 
 
-def handle(event: Any, prefix: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    """Parse, filter, launch. Returns what was launched (or found), None when ignored."""
-    obj = parse(event)
+def handle(
+    event: Any, prefix: str, settings: Settings | None = None, *, function: str = ""
+) -> dict[str, Any] | None:
+    """Parse, filter, launch. Returns what was launched (or found), None when ignored. ``function``: the
+    name its counts are kept under (docs/observability.md)."""
+    from cloud_functions import metrics
+
+    metrics.EVENTS.labels(function).inc()
+    try:
+        obj = parse(event)
+    except BadRequest:
+        metrics.IGNORED.labels(function, "malformed").inc()
+        raise
     why = ignored_because(obj, prefix)
     if why:
         log.info("ignored gs://%s/%s#%s: %s", obj.bucket, obj.name, obj.generation, why)
+        metrics.IGNORED.labels(function, metrics.reason_label(why)).inc()
         return None
     from pipelines.launchers import launcher_for
     from remarketing.launch import launch
@@ -85,7 +96,12 @@ def handle(event: Any, prefix: str, settings: Settings | None = None) -> dict[st
         # A generation that no longer exists (replaced before delivery) cannot be launched: say so and
         # acknowledge, so the trigger does not retry forever.
         log.warning("not launched gs://%s/%s#%s: %s", obj.bucket, obj.name, obj.generation, exc)
+        metrics.IGNORED.labels(function, "not_launchable").inc()
         return None
+    if launched.created:
+        metrics.LAUNCHED.labels(function, launched.record.kind).inc()
+    else:
+        metrics.DEDUPLICATED.labels(function).inc()
     verb = "launched" if launched.created else "already launched"
     log.info(
         "%s run %s for gs://%s/%s#%s", verb, launched.record.run_id, obj.bucket, obj.name, obj.generation

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.model_uri:
         parser.error("--model-uri is required (or set STORAGE_URI)")
     model = RemarketingModel(args.model_name, args.model_uri, version=args.model_version)
+    # Off only to measure what the metrics cost (benchmarks/observability.py).
+    model.count_metrics = os.environ.get("REMARKETING_MODEL_METRICS", "1") != "0"
     model.load()
     server = BoundModelServer(
         host=args.host,

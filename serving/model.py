@@ -18,6 +18,7 @@ the column; it is never a 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ from remarketing import bundle
 from remarketing.errors import InvalidRow
 from remarketing.models import CampaignModel
 from remarketing.reasons import explain_rows
+from serving.metrics import ModelMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class RemarketingModel(Model):
         self.model: CampaignModel | None = None
         self._workdir: Path | None = None
         self.ready = False
+        self.metrics: ModelMetrics | None = None  # after load (the name may come from the bundle)
+        self.count_metrics = True
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def load(self) -> bool:
@@ -87,6 +91,8 @@ class RemarketingModel(Model):
             len(self.model.features),
             self.model_uri,
         )
+        if self.count_metrics:
+            self.metrics = ModelMetrics(self.name, self.version)
         self.ready = True
         return self.ready
 
@@ -160,8 +166,11 @@ class RemarketingModel(Model):
     def predict(
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
     ) -> dict | InferResponse:
-        rows = self.rows(payload)
-        probabilities = np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")
+        with self._counting_errors("predict"):
+            rows = self.rows(payload)
+            probabilities = np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")
+        if self.metrics:
+            self.metrics.scored(probabilities)
         if isinstance(payload, InferRequest):
             output = InferOutput(name=OUTPUT, shape=[len(probabilities)], datatype="FP64")
             output.set_data_from_numpy(probabilities, binary_data=False)
@@ -176,9 +185,16 @@ class RemarketingModel(Model):
     async def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict:
         # SHAP for tree and neural models takes seconds per thousand rows: run it off the event loop so
         # that health checks and other requests are still answered meanwhile.
-        rows = self.rows(payload)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.explain_rows, rows)
+        with self._counting_errors("explain"):
+            rows = self.rows(payload)
+            loop = asyncio.get_running_loop()
+            explained = await loop.run_in_executor(None, self.explain_rows, rows)
+        if self.metrics:
+            self.metrics.explained(len(rows))
+        return explained
+
+    def _counting_errors(self, verb: str):
+        return self.metrics.counting_errors(verb) if self.metrics else contextlib.nullcontext()
 
     def explain_rows(self, rows: pd.DataFrame) -> dict:
         """One explanation per row, computed in one vectorised call for the whole request."""

@@ -11,4 +11,4 @@ logging.basicConfig(level=logging.INFO)
 
 @functions_framework.cloud_event
 def on_input_file(event) -> None:
-    handle(event, prefix="input/")
+    handle(event, prefix="input/", function="on_input_file")

@@ -11,4 +11,4 @@ logging.basicConfig(level=logging.INFO)
 
 @functions_framework.cloud_event
 def on_outcomes_file(event) -> None:
-    handle(event, prefix="outcomes/")
+    handle(event, prefix="outcomes/", function="on_outcomes_file")

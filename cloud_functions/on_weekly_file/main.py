@@ -11,4 +11,4 @@ logging.basicConfig(level=logging.INFO)
 
 @functions_framework.cloud_event
 def on_weekly_file(event) -> None:
-    handle(event, prefix="weekly/")
+    handle(event, prefix="weekly/", function="on_weekly_file")

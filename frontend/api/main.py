@@ -197,15 +197,14 @@ def _upload_routes(api: APIRouter) -> None:
                 name = settings.model_name(ds)  # (the registry is a blocking client: off the event loop)
                 await run_in_threadpool(uploads.check_version, registry, name, params["model_version"])
         except RemarketingError as exc:
-            metrics.uploads.labels(outcome=str(status_of(exc))).inc()
+            metrics.rejected("weekly", exc)
             raise
         if dry_run:
             return JSONResponse({"ok": True, "warnings": warnings}, status_code=200)
         receipt = await run_in_threadpool(
             uploads.store, storage, settings, data, filename, ds, params, warnings
         )
-        metrics.uploads.labels(outcome="202").inc()
-        metrics.upload_bytes.inc(len(data))
+        metrics.accepted("weekly", len(data))
         status_url = str(request.url_for("get_run", run_id=receipt.run_id))
         log.info("upload %s stored as %s (run %s)", filename, receipt.object, receipt.run_id)
         return JSONResponse(
@@ -248,28 +247,34 @@ def _run_routes(api: APIRouter) -> None:
 
         from remarketing.runs import RunStore, run_id_for
 
-        data = await _read_limited(file, limit)
-        filename = file.filename or "outcomes.csv"
-        uploads.check_extension(filename)
-        uploads.check_content(data, limit)
-        scoring = await run_in_threadpool(RunStore(storage, settings.artifacts_root).get, run_id)
-        if scoring.kind != "scoring":
-            raise NotFoundError(f"run {run_id} is a {scoring.kind} run: outcomes belong to a scoring run")
-        if scoring.status != "success":
-            raise Conflict(
-                f"scoring run {run_id} is {scoring.status}: it published no list, so no outcomes can "
-                "belong to it (nothing was stored)"
+        metrics: Metrics = request.app.state.metrics
+        try:
+            data = await _read_limited(file, limit)
+            filename = file.filename or "outcomes.csv"
+            uploads.check_extension(filename)
+            uploads.check_content(data, limit)
+            scoring = await run_in_threadpool(RunStore(storage, settings.artifacts_root).get, run_id)
+            if scoring.kind != "scoring":
+                raise NotFoundError(f"run {run_id} is a {scoring.kind} run: outcomes belong to a scoring run")
+            if scoring.status != "success":
+                raise Conflict(
+                    f"scoring run {run_id} is {scoring.status}: it published no list, so no outcomes can "
+                    "belong to it (nothing was stored)"
+                )
+            name, generation = await run_in_threadpool(
+                uploads.put,
+                storage,
+                settings,
+                data,
+                filename,
+                dataset=scoring.dataset,
+                params={"scoring_run": run_id},
+                prefix="outcomes/",
             )
-        name, generation = await run_in_threadpool(
-            uploads.put,
-            storage,
-            settings,
-            data,
-            filename,
-            dataset=scoring.dataset,
-            params={"scoring_run": run_id},
-            prefix="outcomes/",
-        )
+        except RemarketingError as exc:
+            metrics.rejected("outcomes", exc)
+            raise
+        metrics.accepted("outcomes", len(data))
         monitoring = run_id_for(settings.landing_bucket, name, generation)
         status_url = str(request.url_for("get_run", run_id=monitoring))
         return JSONResponse(
@@ -525,6 +530,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/download", tags=["predictions"], summary="Download a file by its signed link (no token needed)"
     )
     def download(
+        request: Request,
         settings: SettingsDep,
         uri: Annotated[str | None, Query(description="gs:// address of the file")] = None,
         generation: Annotated[str | None, Query()] = None,
@@ -532,9 +538,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signature: Annotated[str | None, Query()] = None,
     ) -> Response:
         """A link missing a part (copied only in part) is answered in words, not as a validation error."""
+        counted = request.app.state.metrics.downloads
         given = {"uri": uri, "generation": generation, "expires": expires, "signature": signature}
         missing = [k for k, v in given.items() if not v]
         if missing or not (generation or "").isdigit() or not (expires or "").isdigit():
+            counted.labels("incomplete").inc()
             raise HTTPException(
                 status_code=400,
                 detail="this link is incomplete (copied only in part?): copy the whole predictions URL, "
@@ -543,13 +551,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             verify(settings, uri, int(generation), int(expires), signature)
         except InvalidSignature as exc:
+            counted.labels("refused").inc()
             raise HTTPException(status_code=403, detail=str(exc)) from None
         try:
             data = Storage(settings).read_bytes(uri, generation=int(generation))
         except StorageError:
+            counted.labels("gone").inc()
             raise HTTPException(
                 status_code=410, detail="the file behind this link was replaced or removed"
             ) from None
+        counted.labels("served").inc()
         name = PurePosixPath(uri).name
         media = "text/csv" if name.endswith(".csv") else "application/octet-stream"
         return Response(

@@ -66,3 +66,35 @@ def test_a_malformed_event_is_a_bad_request_naming_the_problem(data, type_, mess
 )
 def test_only_the_functions_own_finished_csv_objects_are_launched(name, size, why):
     assert ignored_because(obj(name, size), "weekly/") == why
+
+
+def test_each_event_is_counted_and_an_ignored_one_by_its_reason():
+    from prometheus_client import REGISTRY
+
+    from cloud_functions import metrics
+    from cloud_functions.storage_event import handle
+
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"function": "on_weekly_file", **labels}) or 0.0
+
+    metrics.declare("on_weekly_file", "scoring")
+    before = {
+        r: count("remarketing_function_events_ignored_total", reason=r) for r in metrics.IGNORED_REASONS
+    }
+    events = count("remarketing_function_events_total")
+    data = {"bucket": "b", "generation": "1", "size": "0", "name": "weekly/a.csv"}
+    assert handle(event(data), "weekly/", function="on_weekly_file") is None
+    assert (
+        handle(event({**data, "name": "input/a.csv", "size": "5"}), "weekly/", function="on_weekly_file")
+        is None
+    )
+    with pytest.raises(BadRequest):
+        handle(event({**data, "generation": "0"}), "weekly/", function="on_weekly_file")
+    assert count("remarketing_function_events_total") == events + 3
+    after = {r: count("remarketing_function_events_ignored_total", reason=r) for r in metrics.IGNORED_REASONS}
+    assert {r: after[r] - before[r] for r in after if after[r] != before[r]} == {
+        "empty": 1,
+        "other_prefix": 1,
+        "malformed": 1,
+    }
+    assert metrics.reason_label("not under weekly/") == "other_prefix"

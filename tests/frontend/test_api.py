@@ -83,10 +83,24 @@ def test_files_that_are_not_a_usable_csv_are_refused_and_not_stored(
     client, settings, name, data, status, expected
 ):
     before = weekly_objects(settings)
+    reason = "not_csv" if status == 415 else "invalid_file"
+    counted = uploads_counted(client, "rejected", reason)
     response = post(client, name, data)
     assert response.status_code == status, response.text
     assert expected in json.dumps(response.json())
     assert weekly_objects(settings) == before
+    assert uploads_counted(client, "rejected", reason) == counted + 1  # the reason, as a bounded label
+
+
+def uploads_counted(client: TestClient, outcome: str, reason: str, kind: str = "weekly") -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = {"kind": kind, "outcome": outcome, "reason": reason}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "remarketing_api_uploads_total" and sample.labels == wanted:
+                return sample.value
+    raise AssertionError(f"no remarketing_api_uploads_total{wanted}")
 
 
 def test_wrong_columns_are_422_listing_every_problem(client, settings, bank_bytes):
@@ -280,6 +294,8 @@ def weekly_frame_rows(data: bytes) -> pd.DataFrame:
 def test_a_link_copied_only_in_part_is_answered_in_words(scored, client, anonymous):
     url = httpx.URL(client.get(scored.uploads[0]["status_url"]).json()["predictions URL"])
     path = url.raw_path.decode()
+    before = {o: downloads_counted(anonymous, o) for o in ("served", "refused", "incomplete")}
+    assert anonymous.get(path).status_code == 200
     cut = anonymous.get(path[: path.index("&signature=") + len("&signature=") + 10])
     assert cut.status_code == 403 and "incomplete" in cut.json()["detail"]
     no_signature = anonymous.get(path[: path.index("&signature=")])
@@ -289,6 +305,20 @@ def test_a_link_copied_only_in_part_is_answered_in_words(scored, client, anonymo
         and "signature" in no_signature.text
     )
     assert anonymous.get("/download").status_code == 400
+    after = {o: downloads_counted(anonymous, o) for o in before}
+    assert {o: after[o] - before[o] for o in before} == {"served": 1, "refused": 1, "incomplete": 2}
+
+
+def downloads_counted(client: TestClient, outcome: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "remarketing_api_predictions_downloads_total" and sample.labels == {
+                "outcome": outcome
+            }:
+                return sample.value
+    raise AssertionError(f"no remarketing_api_predictions_downloads_total{{outcome={outcome!r}}}")
 
 
 def test_scored_cells_starting_with_formula_characters_are_escaped_in_the_download(scored, client):
