@@ -7,7 +7,7 @@ DATA_DIR ?= data
 export OMP_WAIT_POLICY := PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help install checks-venv test test-unit screenshots lint compile demo up down status benchmarks clean
+.PHONY: help install system-packages test-packages checks-venv test test-unit screenshots lint compile demo up down status benchmarks clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,19 +33,25 @@ install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constra
 	.venv-hcl2/bin/pip install --quiet -r requirements/hcl2.txt
 	touch $@
 
+system-packages: ## Install the Debian packages the local stack runs (Prometheus, Pushgateway, Alertmanager)
+	@bash requirements/apt-install.sh --no-recommends requirements/debian-stack.txt
+
+test-packages: system-packages ## ... and those only the tests need (Chromium)
+	@bash requirements/apt-install.sh requirements/debian-tests.txt
+
 checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy checks (checkov, hadolint, python-hcl2)
 
-demo: install ## Train on the first 80% of bank-full, score the last 20% on KServe, print the predictions URL
+demo: install system-packages ## Train on the first 80% of bank-full, score the last 20% on KServe, print the predictions URL
 	REMARKETING_DATA_DIR=$(DATA_DIR) $(BIN)/remarketing demo
 
-test: install checks-venv ## Run the whole test suite (lint and layering, unit, integration on the real local stack, deploy checks)
+test: install test-packages checks-venv ## Run the whole test suite (lint and layering, unit, integration on the real local stack, deploy checks)
 	$(MAKE) lint
 	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test-unit: install ## Run every unit test (wherever it lives: the tests mirror the tree), none of the stack
 	$(BIN)/pytest -m "not integration and not deploy"
 
-screenshots: install ## Refresh docs/screenshots/: every page for both datasets, taken by the browser tests
+screenshots: install test-packages ## Refresh docs/screenshots/: every page for both datasets, taken by the browser tests
 	REMARKETING_E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/frontend/test_e2e_browser.py
 
 lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproject.toml)
@@ -57,7 +63,7 @@ lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproj
 compile: install ## Compile the pipelines to Kubeflow IR YAML in build/pipelines
 	$(BIN)/remarketing pipelines compile --output-dir build/pipelines
 
-up: install ## Start the whole local stack (emulator, MLflow, API, app, functions, event bridge)
+up: install system-packages ## Start the whole local stack (emulator, MLflow, API, app, functions, event bridge)
 	$(BIN)/remarketing up
 
 down: ## Stop every process the local stack started

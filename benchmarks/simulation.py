@@ -140,7 +140,7 @@ def one_week(settings: Any, spec: Any, week: pd.DataFrame, key: str, trained: Tr
     targeted, holdout, explore = groups["targeted"], groups["holdout"], groups["explore"]
     rate = figures["conversion_rate"]
     promise = figures["promise"]
-    enough = retraining.MIN_REFERENCE
+    enough = monitoring.MIN_REFERENCE
     conversions = int(joined.loc[joined["group"] == "targeted", "label"].sum())
     return {
         "model_fitted_on_weeks": trained.weeks,
@@ -288,7 +288,7 @@ def findings(
     results: dict[str, list[dict[str, Any]]], totals: dict[str, dict[str, Any]], floor: float
 ) -> list[str]:
     """The results in plain words, each sentence computed from the figures."""
-    from remarketing.retraining import MIN_REFERENCE
+    from remarketing.monitoring import MIN_REFERENCE
 
     p, n, e = totals["policy"], totals["never"], totals["every_week"]
     weeks = len(results["policy"])

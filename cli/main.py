@@ -180,8 +180,9 @@ def retrain(settings: Settings, dataset: str | None, no_wait: bool) -> None:
 @click.option("--budget", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.pass_obj
 def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
-    """The whole chain on bank-full: train on the first 80% of the campaign history, then score the last
-    20% as a weekly file (outcome removed, customer ids added) and compare expected with actual conversion."""
+    """The whole chain on bank-full: train on the first 80% of the campaign history, score the last 20% as a
+    weekly file (outcome removed, customer ids added), compare expected with actual conversion, and send
+    the held-back outcomes into outcomes/ for the monitoring pipeline."""
     from local_stack.services import ALL, ensure_stack
     from remarketing import examples
     from remarketing.demo import actual_outcomes, prepare
@@ -202,7 +203,7 @@ def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
         fail(str(exc))
     files = prepare(data_path, settings.state_dir.resolve() / "demo")
     history = f"{files.history.name} ({files.history_rows} rows, the first 80%)"
-    err.print(f"[bold]1/2 training[/bold]: {history} into input/")
+    err.print(f"[bold]1/3 training[/bold]: {history} into input/")
     run_id = put_and_launch(
         settings, str(files.history), "input/", launch_now=False, dataset="bank-marketing"
     )
@@ -211,7 +212,7 @@ def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
         emit({"status": "failed", "training": trained})
         sys.exit(1)
     err.print(
-        f"[bold]2/2 scoring[/bold]: {files.weekly.name} ({files.weekly_rows} customers, the last 20%, "
+        f"[bold]2/3 scoring[/bold]: {files.weekly.name} ({files.weekly_rows} customers, the last 20%, "
         "no outcome, with ids) into weekly/"
     )
     run_id = put_and_launch(
@@ -235,9 +236,21 @@ def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
             markup=False,
             highlight=False,
         )
+        # The bank reports how the calls went: the monitoring pipeline measures the week, as every week.
+        err.print(f"[bold]3/3 outcomes[/bold]: {files.labels.name} (the campaign's outcomes) into outcomes/")
+        run_id = put_and_launch(
+            settings,
+            str(files.labels),
+            "outcomes/",
+            launch_now=False,
+            dataset="bank-marketing",
+            params={"scoring_run": scored["run_id"]},
+        )
+        out["monitoring"] = report(settings, wait(settings, run_id, appear_within=60))
         err.print(
             f"look at: UI http://127.0.0.1:{settings.ui_port} | MLflow {settings.tracking_uri} | "
-            f"API http://127.0.0.1:{settings.api_port}/docs | manifest {scored['manifest_uri']}",
+            f"API http://127.0.0.1:{settings.api_port}/docs | Prometheus {settings.prometheus_url} | "
+            f"manifest {scored['manifest_uri']}",
             markup=False,
             highlight=False,
         )

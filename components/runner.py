@@ -19,8 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from observability.push import push
 from remarketing import families, flow
 from remarketing.datasets import load_spec
+from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
 from remarketing.step import Chunks, Folder, RecordChange, StepContext, StepSettings
@@ -127,8 +129,20 @@ def run_step(kind: str, name: str, args: dict[str, Any]) -> None:
     store = RunStore(storage, settings.artifacts_root)
     family = args.get("family")
     shown = f"{step.name}-{family}" if step.per_family else step.name
+    try:
+        _run_marked(pipeline, step, shown, settings, storage, store, args)
+    finally:  # the run's figures as its record now says, whatever happened (docs/observability.md)
+        try:
+            push(settings, store.get(args["run_id"]))
+        except RemarketingError:
+            pass  # storage is down: the step's own error says so
+
+
+def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
+    family = args.get("family")
     with store.step(args["run_id"], shown) as after:
         record = store.get(args["run_id"])
+        push(settings, record)  # running, from the step's first moment
         ctx = StepContext(
             StepSettings(settings, shown, step.settings), load_spec(record.dataset), record, storage, family
         )

@@ -34,6 +34,7 @@ COPY frontend ./frontend
 COPY tracking ./tracking
 COPY cli ./cli
 COPY local_stack ./local_stack
+COPY observability ./observability
 RUN pip install --no-cache-dir --no-build-isolation -c constraints.txt ".[pipelines]" \
     && pip check
 

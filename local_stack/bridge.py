@@ -7,7 +7,10 @@ generations in the landing bucket and posts Eventarc-shaped binary CloudEvents
   refused it as malformed (4xx). A function that is down gets its pending events when it is back.
 - What was delivered is appended to ``<state>/bridge/delivered.jsonl``: after a restart the bridge does
   not re-fire those, and it delivers what arrived while it was down.
-- Every few seconds it also reconciles local runs whose pipeline process died (see ``pipelines.launchers``).
+- Every few seconds it also reconciles local runs whose pipeline process died (see ``pipelines.launchers``)
+  and the Pushgateway's groups with the runs (``observability.push.sweep``).
+- On ``bridge_metrics_port`` it serves its ``/metrics`` and takes Alertmanager's webhook at ``/alerts``,
+  appending each notification to ``<state>/alertmanager/alerts.jsonl`` (the local alert channel).
 
 Run: ``python -m local_stack.bridge`` (settings from ``REMARKETING_*``).
 """
@@ -23,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import Counter, Gauge
 
+from local_stack.http_sidecar import Sidecar
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 
@@ -32,13 +37,23 @@ EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
 POLL_SECONDS = 0.25
 RECONCILE_SECONDS = 5.0
 
+EVENTS = Counter("remarketing_bridge_events", "Object generations queued for delivery")
+DELIVERIES = Counter(
+    "remarketing_bridge_deliveries", "Events acknowledged or refused by a function", ["function", "outcome"]
+)
+RETRIES = Counter("remarketing_bridge_delivery_retries", "Deliveries to retry", ["function", "cause"])
+PENDING = Gauge("remarketing_bridge_pending_events", "Events not acknowledged by every function")
+OLDEST = Gauge("remarketing_bridge_oldest_pending_seconds", "Age of the oldest pending event")
+LAST_CYCLE = Gauge("remarketing_bridge_last_cycle_timestamp_seconds", "The last scan-and-deliver cycle")
 
-def function_urls(settings: Settings) -> list[str]:
-    return [
-        f"http://127.0.0.1:{settings.input_function_port}",
-        f"http://127.0.0.1:{settings.weekly_function_port}",
-        f"http://127.0.0.1:{settings.outcomes_function_port}",
-    ]
+
+def function_urls(settings: Settings) -> dict[str, str]:
+    """Each function's URL -> its name (the label of its delivery counts)."""
+    return {
+        f"http://127.0.0.1:{settings.input_function_port}": "on_input_file",
+        f"http://127.0.0.1:{settings.weekly_function_port}": "on_weekly_file",
+        f"http://127.0.0.1:{settings.outcomes_function_port}": "on_outcomes_file",
+    }
 
 
 def cloud_event(blob: Any) -> tuple[dict[str, str], bytes]:
@@ -79,13 +94,21 @@ class Pending:
     waiting_for: set[str]  # function URLs that have not acknowledged it yet
     attempts: int = 0
     next_try: float = field(default_factory=time.monotonic)
+    queued: float = field(default_factory=time.monotonic)
 
 
 class Bridge:
     def __init__(self, settings: Settings, targets: list[str] | None = None) -> None:
         self.settings = settings
         self.storage = Storage(settings)
-        self.targets = targets or function_urls(settings)
+        names = function_urls(settings)
+        self.targets = targets or list(names)
+        self.names = {url: names.get(url, url) for url in self.targets}
+        for url in self.targets:  # every series at zero from the start
+            for outcome in ("delivered", "refused"):
+                DELIVERIES.labels(self.names[url], outcome)
+            for cause in ("unreachable", "server_error"):
+                RETRIES.labels(self.names[url], cause)
         self.folder = Path(settings.state_dir) / "bridge"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.journal = self.folder / "delivered.jsonl"
@@ -105,6 +128,7 @@ class Bridge:
                 continue
             headers, body = cloud_event(blob)
             self.pending[key] = Pending(headers, body, set(self.targets))
+            EVENTS.inc()
 
     def deliver(self) -> None:
         now = time.monotonic()
@@ -116,15 +140,19 @@ class Bridge:
                     response = self.http.post(url, content=event.body, headers=event.headers)
                 except httpx.TransportError as exc:
                     log.warning("%s: %s unreachable (%s); will retry", key, url, type(exc).__name__)
+                    RETRIES.labels(self.names[url], "unreachable").inc()
                     continue
                 if response.status_code < 300 or 400 <= response.status_code < 500:
-                    if response.status_code >= 400:
+                    refused = response.status_code >= 400
+                    if refused:
                         log.error(
                             "%s refused by %s: %s %s", key, url, response.status_code, response.text[:200]
                         )
+                    DELIVERIES.labels(self.names[url], "refused" if refused else "delivered").inc()
                     event.waiting_for.discard(url)
                 else:
                     log.warning("%s: %s answered %s; will retry", key, url, response.status_code)
+                    RETRIES.labels(self.names[url], "server_error").inc()
             if event.waiting_for:
                 event.attempts += 1
                 event.next_try = now + min(10.0, 0.25 * 2**event.attempts)
@@ -139,11 +167,19 @@ class Bridge:
         log.info("delivered %s", key)
 
     def heartbeat(self) -> None:
-        (self.folder / "heartbeat").write_text(str(time.time()))
+        now = time.time()
+        (self.folder / "heartbeat").write_text(str(now))
+        LAST_CYCLE.set(now)
+        PENDING.set(len(self.pending))
+        oldest = min((e.queued for e in self.pending.values()), default=None)
+        OLDEST.set(time.monotonic() - oldest if oldest is not None else 0)
 
     def run(self) -> None:
+        from observability.push import records_in, sweep
         from pipelines.launchers import reconcile_local_runs
 
+        alerts = Path(self.settings.state_dir) / "alertmanager" / "alerts.jsonl"
+        Sidecar(self.settings.bridge_metrics_port, alerts).start()
         last_reconcile = 0.0
         while True:
             try:
@@ -151,6 +187,7 @@ class Bridge:
                 self.deliver()
                 if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
                     reconcile_local_runs(self.settings, self.storage)
+                    sweep(self.settings, records_in(self.storage, self.settings))
                     last_reconcile = time.monotonic()
             except Exception:  # noqa: BLE001 - the emulator restarting must not end the bridge
                 log.exception("bridge cycle failed; retrying")

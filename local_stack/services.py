@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-import cloud_functions
 import frontend
 from remarketing.errors import ServiceError
 from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
@@ -27,6 +28,7 @@ class Service:
     health_path: str | None  # None: healthy while ``heartbeat`` is fresh (a process with no HTTP)
     startup_seconds: float
     heartbeat: Path | None = None
+    prepare: Callable[[], Any] | None = None  # run before each start (e.g. write its configuration)
 
     @property
     def port(self) -> int:
@@ -74,6 +76,8 @@ def mlflow_server(settings: Settings) -> tuple[Service, list[str], dict[str, str
         str(settings.mlflow_port),
         "--workers",
         "1",
+        "--expose-prometheus",  # its /metrics (prometheus-flask-exporter keeps them in this folder)
+        str(root / "prometheus"),
     ]
     # One worker and no job runner: 512 MB instead of 1.8 GB (STACK.md).
     return service, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -96,21 +100,18 @@ def api(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
 
 
 def _function(target: str, port_setting: str):
-    """A Cloud Function served by functions-framework from its own folder, as deployed."""
+    """A Cloud Function loaded from its own folder as functions-framework deploys it, plus its /metrics."""
 
     def factory(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
         port = getattr(settings, port_setting)
-        source = Path(cloud_functions.__file__).parent / target / "main.py"
         # Any HTTP answer to a GET means it serves (a CloudEvent function answers GET with 4xx).
         service = Service(f"function-{target}", f"http://127.0.0.1:{port}", "/", 30)
         command = [
-            _bin("functions-framework"),
+            sys.executable,
+            "-m",
+            "cloud_functions.serve",
             "--target",
             target,
-            "--source",
-            str(source),
-            "--signature-type",
-            "cloudevent",
             "--host",
             "127.0.0.1",
             "--port",
@@ -164,6 +165,62 @@ def ui(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
     )
 
 
+# Debian's packages (`make system-packages`): what each observability service runs.
+DEBIAN_PACKAGES = {
+    "prometheus": "prometheus",
+    "prometheus-pushgateway": "prometheus-pushgateway",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+}
+
+
+def pushgateway(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    root = settings.state_dir.resolve() / "pushgateway"
+    address = f"http://127.0.0.1:{settings.pushgateway_port}"
+    service = Service(
+        "pushgateway", address, "/-/ready", 30, prepare=lambda: root.mkdir(parents=True, exist_ok=True)
+    )
+    command = [
+        "prometheus-pushgateway",
+        f"--web.listen-address=127.0.0.1:{settings.pushgateway_port}",
+        # runs pushed before a restart are still swept (deleted once ended) afterwards
+        f"--persistence.file={root / 'metrics.store'}",
+        "--persistence.interval=10s",
+    ]
+    return service, command, {}
+
+
+def alertmanager(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    from observability.prometheus_config import write_alertmanager
+
+    address = f"http://127.0.0.1:{settings.alertmanager_port}"
+    service = Service("alertmanager", address, "/-/ready", 30, prepare=lambda: write_alertmanager(settings))
+    root = settings.state_dir.resolve() / "alertmanager"
+    command = [
+        "prometheus-alertmanager",
+        f"--config.file={root / 'alertmanager.yml'}",
+        f"--storage.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{settings.alertmanager_port}",
+        "--cluster.listen-address=",  # one instance: no gossip port
+    ]
+    return service, command, {}
+
+
+def prometheus(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
+    from observability.prometheus_config import write_prometheus
+
+    address = f"http://127.0.0.1:{settings.prometheus_port}"
+    service = Service("prometheus", address, "/-/ready", 60, prepare=lambda: write_prometheus(settings))
+    root = settings.state_dir.resolve() / "prometheus"
+    command = [
+        "prometheus",
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'data'}",
+        "--storage.tsdb.retention.time=7d",
+        f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+    ]
+    return service, command, {}
+
+
 SERVICES = {
     "storage-emulator": emulator,
     "mlflow": mlflow_server,
@@ -174,10 +231,14 @@ SERVICES = {
     "function-on_outcomes_file": _function("on_outcomes_file", "outcomes_function_port"),
     "bridge": bridge,
     "scheduler": scheduler,  # REMARKETING_RETRAIN_SCHEDULE's turns (Cloud Scheduler in the cloud)
+    "pushgateway": pushgateway,  # pipeline runs' figures (docs/observability.md)
+    "alertmanager": alertmanager,
+    "prometheus": prometheus,
 }
 # What `train` and `score` need (they call launch() themselves); `up` starts everything, so files
 # dropped into the landing bucket are picked up by the functions through the bridge.
 CORE = ("storage-emulator", "mlflow", "api")
+OBSERVABILITY = ("pushgateway", "alertmanager", "prometheus")
 ALL = tuple(SERVICES)
 
 
@@ -199,6 +260,10 @@ PORT_SETTINGS = (
     "input_function_port",
     "weekly_function_port",
     "outcomes_function_port",
+    "prometheus_port",
+    "pushgateway_port",
+    "alertmanager_port",
+    "bridge_metrics_port",
 )
 
 
@@ -250,6 +315,14 @@ def ensure(settings: Settings, name: str, *, on_start=None) -> Entry:
             f"{name}: port {service.port} is taken by a program this state folder did not start; "
             f"stop it or choose another port (see README: settings)"
         )
+    if not shutil.which(command[0]):
+        package = DEBIAN_PACKAGES.get(command[0], command[0])
+        raise ServiceError(
+            f"{name}: the program {command[0]!r} is not installed: run `make system-packages` "
+            f"(Debian's {package} package)"
+        )
+    if service.prepare:
+        service.prepare()
     if on_start:
         on_start(name, service.address or "(no port)")
     entry = registry.start(name, command, address=service.address, env=env)

@@ -82,7 +82,12 @@ def run(run_id: str, settings: Settings) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure ends the run, with its reason
         log.exception("run %s failed", run_id)
-        RunStore(Storage(settings), settings.artifacts_root).fail(run_id, f"the pipeline failed: {exc}")
+        failed = RunStore(Storage(settings), settings.artifacts_root).fail(
+            run_id, f"the pipeline failed: {exc}"
+        )
+        from observability.push import push
+
+        push(settings, failed)
         return 1
     finally:
         ProcessRegistry(settings.state_dir).forget(process_name(run_id))

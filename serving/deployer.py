@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from observability.targets import write_model_server_targets
 from remarketing.errors import ModelNotFoundError, RemarketingError, ServiceError
 from remarketing.ports import CHALLENGER, CHAMPION, Deployer, Endpoint, ModelRef
 from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
@@ -119,8 +120,11 @@ class LocalDeployer:
 
     def deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
         version = str(version)
-        endpoint = self._deploy(model_name, version, bundle_uri)
-        self.retire_idle(model_name, keep={version})
+        try:
+            endpoint = self._deploy(model_name, version, bundle_uri)
+            self.retire_idle(model_name, keep={version})
+        finally:
+            write_model_server_targets(self.settings.state_dir)
         return endpoint
 
     def deploy_experiment(
@@ -128,11 +132,14 @@ class LocalDeployer:
     ) -> dict[str, Endpoint]:
         """One server per version (the batch sends each arm's customers to its own); the percentage only
         matters for online traffic on KServe."""
-        endpoints = {
-            arm: self._deploy(m.name, str(m.version), m.uri)
-            for arm, m in ((CHAMPION, champion), (CHALLENGER, challenger))
-        }
-        self.retire_idle(champion.name, keep={str(champion.version), str(challenger.version)})
+        try:
+            endpoints = {
+                arm: self._deploy(m.name, str(m.version), m.uri)
+                for arm, m in ((CHAMPION, champion), (CHALLENGER, challenger))
+            }
+            self.retire_idle(champion.name, keep={str(champion.version), str(challenger.version)})
+        finally:
+            write_model_server_targets(self.settings.state_dir)
         return endpoints
 
     def _deploy(self, model_name: str, version: str, bundle_uri: str) -> Endpoint:
@@ -193,7 +200,9 @@ class LocalDeployer:
 
     def stop(self, model_name: str, version: str) -> bool:
         """Stop this version's server by PID; True when one was running."""
-        return self.registry.stop(server_name(model_name, str(version)))
+        stopped = self.registry.stop(server_name(model_name, str(version)))
+        write_model_server_targets(self.settings.state_dir)
+        return stopped
 
 
 # --- KServe: one InferenceService per model --------------------------------------------------------

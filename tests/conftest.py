@@ -50,15 +50,17 @@ def bank_sample(bank_bytes: bytes) -> bytes:
 
 
 # --- the real local stack, shared by every test folder (one per session) ----------------------------
-# The emulator, MLflow and the API on free loopback ports, with a state folder in a temporary
-# directory, stopped by PID at the end; and one real training run whose model is the champion.
+# The emulator, MLflow, the API, Prometheus, its Pushgateway and Alertmanager on free loopback ports, with
+# a state folder in a temporary directory, stopped by PID at the end; and one real training run whose model
+# is the champion.
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("state")
-    settings = services.private_settings(Path(state))
-    services.ensure_stack(settings)
+    # Prometheus too (a scrape a second), so tests can see what a run or a dead server did to the series.
+    settings = services.private_settings(Path(state), scrape_interval_seconds=1)
+    services.ensure_stack(settings, (*services.CORE, *services.OBSERVABILITY))
     yield settings
     services.down(settings)
 

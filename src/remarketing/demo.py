@@ -27,7 +27,8 @@ class DemoFiles:
 
 def prepare(source: Path, folder: Path) -> DemoFiles:
     """Write the history (first 80%, as the file is) and the weekly file (last 20%, ``y`` removed,
-    ``customer_id`` added); the held-back outcomes go to a separate file, never uploaded."""
+    ``customer_id`` added); the held-back outcomes go to a separate file, sent last (the campaign's
+    outcomes, as the bank reports them)."""
     folder.mkdir(parents=True, exist_ok=True)
     frame = pd.read_csv(source, sep=";", dtype=str, keep_default_na=False)
     cut = int(len(frame) * HISTORY_SHARE)

@@ -166,6 +166,32 @@ def incremental(targeted: pd.Series, holdout: pd.Series, level: float = LEVEL) -
     }
 
 
+MIN_REFERENCE = 30  # outcomes of customers called at random it takes to measure the lift against them
+
+
+def realized_lift(figures: dict[str, Any]) -> tuple[float, str] | None:
+    """The targeted's realized conversion over the reference's, and the reference in words: those called
+    at random (the explore group) when there are enough of them, else the whole week."""
+    targeted = (figures.get("promise") or {}).get("actual_conversion_rate")
+    explore = (figures.get("groups") or {}).get("explore") or {}
+    if (explore.get("outcomes") or 0) >= MIN_REFERENCE:
+        base, against = explore["conversion_rate"], "the rate of those called at random"
+    else:
+        base, against = figures.get("conversion_rate"), "the week's rate"
+    if targeted is None or not base:
+        return None
+    return targeted / base, against
+
+
+def calibration_error(deciles: list[dict[str, Any]]) -> float | None:
+    """Mean absolute gap between expected and actual conversion over the score deciles, weighted by their
+    customers."""
+    customers = sum(d["customers"] for d in deciles)
+    if not customers:
+        return None
+    return sum(d["customers"] * abs(d["expected"] - d["actual"]) for d in deciles) / customers
+
+
 def calibration_by_decile(joined: pd.DataFrame) -> list[dict[str, Any]]:
     """Deciles of the score among the customers with an outcome: expected against actual conversion."""
     ranked = joined.sort_values("probability", ascending=False).reset_index(drop=True)
@@ -329,6 +355,8 @@ def measure(
             "expected_conversion_rate_targeted": figures["promise"]["expected_conversion_rate"],
             "incremental_conversion_rate": figures["incremental"]["difference"],
             "realized_profit": figures.get("realized_profit"),
+            "realized_lift": (realized_lift(figures) or (None,))[0],
+            "calibration_error": calibration_error(figures["calibration_by_decile"]),
         }.items()
         if v is not None
     }

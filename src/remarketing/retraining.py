@@ -20,14 +20,12 @@ from typing import Any
 import pandas as pd
 
 from remarketing.errors import NotFoundError, PreconditionFailed
-from remarketing.monitoring import history_root, history_versions
+from remarketing.monitoring import history_root, history_versions, realized_lift
 from remarketing.ports import CHAMPION, Registry
 from remarketing.runs import run_id_for
 from remarketing.step import RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join, split_gs
 from remarketing.validation import csv_options, decode
-
-MIN_REFERENCE = 30  # outcomes of customers called at random it takes to measure the lift against them
 
 
 def reasons(figures: dict[str, Any], settings: Any) -> list[str]:
@@ -37,16 +35,9 @@ def reasons(figures: dict[str, Any], settings: Any) -> list[str]:
         return out
     if figures.get("arms"):  # two models' customers against the champion's promise: the experiment judges
         return out
-    targeted = figures.get("promise", {}).get("actual_conversion_rate")
-    # Calling at random is what the explore group measures; with too few of them, the week's rate stands in.
-    explore = (figures.get("groups") or {}).get("explore") or {}
-    if (explore.get("outcomes") or 0) >= MIN_REFERENCE:
-        base, against = explore["conversion_rate"], "the rate of those called at random"
-    else:
-        base, against = figures.get("conversion_rate"), "the week's rate"
-    floor = settings.retrain_floor_lift
-    if floor is not None and targeted is not None and base:
-        lift = targeted / base
+    floor, realized = settings.retrain_floor_lift, realized_lift(figures)
+    if floor is not None and realized is not None:
+        lift, against = realized
         if lift < floor:
             out.append(f"the targeted converted at {lift:.2f} times {against}, below the floor {floor:g}")
     promise = figures.get("promise") or {}

@@ -37,6 +37,8 @@ MONITORING_METRICS = (
     "promise_inside",
     "incremental_conversion_rate",
     "realized_profit",
+    "realized_lift",
+    "calibration_error",
     "performance_uri",
     "history_version",
     "history_rows_added",

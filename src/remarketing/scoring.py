@@ -464,7 +464,12 @@ def publish(
     return StepResult(
         record=RecordChange(
             warnings=warnings,
-            metrics={**_run_metrics(record, ranked, outlook), "experiment": experiment},
+            metrics={
+                **_run_metrics(record, ranked, outlook),
+                "experiment": experiment,
+                # each feature's PSI against training (exported to Prometheus; the manifest has the rest)
+                "feature_psi": {c: d["psi"] for c, d in features_drift.items() if d.get("psi") is not None},
+            },
             fields={
                 "predictions_uri": join(out, "predictions.csv"),
                 "manifest_uri": join(out, "manifest.json"),

@@ -35,10 +35,21 @@ class Settings(BaseSettings):
     input_function_port: int = 8091
     weekly_function_port: int = 8092
     outcomes_function_port: int = 8093
+    # Observability on loopback (docs/observability.md): Prometheus scrapes the stack and the model servers,
+    # pipeline runs push to the Pushgateway, Alertmanager routes alerts (to a log file locally).
+    prometheus_port: int = 19090  # not 9090..9093: Debian's packages start system services there
+    pushgateway_port: int = 19091
+    alertmanager_port: int = 19093
+    bridge_metrics_port: int = 19102
+    scrape_interval_seconds: int = Field(default=5, ge=1, le=60)
+    # A finished run's pushed figures are deleted from the Pushgateway after this (alerts have fired by then).
+    pipeline_metrics_retention_seconds: int = Field(default=900, ge=60)
 
     # Derived in local mode when left empty.
     storage_emulator_host: str = ""
     tracking_uri: str = ""
+    prometheus_url: str = ""  # in the cloud: the Managed Prometheus frontend the API queries
+    pushgateway_url: str = ""  # in the cloud: the in-cluster Pushgateway; empty there: runs push nothing
 
     # Predictions URL: V4 signed in the cloud (IAM signBlob as this account), HMAC-signed locally.
     signing_service_account: str = ""
@@ -118,6 +129,10 @@ class Settings(BaseSettings):
                 self.storage_emulator_host = f"http://127.0.0.1:{self.emulator_port}"
             if not self.tracking_uri:
                 self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
+            if not self.prometheus_url:
+                self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+            if not self.pushgateway_url:
+                self.pushgateway_url = f"http://127.0.0.1:{self.pushgateway_port}"
         elif not self.tracking_uri:
             raise ValueError("REMARKETING_TRACKING_URI is required in gcp mode (the MLflow server's URL)")
         if (self.backtest_periods + 1) * self.backtest_period_share > 0.9:

@@ -12,6 +12,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from observability.push import groups
 from remarketing.datasets import load_spec
 from remarketing.processes import ProcessRegistry, free_port
 from remarketing.runs import RunStore
@@ -19,6 +20,7 @@ from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
 from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
+from tests.observability.promql import wait_until
 from tracking.registry import CHAMPION, MlflowRegistry
 
 pytestmark = pytest.mark.integration
@@ -296,6 +298,11 @@ def test_a_model_server_killed_mid_run_is_recovered_or_fails_without_publishing(
         time.sleep(0.05)
     record = store.get(run_id)
     assert killed is not None, "the score step finished before the server could be killed"
+    # what Prometheus is told says the same: failed or (redeployed) success, never a run still running
+    wait_until(
+        "the pushed status equal to the record's",
+        lambda: (groups(stack).get(run_id) or {}).get("status") == record.status,
+    )
     if record.status == "success":
         assert any("redeployed and scoring resumed" in w for w in record.warnings)
         assert record.metrics["rows_scored"] == len(frame)

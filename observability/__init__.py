@@ -1,0 +1,2 @@
+"""Observability adapters: the local Prometheus stack's configuration, pipeline runs' pushes, the alert rules
+and the dashboards (docs/observability.md)."""
