@@ -183,6 +183,8 @@ def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
     """The whole chain on bank-full: train on the first 80% of the campaign history, score the last 20% as a
     weekly file (outcome removed, customer ids added), compare expected with actual conversion, and send
     the held-back outcomes into outcomes/ for the monitoring pipeline."""
+    import httpx
+
     from local_stack.services import ALL, ensure_stack
     from remarketing import examples
     from remarketing.demo import actual_outcomes, prepare
@@ -226,7 +228,15 @@ def demo(settings: Settings, data_path: Path | None, budget: int) -> None:
     scored = report(settings, wait(settings, run_id, appear_within=60))
     out = {"status": scored["status"], "training": trained, "scoring": scored}
     if scored["status"] == "success":
-        actual = actual_outcomes(settings, scored["predictions_uri"], files.labels)
+        # through the link it prints, as the bank would download the list (the API's /download)
+        if not scored.get("predictions_url"):
+            fail(f"the run published no predictions URL: {scored.get('predictions_url_error')}")
+        try:
+            response = httpx.get(scored["predictions_url"], timeout=60)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            fail(f"the predictions URL did not serve the scored file: {exc}")
+        actual = actual_outcomes(response.content, files.labels)
         out["actual"] = actual
         for line in demo_truth(scored, actual):
             err.print(line, markup=False, highlight=False)

@@ -189,8 +189,9 @@ class RemarketingModel(Model):
             rows = self.rows(payload)
             loop = asyncio.get_running_loop()
             explained = await loop.run_in_executor(None, self.explain_rows, rows)
-        if self.metrics:
+        if self.metrics:  # an explanation carries the score too: counted as a prediction as well
             self.metrics.explained(len(rows))
+            self.metrics.scored(np.asarray([e["probability"] for e in explained["explanations"]]))
         return explained
 
     def _counting_errors(self, verb: str):

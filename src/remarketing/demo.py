@@ -10,9 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from remarketing.settings import Settings
-from remarketing.storage import Storage
-
 HISTORY_SHARE = 0.8
 
 
@@ -43,22 +40,21 @@ def prepare(source: Path, folder: Path) -> DemoFiles:
     )
     history.to_csv(paths.history, sep=";", index=False)
     later.drop(columns="y").to_csv(paths.weekly, sep=";", index=False)
-    later[["customer_id", "y"]].to_csv(paths.labels, index=False)
+    later[["customer_id", "y"]].to_csv(paths.labels, sep=";", index=False)  # the spec's format, as uploaded
     return paths
 
 
-def actual_outcomes(settings: Settings, predictions_uri: str, labels: Path) -> dict[str, Any]:
-    """What really happened, read from the published predictions and the held-back outcomes: the
+def actual_outcomes(predictions_csv: bytes, labels: Path) -> dict[str, Any]:
+    """What really happened, read from the published predictions (as the predictions URL served them)
+    and the held-back outcomes: the
     targeted customers' conversion against everyone's (the lift over calling at random), the ROC-AUC of
     the scores, and the conversion of each group."""
     from sklearn.metrics import roc_auc_score
 
     from remarketing.evaluation import conversion_of_top, top_n
 
-    scored = pd.read_csv(
-        io.BytesIO(Storage(settings).read_bytes(predictions_uri)), dtype={"customer_id": str}
-    )
-    outcome = pd.read_csv(labels, dtype=str)
+    scored = pd.read_csv(io.BytesIO(predictions_csv), dtype={"customer_id": str})
+    outcome = pd.read_csv(labels, sep=";", dtype=str)
     joined = scored.merge(outcome, on="customer_id", how="inner")
     converted = (joined["y"] == "yes").to_numpy()
     targeted = (joined["group"] == "targeted").to_numpy()

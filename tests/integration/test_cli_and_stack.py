@@ -108,15 +108,19 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
 
 
 def test_the_demo_runs_the_whole_chain_and_checks_the_promise(tmp_path, bank_sample):
-    """The README's main command, on a sample: both files through the storage trigger, then the truth."""
-    settings = services.private_settings(tmp_path / "state")
+    """The README's main command, on a sample: both files through the storage trigger, then the truth,
+    then the outcomes through the monitoring pipeline; after it every Prometheus target is up and every
+    dashboard panel's query has data on the live Prometheus."""
+    settings = services.private_settings(tmp_path / "state", scrape_interval_seconds=1)
     sample = tmp_path / "bank-sample.csv"
     sample.write_bytes(bank_sample)
     try:
         result = run_cli("demo", "--data", str(sample), "--budget", "50", env=settings.to_env(), timeout=900)
+        assert result.code == 0, result.stderr
+        every_target_up_and_every_panel_has_data(settings)
     finally:
         services.down(settings)
-    assert result.code == 0, result.stderr
+    assert result.json["monitoring"]["status"] == "success", result.stderr
     actual = result.json["actual"]
     assert result.json["training"]["promoted"] and result.json["scoring"]["status"] == "success"
     assert (
@@ -128,3 +132,42 @@ def test_the_demo_runs_the_whole_chain_and_checks_the_promise(tmp_path, bank_sam
     )
     assert "this week's outcomes: the" in result.stderr and "80% interval" in result.stderr
     assert "predictions URL (expires in 60 min): http://127.0.0.1:" in result.stderr
+
+
+def every_target_up_and_every_panel_has_data(settings) -> None:
+    from observability.dashboards import PANELS
+    from tests.observability.promql import query, targets, wait_until
+
+    def down() -> list[str]:
+        found = targets(settings.prometheus_url)
+        return [
+            f"{t['labels']['job']} {t['scrapeUrl']}: {t['lastError']}" for t in found if t["health"] != "up"
+        ]
+
+    try:
+        wait_until("every target up", lambda: not down(), timeout=30)  # (a target's first scrape)
+    except AssertionError:
+        raise AssertionError(f"targets down after the demo: {down()}") from None
+    jobs = {t["labels"]["job"] for t in targets(settings.prometheus_url)}
+    assert jobs == {
+        "prometheus",
+        "pushgateway",
+        "alertmanager",
+        "api",
+        "mlflow",
+        "bridge",
+        "functions",
+        "model-server",
+    }
+
+    def empty() -> list[str]:  # a panel has data when one of its queries has (a filtered one may not)
+        return [
+            f"{panel.dashboard} / {panel.title}: {[q.expr for q in panel.queries]}"
+            for panel in PANELS
+            if not any(query(settings.prometheus_url, q.expr) for q in panel.queries)
+        ]
+
+    try:  # the monitoring run's push is scraped within a second of the demo's end
+        wait_until("every panel with data", lambda: not empty(), timeout=20, every=2)
+    except AssertionError:
+        raise AssertionError("panels without data after the demo:\n" + "\n".join(empty())) from None

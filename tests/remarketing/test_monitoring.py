@@ -7,7 +7,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from remarketing.datasets import load_spec
 from remarketing.errors import DataValidationError
-from remarketing.monitoring import calibration_by_decile, incremental, performance, read_outcomes
+from remarketing.monitoring import (
+    calibration_by_decile,
+    calibration_error,
+    incremental,
+    performance,
+    read_outcomes,
+    realized_lift,
+)
 
 SPEC = load_spec("bank-marketing")
 
@@ -93,6 +100,22 @@ def test_calibration_is_by_decile_of_the_score():
     top = week.nlargest(100, "probability")
     assert deciles[0]["expected"] == pytest.approx(top["probability"].mean())
     assert deciles[0]["actual"] == pytest.approx(top["label"].mean())
+    # the error Prometheus gets: the gap of each decile, weighted by its customers
+    gaps = [abs(d["expected"] - d["actual"]) * d["customers"] for d in deciles]
+    assert calibration_error(deciles) == pytest.approx(sum(gaps) / 1_000)
+    assert calibration_error([]) is None
+
+
+def test_the_realized_lift_is_against_those_called_at_random_when_there_are_enough():
+    figures = {
+        "conversion_rate": 0.10,
+        "promise": {"actual_conversion_rate": 0.30},
+        "groups": {"explore": {"outcomes": 30, "conversion_rate": 0.12}},
+    }
+    assert realized_lift(figures) == (pytest.approx(2.5), "the rate of those called at random")
+    figures["groups"]["explore"]["outcomes"] = 29
+    assert realized_lift(figures) == (pytest.approx(3.0), "the week's rate")
+    assert realized_lift({**figures, "promise": {"actual_conversion_rate": None}}) is None
 
 
 def test_the_policy_retrains_on_evidence_and_drift_only_when_asked():
