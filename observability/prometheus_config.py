@@ -41,6 +41,7 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
             _static("bridge", settings.bridge_metrics_port),
             {
                 "job_name": "functions",
+                "honor_labels": True,  # the counters' own `function` label is the same name
                 "static_configs": [
                     {"targets": [f"127.0.0.1:{getattr(settings, port)}"], "labels": {"function": name}}
                     for name, port in FUNCTIONS.items()

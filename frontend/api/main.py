@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Reques
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from frontend.api import views
+from frontend.api import operations, views
 from frontend.api.deps import (
     AuthDep,
     ReconcileDep,
@@ -569,6 +569,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(_router())
     app.include_router(_scheduler_router())
+    app.include_router(operations.router)
     return app
 
 

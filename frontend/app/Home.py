@@ -19,7 +19,8 @@ st.markdown(
     "- **Runs**: every training and scoring run, its steps, errors and links.\n"
     "- **Model**: the champion beside the challenger, their plots and what drives them.\n"
     "- **Explain**: why one scored customer got their score.\n"
-    "- **Monitoring**: each week's outcomes against the promise, the lift against the holdout, retraining."
+    "- **Monitoring**: each week's outcomes against the promise, the lift against the holdout, retraining.\n"
+    "- **Operations**: what Prometheus sees: the targets, the alerts firing and the key panels."
 )
 api = ApiClient()
 try:

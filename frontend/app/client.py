@@ -149,6 +149,10 @@ class ApiClient:
     def stop_experiment(self, dataset: str) -> dict[str, Any]:
         return self._request("POST", "/experiments/stop", params={"dataset": dataset}).json()
 
+    def operations(self, minutes: int = 60) -> dict[str, Any]:
+        """The key dashboard panels over the last ``minutes``, the scrape targets, the firing alerts."""
+        return dict(self.get("/operations", minutes=minutes))
+
     def download(self, url: str) -> bytes:
         """The predictions file by its URL (signed: no key needed, none is sent)."""
         try:
