@@ -76,15 +76,14 @@ PIPELINE = 'job="remarketing-pipeline"'
 # Model servers: `model` and `version` are target labels from service discovery, on every series (KServe's
 # latency histograms carry only model_name, so grouping by them works for every panel alike).
 SERVING = (
+    # Cumulative, not rates: a local server starts with its scoring run, and its first scrape often comes
+    # after the batch, which a rate() never sees (there is no earlier sample to differ from).
     Panel(
         "serving",
-        "Predictions per second by model version",
-        _q(
-            f"sum by (model, version) (rate(remarketing_model_predictions_total{{{MODEL}}}[5m]))",
-            "v{{version}}",
-        ),
-        "cps",
-        "Customers scored per second (one per row), per served model version.",
+        "Customers scored by model version",
+        _q(f"sum by (model, version) (remarketing_model_predictions_total{{{MODEL}}})", "v{{version}}"),
+        "short",
+        "Customers scored (one per row: predict, infer or explain) since each version's server started.",
         key=True,
     ),
     Panel(
@@ -93,14 +92,14 @@ SERVING = (
         tuple(
             Query(
                 f"histogram_quantile({q}, sum by (model, version, le) "
-                f"(rate(remarketing_model_score_bucket{{{MODEL}}}[5m])))",
+                f"(remarketing_model_score_bucket{{{MODEL}}}))",
                 f"v{{{{version}}}} p{round(q * 100)}",
             )
             for q in (0.1, 0.5, 0.9)
         ),
         "percentunit",
-        "Quantiles of the scores returned over 5 minutes (remarketing_model_score, 0.05-wide buckets): a "
-        "version whose scores shift while the customers did not is worth a look.",
+        "Quantiles of every score a version's server returned since it started (remarketing_model_score, "
+        "0.05-wide buckets): a version whose scores shift while the customers did not is worth a look.",
         key=True,
     ),
     Panel(

@@ -208,6 +208,14 @@ def test_upload_a_weekly_sample_in_chromium_and_get_the_predictions_link(ui, bro
     page.screenshot(path=str(shots / "bank-marketing-monitoring.png"), full_page=True)
     assert monitoring.startswith("monitoring-")
     pages.append(shots / "bank-marketing-monitoring.png")
+    # what Prometheus saw of it all: the runs just made among the key panels
+    page.goto(f"{url}/Operations", wait_until="networkidle")
+    expect(page.get_by_text("What Prometheus reaches")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Pipeline runs by kind and status")).to_be_visible(timeout=30_000)
+    expect(page.locator(CHART).first).to_be_visible(timeout=30_000)
+    drawn(page)
+    page.screenshot(path=str(shots / "operations.png"), full_page=True)
+    pages.append(shots / "operations.png")
     assert all(p.stat().st_size > 10_000 for p in [shots / "bank-marketing-upload.png", *pages])
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 PROMETHEUS = Path("/usr/bin/prometheus")
 PAGE = Path(__file__).resolve().parents[2] / "frontend" / "app" / "pages" / "6_Operations.py"
 KEY = "operations-test-key"
-PANEL = "Predictions per second by model version"
+PANEL = "Customers scored by model version"
 
 
 def wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen, log: Path) -> None:
@@ -182,12 +182,12 @@ def test_operations_returns_the_key_panels_targets_and_alerts(prometheus: Runnin
     assert body["prometheus"] == prometheus.url and body["minutes"] == 5
     panels = {p["title"]: p for p in body["panels"]}
     predictions = panels[PANEL]
-    assert predictions["unit"] == "cps" and predictions["error"] is None
+    assert predictions["unit"] == "short" and predictions["error"] is None
     [series] = predictions["series"]
     assert series["name"] == "v3"
     assert series["labels"] == {"model": "remarketing-bank-marketing", "version": "3"}
     last_time, last_value = series["points"][-1]
-    assert last_value == 0.0  # the counter stood still: a rate of zero, not a gap
+    assert last_value == 40.0  # the customers scored since the server started
     assert abs(last_time - time.time()) < 30
     assert panels["Feature drift (PSI) by feature"]["series"] == []  # nothing there: empty, not an error
     assert all(p["error"] is None for p in body["panels"])

@@ -77,12 +77,15 @@ def chart(panel: dict[str, Any]) -> Any:
         ]
     )
     axis = alt.Axis(format="%" if panel["unit"] == "percentunit" else "~s")  # 0.5%, 12k, 3m (milli)
+    # A flat line at 0 would give Vega an empty domain (its axis then reads NaN): start at 0, end above.
+    top = frame["value"].max()
+    scale = alt.Scale(domain=[0, 1]) if not top or top != top else alt.Scale(zero=True)
     lines = (
         alt.Chart(frame)
         .mark_line()
         .encode(
             x=alt.X("time:T", title=None),
-            y=alt.Y("value:Q", title=panel["unit_text"], axis=axis),
+            y=alt.Y("value:Q", title=panel["unit_text"], axis=axis, scale=scale),
             color=alt.Color(
                 "series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)
             ),
