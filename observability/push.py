@@ -170,3 +170,16 @@ def records_in(storage: Storage, settings: Settings) -> Callable[[str], RunRecor
             return None
 
     return record_of
+
+
+def main() -> None:
+    """``python -m observability.push``: one sweep with the settings from ``REMARKETING_*`` (in the cloud a
+    CronJob runs it; locally the bridge does)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    deleted = sweep(settings, records_in(Storage(settings), settings))
+    log.info("swept the Pushgateway at %s: %d ended runs deleted", settings.pushgateway_url, len(deleted))
+
+
+if __name__ == "__main__":
+    main()

@@ -57,3 +57,8 @@ output "secret_ids" {
   description = "Secret Manager secret ids."
   value       = module.platform.secret_ids
 }
+
+output "observability" {
+  description = "Managed Prometheus and Grafana: Grafana's port-forward command, in-cluster Pushgateway and query frontend URLs, alert policies, notification channel, the functions' log-based metrics."
+  value       = module.platform.observability
+}

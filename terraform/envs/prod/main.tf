@@ -29,4 +29,5 @@ module "platform" {
   cluster_operators        = var.cluster_operators
   deployer_service_account = var.deployer_service_account
   gke_rbac_security_group  = var.gke_rbac_security_group
+  alert_email              = var.alert_email
 }

@@ -67,3 +67,9 @@ variable "gke_rbac_security_group" {
   type        = string
   default     = null
 }
+
+variable "alert_email" {
+  description = "Email address the alert policies notify (e.g. an on-call list). null = incidents in the console only."
+  type        = string
+  default     = null
+}

@@ -4,9 +4,21 @@
 #                       besides var.invokers.
 #   access = "invoker"  callers need roles/run.invoker and send a Google ID token (service-to-service calls;
 #                       people use `gcloud run services proxy`).
+#
+# metrics_sidecar: Managed Service for Prometheus scrapes nothing on Cloud Run by itself; the Google-built
+# collector (cloud-run-gmp-sidecar) runs as a second container, reads its RunMonitoring config from a Secret
+# Manager secret mounted at /etc/rungmp/config.yaml (the only path it reads), scrapes the service container
+# on localhost and writes to Managed Prometheus as the service's account (roles/monitoring.metricWriter and
+# read access to the config secret are granted by the caller, modules/observability). The collector starts
+# after the service container (depends_on) and scrapes once more at shutdown.
 
 locals {
-  iap = var.access == "iap"
+  iap     = var.access == "iap"
+  sidecar = var.metrics_sidecar != null
+  # The service container's name (a sidecar's depends_on names it).
+  main_container = "service"
+  # The docs recommend always-allocated CPU with the collector, so that scrapes between requests run.
+  cpu_idle = local.sidecar ? !var.metrics_sidecar.cpu_always_allocated : true
 }
 
 resource "google_cloud_run_v2_service" "this" {
@@ -46,6 +58,7 @@ resource "google_cloud_run_v2_service" "this" {
     }
 
     containers {
+      name  = local.main_container
       image = var.image
       args  = var.args
 
@@ -58,7 +71,7 @@ resource "google_cloud_run_v2_service" "this" {
           cpu    = var.cpu
           memory = var.memory
         }
-        cpu_idle          = true
+        cpu_idle          = local.cpu_idle
         startup_cpu_boost = true
       }
 
@@ -90,6 +103,52 @@ resource "google_cloud_run_v2_service" "this" {
         initial_delay_seconds = 0
         period_seconds        = 5
         failure_threshold     = var.startup_failure_threshold
+      }
+    }
+
+    dynamic "containers" {
+      for_each = local.sidecar ? [var.metrics_sidecar] : []
+      content {
+        name       = "metrics-collector"
+        image      = containers.value.image
+        depends_on = [local.main_container]
+
+        resources {
+          limits = {
+            cpu    = containers.value.cpu
+            memory = containers.value.memory
+          }
+          cpu_idle = local.cpu_idle
+        }
+
+        volume_mounts {
+          name       = "rungmp-config"
+          mount_path = "/etc/rungmp"
+        }
+
+        # The collector's health endpoint (the documented sidecar definition).
+        liveness_probe {
+          http_get {
+            path = "/liveness"
+            port = 13133
+          }
+          timeout_seconds = 30
+          period_seconds  = 30
+        }
+      }
+    }
+
+    dynamic "volumes" {
+      for_each = local.sidecar ? [var.metrics_sidecar] : []
+      content {
+        name = "rungmp-config"
+        secret {
+          secret = volumes.value.config_secret
+          items {
+            version = "latest"
+            path    = "config.yaml"
+          }
+        }
       }
     }
   }

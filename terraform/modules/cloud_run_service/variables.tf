@@ -135,3 +135,15 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "metrics_sidecar" {
+  description = "Managed Prometheus collector sidecar (cloud-run-gmp-sidecar) scraping the service container: its image, the Secret Manager secret holding the RunMonitoring config (mounted as /etc/rungmp/config.yaml), its CPU and memory, and whether CPU stays allocated between requests (recommended for the collector). null = no sidecar."
+  type = object({
+    image                = string
+    config_secret        = string
+    cpu                  = optional(string, "1")
+    memory               = optional(string, "512Mi")
+    cpu_always_allocated = optional(bool, true)
+  })
+  default = null
+}

@@ -9,11 +9,14 @@
 #   pipelines          storage (landing read; model-output/, output/, runs/ write), mlflow (invoker),
 #                      kubeflow (Workload Identity for kubeflow/pipeline-runner, RBAC on InferenceServices)
 #   serving            storage (model-output/ read), kubeflow (Workload Identity for the predictor)
-#   api                storage (weekly/ write; runs/, output/ read), secrets (API key), signs URLs as itself
+#   api                storage (weekly/ write; runs/, output/ read), secrets (API key), signs URLs as itself,
+#                      observability (metric writer and its RunMonitoring config: the collector sidecar)
 #   app                cloud run (invoker on the API), secrets (API key)
 #   mlflow             storage (mlflow/ prefix), secrets (database password)
 #   gke-nodes          container.defaultNodeServiceAccount here, registry (reader)
 #   scheduler          cloud run (invoker on the API): Cloud Scheduler's ID token for POST /retraining
+#   gmp-frontend       observability (monitoring.viewer; Workload Identity of monitoring/gmp-frontend): the
+#                      Managed Prometheus query frontend Grafana reads from
 
 locals {
   accounts = {
@@ -27,6 +30,7 @@ locals {
     mlflow          = "MLflow tracking server on Cloud Run"
     gke-nodes       = "GKE node pool (logging, monitoring, image pulls)"
     scheduler       = "Cloud Scheduler: the retraining schedule's turn (POST /retraining on the API)"
+    gmp-frontend    = "Managed Prometheus query frontend in GKE (Workload Identity): read metrics for Grafana"
   }
 }
 

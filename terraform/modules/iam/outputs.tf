@@ -1,5 +1,5 @@
 output "emails" {
-  description = "Service account emails by part (functions, eventarc, functions-build, pipelines, serving, api, app, mlflow, gke-nodes, scheduler)."
+  description = "Service account emails by part (functions, eventarc, functions-build, pipelines, serving, api, app, mlflow, gke-nodes, scheduler, gmp-frontend)."
   value       = { for k, sa in google_service_account.this : k => sa.email }
 }
 

@@ -46,6 +46,9 @@ locals {
     REMARKETING_SERVING_IMAGE           = local.images.serving
     REMARKETING_SERVING_NAMESPACE       = module.kubeflow.serving_namespace
     REMARKETING_SERVING_SERVICE_ACCOUNT = module.kubeflow.predictor_service_account
+    # Pipeline runs push their figures to the in-cluster Pushgateway. The functions and the API pass their
+    # settings to the runs they launch (Settings.for_pipeline), so the runs get it from here.
+    REMARKETING_PUSHGATEWAY_URL = module.observability.pushgateway_url
   }
 }
 
@@ -192,6 +195,31 @@ module "functions" {
   environment                   = local.settings
 }
 
+# Managed Service for Prometheus and Grafana: scrape targets in the cluster, the Pushgateway, the API's
+# collector config, log-based metrics of the functions, alert policies from the rule file, Grafana.
+module "observability" {
+  source                    = "../observability"
+  project_id                = var.project_id
+  region                    = var.region
+  name                      = var.name
+  serving_namespace         = module.kubeflow.serving_namespace
+  frontend_gsa_email        = local.sa["gmp-frontend"]
+  frontend_gsa_id           = module.iam.ids["gmp-frontend"]
+  api_service_account_email = local.sa.api
+  function_names            = module.functions.function_names
+  grafana_admin_password    = module.secrets.grafana_admin_password
+  alert_email               = var.alert_email
+  # The Pushgateway sweep (locally the bridge's): the runs' image, settings and account.
+  sweeper_image           = local.images.components
+  sweeper_environment     = local.settings
+  sweeper_namespace       = module.kubeflow.pipeline_runner.namespace
+  sweeper_service_account = module.kubeflow.pipeline_runner.service_account
+  kms_key_name            = var.kms_key_name
+  labels                  = local.labels
+
+  depends_on = [module.apis]
+}
+
 # The API signs V4 URLs of scored files as itself (IAM signBlob on its own account; no key file exists).
 resource "google_service_account_iam_member" "api_signs_as_itself" {
   service_account_id = module.iam.ids.api
@@ -226,6 +254,12 @@ module "api" {
   })
   secret_environment = {
     REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
+  }
+  # Managed Prometheus scrapes the API's /metrics through the Cloud Run collector sidecar (job "api").
+  metrics_sidecar = {
+    image                = var.cloud_run_gmp_sidecar_image
+    config_secret        = module.observability.api_metrics_sidecar_config_secret
+    cpu_always_allocated = var.api_metrics_cpu_always_allocated
   }
 
   depends_on = [module.secrets]

@@ -68,6 +68,18 @@ output "settings" {
 }
 
 output "secret_ids" {
-  description = "Secret Manager secret ids (api-key, mlflow-db)."
+  description = "Secret Manager secret ids (api-key, mlflow-db, grafana-admin)."
   value       = module.secrets.secret_ids
+}
+
+output "observability" {
+  description = "Managed Prometheus and Grafana: Grafana's port-forward command, the Pushgateway and query frontend URLs (in-cluster), the alert policies and their notification channel, the functions' log-based metrics."
+  value = {
+    grafana              = module.observability.grafana
+    pushgateway_url      = module.observability.pushgateway_url
+    frontend_url         = module.observability.frontend_url
+    alert_policies       = module.observability.alert_policies
+    notification_channel = module.observability.notification_channel
+    log_metrics          = module.observability.log_metrics
+  }
 }

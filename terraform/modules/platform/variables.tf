@@ -189,3 +189,21 @@ variable "retrain_datasets" {
   type        = list(string)
   default     = ["bank-marketing"]
 }
+
+variable "alert_email" {
+  description = "Email address the alert policies (made from observability/rules/remarketing.rules.yml) notify. null = no notification channel: incidents show in the console only."
+  type        = string
+  default     = null
+}
+
+variable "cloud_run_gmp_sidecar_image" {
+  description = "Managed Prometheus collector sidecar of the API's Cloud Run service (the documented image and release)."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0"
+}
+
+variable "api_metrics_cpu_always_allocated" {
+  description = "Keep the API's CPU allocated between requests (instance-based billing), as recommended with the collector sidecar so that its scrapes are not throttled. false = request-based billing, some scrapes between requests may fail."
+  type        = bool
+  default     = true
+}

@@ -1,14 +1,17 @@
 # Secret Manager holds every credential; nothing secret is in code or in a variable default.
-#   api-key    REMARKETING_API_KEY of the API; the Streamlit app sends it. Generated here.
-#   mlflow-db  the MLflow database user's password. Generated here, also set on the Cloud SQL user.
+#   api-key        REMARKETING_API_KEY of the API; the Streamlit app sends it. Generated here.
+#   mlflow-db      the MLflow database user's password. Generated here, also set on the Cloud SQL user.
+#   grafana-admin  Grafana's admin password. Generated here; modules/observability copies it into the
+#                  Kubernetes Secret the Grafana chart reads (operators: `gcloud secrets versions access`).
 # Generated values live in the Terraform state as well: keep the state in a bucket only the deployers can
 # read (docs/deploy.md). Set generate_values = false to create empty secrets and add versions yourself
 # (`gcloud secrets versions add`), in which case the MLflow module must be applied after that.
 
 locals {
   secrets = {
-    api-key   = "API key of the Remarketing API (REMARKETING_API_KEY)"
-    mlflow-db = "Password of the MLflow Cloud SQL user"
+    api-key       = "API key of the Remarketing API (REMARKETING_API_KEY)"
+    mlflow-db     = "Password of the MLflow Cloud SQL user"
+    grafana-admin = "Password of Grafana's admin user (the Managed Prometheus dashboards)"
   }
 }
 

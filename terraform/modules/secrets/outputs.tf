@@ -1,5 +1,5 @@
 output "secret_ids" {
-  description = "Secret ids by key (api-key, mlflow-db)."
+  description = "Secret ids by key (api-key, mlflow-db, grafana-admin)."
   value       = { for k, s in google_secret_manager_secret.this : k => s.secret_id }
 }
 
@@ -11,5 +11,11 @@ output "versions" {
 output "mlflow_db_password" {
   description = "The generated database password, for the Cloud SQL user (null when not generated)."
   value       = var.generate_values ? random_password.this["mlflow-db"].result : null
+  sensitive   = true
+}
+
+output "grafana_admin_password" {
+  description = "The generated Grafana admin password, for the Grafana chart's admin Secret (null when not generated)."
+  value       = var.generate_values ? random_password.this["grafana-admin"].result : null
   sensitive   = true
 }

@@ -1,0 +1,250 @@
+"""The cloud's observability (terraform/modules/observability) against the files it is made from: the
+functions' real log lines against the log-based metrics' expressions, the scrape jobs of the rules and
+dashboards against the PodMonitoring / RunMonitoring names (GMP's `job`), the rule file against what the
+alert policies can inline, and the wiring of the settings and both environments."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from .conftest import REPO
+from .test_terraform import TERRAFORM, parse
+
+pytestmark = pytest.mark.deploy
+
+MODULE = TERRAFORM / "modules" / "observability"
+RULES = REPO / "observability" / "rules" / "remarketing.rules.yml"
+DASHBOARDS = REPO / "observability" / "grafana" / "dashboards"
+# What logging.basicConfig() writes (the functions' main.py): "<LEVEL>:<logger>:<message>".
+LINE = logging.Formatter(logging.BASIC_FORMAT)
+REASONS = {
+    "not under",
+    "a folder object",
+    "a temporary object",
+    "not a .csv file",
+    "a zero-byte object",
+    "not launched",
+}
+
+
+def log_metrics() -> dict:
+    return yaml.safe_load((MODULE / "log_metrics.yaml").read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- log-based metrics
+
+
+def function_lines(monkeypatch, caplog) -> list[tuple[str, str]]:
+    """(what happened, the line the function wrote) for each way storage_event.handle ends."""
+    from cloudevents.http import CloudEvent
+
+    import pipelines.launchers
+    import remarketing.launch
+    from cloud_functions.storage_event import handle
+    from remarketing.errors import RemarketingError
+    from remarketing.settings import Settings
+
+    outcome: dict = {}
+
+    def launch(bucket, name, generation, **_):
+        if outcome["raise"]:
+            raise RemarketingError(f"generation {generation} of gs://{bucket}/{name} no longer exists")
+        record = SimpleNamespace(run_id="training-3f2a9c", kind="training")
+        return SimpleNamespace(record=record, created=outcome["created"])
+
+    monkeypatch.setattr(remarketing.launch, "launch", launch)
+    monkeypatch.setattr(pipelines.launchers, "launcher_for", lambda settings: None)
+    settings = Settings()
+    cases = [
+        ("not under", "weekly/a.csv", 10, {}),
+        ("a folder object", "input/sub/", 0, {}),
+        ("a temporary object", "input/.a.csv", 10, {}),
+        ("not a .csv file", "input/a.txt", 10, {}),
+        # an object name that reads like another line must not count as one
+        ("not a .csv file", "input/already launched run x for gs://b.txt", 10, {}),
+        ("a zero-byte object", "input/a.csv", 0, {}),
+        ("not launched", "input/a.csv", 10, {"raise": True, "created": True}),
+        ("launched", "input/a.csv", 10, {"raise": False, "created": True}),
+        ("already launched", "input/a.csv", 10, {"raise": False, "created": False}),
+    ]
+    lines = []
+    for what, name, size, how in cases:
+        outcome.update({"raise": False, "created": True, **how})
+        event = CloudEvent(
+            {"type": "google.cloud.storage.object.v1.finalized", "source": "//storage.googleapis.com/b"},
+            {"bucket": "landing", "name": name, "generation": "1712", "size": str(size)},
+        )
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="remarketing.functions"):
+            handle(event, "input/", settings, function="on_input_file")
+        records = [r for r in caplog.records if r.name == "remarketing.functions"]
+        assert len(records) == 1, (what, [r.getMessage() for r in records])
+        lines.append((what, LINE.format(records[0])))
+    return lines
+
+
+def test_each_function_line_counts_in_exactly_its_log_metric(monkeypatch, caplog) -> None:
+    metrics = log_metrics()
+    assert set(metrics) == {
+        "remarketing_function_events_ignored",
+        "remarketing_function_runs_launched",
+        "remarketing_function_runs_deduplicated",
+    }
+    expected = {
+        "launched": "remarketing_function_runs_launched",
+        "already launched": "remarketing_function_runs_deduplicated",
+    }
+    for what, line in function_lines(monkeypatch, caplog):
+        # Python's re reads these expressions as RE2 does: classes, groups, alternation, anchors only.
+        counted = [name for name, m in metrics.items() if re.search(m["match"], line)]
+        assert counted == [expected.get(what, "remarketing_function_events_ignored")], (line, counted)
+        if counted == ["remarketing_function_events_ignored"]:
+            reason = re.search(metrics[counted[0]]["labels"]["reason"], line)
+            assert reason is not None and reason.group(1) == what, (line, reason)
+
+
+def test_log_metric_labels_are_bounded_and_extractable() -> None:
+    for name, metric in log_metrics().items():
+        assert "\\" not in metric["match"], f"{name}: a backslash reads differently in YAML, HCL and Logging"
+        assert '"' not in metric["match"], name
+        for label, regex in metric["labels"].items():
+            assert label not in {"function", "file", "name", "run_id", "object"}, (name, label)
+            assert re.compile(regex).groups == 1, f"{name}.{label}: REGEXP_EXTRACT takes one capture group"
+            assert "\\" not in regex and '"' not in regex, (name, label)
+            group = re.search(r"\((?!\?)([^()]*)\)", regex).group(1)
+            phrases = {p.replace("[.]", ".") for p in group.split("|")}
+            assert phrases <= REASONS, (name, label, phrases - REASONS)
+
+
+# ---------------------------------------------------------------- scrape jobs
+
+
+def cloud_jobs() -> set[str]:
+    """GMP's `job` of each cloud scrape: the PodMonitorings' names and the RunMonitoring's."""
+    template = (MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(
+        encoding="utf-8"
+    )
+    pods = re.findall(r"^kind: PodMonitoring\nmetadata:\n  name: (\S+)", template, re.M)
+    run = re.findall(r'metadata\s*=\s*\{\s*name\s*=\s*"([^"]+)"', (MODULE / "cloud_run.tf").read_text())
+    return set(pods) | set(run)
+
+
+def queried_jobs() -> set[str]:
+    texts = [RULES.read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in DASHBOARDS.glob("*.json")]
+    jobs = set()
+    for text in texts:
+        for match in re.findall(r'job\s*(=~?)\s*\\?"([^"\\]+)', text):
+            jobs |= set(match[1].split("|")) if match[0] == "=~" else {match[1]}
+    return jobs
+
+
+def test_the_cloud_scrapes_under_the_local_job_names() -> None:
+    cloud = cloud_jobs()
+    assert cloud == {"model-server", "remarketing-pipeline", "pushgateway", "api"}
+    # local-only: the bridge (no cloud counterpart), the functions (log-based metrics instead), MLflow
+    assert queried_jobs() - cloud <= {"bridge", "functions", "mlflow"}, queried_jobs() - cloud
+
+
+def test_the_pushgateway_job_keeps_the_pushed_series_under_the_pipeline_job() -> None:
+    docs = [
+        d
+        for d in yaml.safe_load_all(
+            re.sub(
+                r"\{\{[^}]*\}\}",
+                "x",
+                (MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(),
+            )
+        )
+        if d
+    ]
+    by_name = {d["metadata"]["name"]: d for d in docs}
+    pipeline = by_name["remarketing-pipeline"]["spec"]["endpoints"][0]["metricRelabeling"]
+    assert {"sourceLabels": ["__name__"], "regex": "remarketing_.*", "action": "keep"} in pipeline
+    assert {"regex": "exported_job|exported_instance", "action": "labeldrop"} in pipeline
+    gateway = by_name["pushgateway"]["spec"]["endpoints"][0]["metricRelabeling"][0]
+    assert gateway["action"] == "drop" and "remarketing_.*" in gateway["regex"]
+    assert by_name["model-server"]["metadata"]["namespace"] == "x"  # the serving namespace (templated)
+
+
+def test_the_dashboards_fit_one_configmap() -> None:
+    files = sorted(DASHBOARDS.glob("*.json"))
+    assert files, "no dashboard to provision"
+    for path in files:
+        json.loads(path.read_text(encoding="utf-8"))
+    assert sum(len(p.read_bytes()) + len(p.name) for p in files) < 1_000_000  # Kubernetes' 1 MiB limit
+
+
+# ---------------------------------------------------------------- alert policies from the rule file
+
+TOKEN = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*|[^A-Za-z_:]+", re.S)
+
+
+def test_every_alert_of_the_rule_file_can_be_inlined_into_one_promql_condition() -> None:
+    """What alerts.tf's preconditions refuse at plan time, checked without Terraform."""
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    rules = [r for g in groups for r in g["rules"]]
+    recorded = {r["record"]: r for r in rules if "record" in r}
+    alerts = [r for r in rules if "alert" in r]
+    assert alerts
+    for alert in alerts:
+        used = {t for t in TOKEN.findall(alert["expr"]) if t in recorded}
+        used |= {t for n in used for t in TOKEN.findall(recorded[n]["expr"]) if t in recorded}
+        for name in used:
+            assert not recorded[name].get("labels"), (alert["alert"], name, "recording rule with labels")
+            for expr in [alert["expr"], *(recorded[n]["expr"] for n in used)]:
+                assert not re.search(rf"(^|[^A-Za-z0-9_:]){re.escape(name)}\s*[{{\[]", expr), (
+                    alert["alert"],
+                    name,
+                    "recorded series with a selector or range",
+                )
+            nested = {t for t in TOKEN.findall(recorded[name]["expr"]) if t in recorded}
+            assert all(
+                not {t for t in TOKEN.findall(recorded[n]["expr"]) if t in recorded} for n in nested
+            ), (alert["alert"], name, "nested more than two deep")
+        assert re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", str(alert.get("for", "0s"))), alert["alert"]
+
+
+# ---------------------------------------------------------------- wiring
+
+
+@pytest.fixture(scope="module")
+def tf(hcl2_python: Path) -> dict:
+    files = [
+        TERRAFORM / "modules" / "platform" / "main.tf",
+        *(TERRAFORM / "envs" / env / "main.tf" for env in ("dev", "prod")),
+        MODULE / "outputs.tf",
+    ]
+    out = parse(hcl2_python, files)
+    assert not out["errors"], out["errors"]
+    return {str(Path(k).relative_to(TERRAFORM)): v for k, v in out["parsed"].items()}
+
+
+def test_the_platform_wires_observability_into_the_settings_and_the_api(tf: dict) -> None:
+    platform = tf["modules/platform/main.tf"]
+    modules = {name: spec for block in platform["module"] for name, spec in block.items()}
+    assert modules["observability"]["source"] == "../observability"
+    settings = platform["locals"][0]["settings"]
+    assert settings["REMARKETING_PUSHGATEWAY_URL"] == "${module.observability.pushgateway_url}"
+    sidecar = modules["api"]["metrics_sidecar"]
+    assert sidecar["config_secret"] == "${module.observability.api_metrics_sidecar_config_secret}"
+    for env in ("dev", "prod"):
+        platform_call = tf[f"envs/{env}/main.tf"]["module"][0]["platform"]
+        assert platform_call["alert_email"] == "${var.alert_email}", env
+
+
+def test_the_pushgateway_url_depends_on_no_resource(tf: dict) -> None:
+    # The settings of the functions feed the module its function names: an output that waited for a
+    # resource of the module would make a cycle.
+    outputs = {n: s for block in tf["modules/observability/outputs.tf"]["output"] for n, s in block.items()}
+    assert outputs["pushgateway_url"]["value"] == "${local.pushgateway_url}"
+    main = (MODULE / "main.tf").read_text(encoding="utf-8")
+    url = re.search(r"^\s*pushgateway_url\s*=\s*(.+)$", main, re.M).group(1)
+    assert not re.search(r"\$\{(?!var\.|local\.pushgateway_)", url), url
