@@ -46,7 +46,7 @@ demo: install system-packages ## Train on the first 80% of bank-full, score the 
 
 test: install test-packages checks-venv ## Run the whole test suite (lint and layering, unit, integration on the real local stack, deploy checks)
 	$(MAKE) lint
-	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered
+	REMARKETING_REQUIRE_DEPLOY_CHECKS=1 $(BIN)/pytest --cov --cov-report=term:skip-covered --durations=15
 
 test-unit: install ## Run every unit test (wherever it lives: the tests mirror the tree), none of the stack
 	$(BIN)/pytest -m "not integration and not deploy"

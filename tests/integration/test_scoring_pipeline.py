@@ -18,6 +18,7 @@ from remarketing.processes import ProcessRegistry, free_port
 from remarketing.runs import RunStore
 from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
+from serving.deployer import server_name
 from tests.conftest import MODEL
 from tests.integration.helpers import run_cli
 from tests.observability.promql import wait_until
@@ -290,9 +291,11 @@ def test_a_model_server_killed_mid_run_is_recovered_or_fails_without_publishing(
     killed = None
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not store.get(run_id).finished:
-        steps = {s.name: s.status for s in store.get(run_id).steps}
+        current = store.get(run_id)
+        steps = {s.name: s.status for s in current.steps}
         if killed is None and steps.get("score") == "running":
-            server = next(e for e in registry.entries() if e.kind == "model-server")
+            # the server of the version this run scores with (other tests leave other versions' servers)
+            server = registry.get(server_name(MODEL, current.model_version))
             psutil.Process(server.pid).kill()
             killed = server.pid
         time.sleep(0.05)
