@@ -44,7 +44,10 @@ DELIVERIES = Counter(
 RETRIES = Counter("remarketing_bridge_delivery_retries", "Deliveries to retry", ["function", "cause"])
 PENDING = Gauge("remarketing_bridge_pending_events", "Events not acknowledged by every function")
 OLDEST = Gauge("remarketing_bridge_oldest_pending_seconds", "Age of the oldest pending event")
-LAST_CYCLE = Gauge("remarketing_bridge_last_cycle_timestamp_seconds", "The last scan-and-deliver cycle")
+LAST_CYCLE = Gauge(
+    "remarketing_bridge_last_cycle_timestamp_seconds", "The last scan-and-deliver cycle that worked"
+)
+FAILED_CYCLES = Counter("remarketing_bridge_failed_cycles", "Scan-and-deliver cycles that failed")
 
 
 def function_urls(settings: Settings) -> dict[str, str]:
@@ -167,9 +170,7 @@ class Bridge:
         log.info("delivered %s", key)
 
     def heartbeat(self) -> None:
-        now = time.time()
-        (self.folder / "heartbeat").write_text(str(now))
-        LAST_CYCLE.set(now)
+        (self.folder / "heartbeat").write_text(str(time.time()))  # the process lives (remarketing status)
         PENDING.set(len(self.pending))
         oldest = min((e.queued for e in self.pending.values()), default=None)
         OLDEST.set(time.monotonic() - oldest if oldest is not None else 0)
@@ -179,18 +180,26 @@ class Bridge:
         from pipelines.launchers import reconcile_local_runs
 
         alerts = Path(self.settings.state_dir) / "alertmanager" / "alerts.jsonl"
-        Sidecar(self.settings.bridge_metrics_port, alerts).start()
+        try:
+            Sidecar(self.settings.bridge_metrics_port, alerts).start()
+        except OSError as exc:  # observability must not stop the delivery of events
+            log.error("no metrics or alert webhook on port %s: %s", self.settings.bridge_metrics_port, exc)
         last_reconcile = 0.0
         while True:
             try:
                 self.scan()
                 self.deliver()
-                if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
+                LAST_CYCLE.set(time.time())  # only a cycle that worked: a storage outage stalls it
+            except Exception:  # noqa: BLE001 - the emulator restarting must not end the bridge
+                FAILED_CYCLES.inc()
+                log.exception("bridge cycle failed; retrying")
+            if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
+                last_reconcile = time.monotonic()  # (before: a failure must not make it run every cycle)
+                try:
                     reconcile_local_runs(self.settings, self.storage)
                     sweep(self.settings, records_in(self.storage, self.settings))
-                    last_reconcile = time.monotonic()
-            except Exception:  # noqa: BLE001 - the emulator restarting must not end the bridge
-                log.exception("bridge cycle failed; retrying")
+                except Exception:  # noqa: BLE001
+                    log.exception("reconciling runs or sweeping the Pushgateway failed; retrying")
             self.heartbeat()
             time.sleep(POLL_SECONDS)
 

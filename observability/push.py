@@ -152,9 +152,18 @@ def sweep(
         last = _seconds(record.updated) if record is not None else None
         age = now - (group["pushed"] if last is None else last)
         if ended and age >= settings.pipeline_metrics_retention_seconds:
-            delete_from_gateway(
-                settings.pushgateway_url, job=JOB, grouping_key={"run_id": run_id}, timeout=TIMEOUT
-            )
+            try:
+                delete_from_gateway(
+                    settings.pushgateway_url, job=JOB, grouping_key={"run_id": run_id}, timeout=TIMEOUT
+                )
+            except OSError as exc:  # gone mid-sweep: the next sweep deletes it
+                log.warning(
+                    "the Pushgateway at %s is down: %s not deleted (%s)",
+                    settings.pushgateway_url,
+                    run_id,
+                    exc,
+                )
+                break
             deleted.append(run_id)
     return deleted
 

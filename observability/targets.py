@@ -4,6 +4,7 @@ stays in the file (its target goes down and the alert fires) until a deploy repl
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,16 @@ def targets_file(state_dir: Path) -> Path:
 
 
 def write_model_server_targets(state_dir: Path) -> Path:
+    """Rewrite the file from the registry, one writer at a time (two runs deploying at once would
+    otherwise write what each read, and the later file could miss the other's server)."""
+    path = targets_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write(state_dir, path)
+
+
+def _write(state_dir: Path, path: Path) -> Path:
     groups = []
     for entry in ProcessRegistry(state_dir).entries():
         if entry.kind != "model-server" or not entry.address:
@@ -25,8 +36,6 @@ def write_model_server_targets(state_dir: Path) -> Path:
         model, _, version = entry.name.removeprefix(PREFIX).rpartition("-v")
         host = entry.address.split("://", 1)[-1].rstrip("/")
         groups.append({"targets": [host], "labels": {"model": model, "version": version}})
-    path = targets_file(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(sorted(groups, key=lambda g: g["targets"]), indent=2))
     tmp.replace(path)  # Prometheus never reads half a file

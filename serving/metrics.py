@@ -62,6 +62,7 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
     batch costs microseconds). It writes prometheus_client's per-bucket values as ``observe`` does (the
     first bucket whose bound holds the value); tests/serving checks it against ``observe`` for the pinned
     version."""
+    values = values[np.isfinite(values)]  # a NaN score must not fail the request that returns it
     if not len(values):
         return
     bounds = np.asarray(histogram._upper_bounds)

@@ -197,13 +197,18 @@ def _upload_routes(api: APIRouter) -> None:
                 name = settings.model_name(ds)  # (the registry is a blocking client: off the event loop)
                 await run_in_threadpool(uploads.check_version, registry, name, params["model_version"])
         except RemarketingError as exc:
-            metrics.rejected("weekly", exc)
+            if not dry_run:  # a check before the upload is not an upload
+                metrics.rejected("weekly", exc)
             raise
         if dry_run:
             return JSONResponse({"ok": True, "warnings": warnings}, status_code=200)
-        receipt = await run_in_threadpool(
-            uploads.store, storage, settings, data, filename, ds, params, warnings
-        )
+        try:
+            receipt = await run_in_threadpool(
+                uploads.store, storage, settings, data, filename, ds, params, warnings
+            )
+        except RemarketingError as exc:  # storage down or refusing
+            metrics.rejected("weekly", exc)
+            raise
         metrics.accepted("weekly", len(data))
         status_url = str(request.url_for("get_run", run_id=receipt.run_id))
         log.info("upload %s stored as %s (run %s)", filename, receipt.object, receipt.run_id)
@@ -506,15 +511,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         length = request.headers.get("content-length")
         limit = guard
         if request.url.path == "/uploads" and length and length.isdigit() and int(length) > limit:
+            app.state.metrics.rejected("weekly", uploads.PayloadTooLarge("over the limit"))
+            app.state.metrics.observe(request.method, "/uploads", 413, 0.0)
             return JSONResponse(
                 {"detail": f"the upload is over the {uploads.size_text(built.max_upload_bytes)} limit"},
                 status_code=413,
             )
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        app.state.metrics.observe(request.method, path, response.status_code, time.perf_counter() - started)
+        status = 500  # a handler that raises is answered 500 by the server: counted as such
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            app.state.metrics.observe(request.method, path, status, time.perf_counter() - started)
         return response
 
     @app.get("/healthz", tags=["ops"], summary="Liveness (no credentials)")

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # Derived in local mode when left empty.
     storage_emulator_host: str = ""
     tracking_uri: str = ""
-    prometheus_url: str = ""  # in the cloud: the Managed Prometheus frontend the API queries
+    prometheus_url: str = ""  # the Operations page's source; not wired in the cloud yet (Grafana is there)
     pushgateway_url: str = ""  # in the cloud: the in-cluster Pushgateway; empty there: runs push nothing
 
     # Predictions URL: V4 signed in the cloud (IAM signBlob as this account), HMAC-signed locally.

@@ -503,3 +503,20 @@ def test_cloud_schedulers_id_token_is_taken_in_place_of_the_key(app, anonymous, 
     assert accepted.status_code == 200 and accepted.json()["retrain"] is False
     assert asked == [(token, "remarketing-retraining")]  # someone else's token is refused before Google
     assert refused.status_code == 401 and elsewhere.status_code == 401
+
+
+def test_a_handler_that_crashes_is_counted_as_a_500(stack):
+    from frontend.api.main import create_app
+
+    app = create_app(stack)
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("a bug")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/crash").status_code == 500
+    assert (
+        'remarketing_api_requests_total{method="GET",route="/crash",status="500"} 1.0'
+        in client.get("/metrics").text
+    )

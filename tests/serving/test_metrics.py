@@ -73,3 +73,10 @@ def test_kserve_serves_them_on_its_metrics_route(kserve_app, records):
         in text
     )
     assert "request_predict_seconds_bucket" in text
+
+
+def test_a_score_that_is_not_a_number_is_left_out_not_a_failed_request():
+    histogram = Histogram("s", "", buckets=SCORE_BUCKETS, registry=CollectorRegistry())
+    observe_many(histogram, np.asarray([0.2, np.nan, np.inf, 0.7]))
+    counts = {s.name: s.value for m in histogram.collect() for s in m.samples if s.name == "s_count"}
+    assert counts == {"s_count": 2.0}
