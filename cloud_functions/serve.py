@@ -16,13 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import cloud_functions
 from cloud_functions import metrics
 
-KINDS = {"on_input_file": "training", "on_weekly_file": "scoring", "on_outcomes_file": "monitoring"}
-
 
 def build_app(target: str):
     source = Path(cloud_functions.__file__).parent / target / "main.py"
     app = create_app(target, str(source), "cloudevent")
-    metrics.declare(target, KINDS.get(target, "unknown"))
+    metrics.declare(target, cloud_functions.FUNCTIONS[target].kind)
     app.add_url_rule(
         "/metrics", "metrics", lambda: (generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST})
     )

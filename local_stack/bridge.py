@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from prometheus_client import Counter, Gauge
 
+from cloud_functions import FUNCTIONS
 from local_stack.http_sidecar import Sidecar
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -52,11 +53,7 @@ FAILED_CYCLES = Counter("remarketing_bridge_failed_cycles", "Scan-and-deliver cy
 
 def function_urls(settings: Settings) -> dict[str, str]:
     """Each function's URL -> its name (the label of its delivery counts)."""
-    return {
-        f"http://127.0.0.1:{settings.input_function_port}": "on_input_file",
-        f"http://127.0.0.1:{settings.weekly_function_port}": "on_weekly_file",
-        f"http://127.0.0.1:{settings.outcomes_function_port}": "on_outcomes_file",
-    }
+    return {f"http://127.0.0.1:{getattr(settings, f.port_setting)}": name for name, f in FUNCTIONS.items()}
 
 
 def cloud_event(blob: Any) -> tuple[dict[str, str], bytes]:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 import frontend
+from cloud_functions import FUNCTIONS
 from remarketing.errors import ServiceError
 from remarketing.processes import Entry, ProcessRegistry, free_port, last_error_line
 from remarketing.settings import Settings
@@ -226,9 +227,7 @@ SERVICES = {
     "mlflow": mlflow_server,
     "api": api,
     "ui": ui,
-    "function-on_input_file": _function("on_input_file", "input_function_port"),
-    "function-on_weekly_file": _function("on_weekly_file", "weekly_function_port"),
-    "function-on_outcomes_file": _function("on_outcomes_file", "outcomes_function_port"),
+    **{f"function-{name}": _function(name, f.port_setting) for name, f in FUNCTIONS.items()},
     "bridge": bridge,
     "scheduler": scheduler,  # REMARKETING_RETRAIN_SCHEDULE's turns (Cloud Scheduler in the cloud)
     "pushgateway": pushgateway,  # pipeline runs' figures (docs/observability.md)

@@ -8,15 +8,11 @@ from typing import Any
 
 import yaml
 
+from cloud_functions import FUNCTIONS
 from observability.targets import targets_file, write_model_server_targets
 from remarketing.settings import Settings
 
 RULES = Path(__file__).parent / "rules"
-FUNCTIONS = {
-    "on_input_file": "input_function_port",
-    "on_weekly_file": "weekly_function_port",
-    "on_outcomes_file": "outcomes_function_port",
-}
 
 
 def _static(job: str, port: int, **extra: Any) -> dict[str, Any]:
@@ -43,8 +39,11 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
                 "job_name": "functions",
                 "honor_labels": True,  # the counters' own `function` label is the same name
                 "static_configs": [
-                    {"targets": [f"127.0.0.1:{getattr(settings, port)}"], "labels": {"function": name}}
-                    for name, port in FUNCTIONS.items()
+                    {
+                        "targets": [f"127.0.0.1:{getattr(settings, f.port_setting)}"],
+                        "labels": {"function": name},
+                    }
+                    for name, f in FUNCTIONS.items()
                 ],
             },
             {
