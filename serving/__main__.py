@@ -15,6 +15,7 @@ import os
 
 from kserve import ModelServer, model_server
 
+from serving.dataplane import ColumnarDataPlane
 from serving.model import RemarketingModel
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,6 +32,7 @@ class BoundModelServer(ModelServer):
     def __init__(self, *, host: str = DEFAULT_HOST, **kwargs) -> None:
         super().__init__(**kwargs)
         self.host = host
+        self.dataplane = ColumnarDataPlane(model_registry=self.registered_models)
 
     def setup_event_loop(self) -> None:
         if self._rest_server is not None:

@@ -1,18 +1,20 @@
 """The KServe predictor: a ``kserve.Model`` that serves one model bundle (predict + explain).
 
-It is a thin adapter: requests are translated into customer rows with
-:meth:`CampaignModel.rows_from_records` (which names the first bad row and column), answered by the core
-(``predict_proba``, ``explain`` and :func:`remarketing.reasons.explain_rows`) and translated back.
+It is a thin adapter: requests are translated into customer rows (the core names the first bad row and
+column), answered by the core (``predict_proba``, ``explain``, :func:`remarketing.reasons.reason_columns`)
+and translated back.
 
 - V1 ``POST /v1/models/<name>:predict``  ``{"instances": [{column: value, ...}, ...]}`` ->
   ``{"predictions": [p, ...]}``
 - V1 ``POST /v1/models/<name>:explain``  same body -> ``{"explanations": [{probability, base_value,
   contributions, reasons}, ...]}`` (one vectorised explain call for the whole body)
-- V2 ``POST /v2/models/<name>/infer``    one input per column (shape ``[n]``) -> one FP64 output
-  ``probability``
+- V2 ``POST /v2/models/<name>/infer``    one input per column (shape ``[n]``, FP64 or BYTES); the outputs
+  asked for (``probability`` when none is): ``probability``, ``base_value``, ``contribution_<field>`` for
+  each field and ``reason_<k>_{field,value,contribution}`` for k = 1..3, in JSON or binary tensors
+  (:mod:`serving.dataplane` reads and writes them as numpy columns). ``GET /v2/models/<name>`` lists them.
 
-A request that cannot be scored raises :class:`kserve.errors.InvalidInput` (HTTP 400) naming the row and
-the column; it is never a 500.
+A request that cannot be scored raises :class:`kserve.errors.InvalidInput` (HTTP 400) naming the row or
+the tensor and the column; it is never a 500.
 """
 
 from __future__ import annotations
@@ -28,18 +30,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve import Model
 from kserve.errors import InvalidInput
 
 from remarketing import bundle
-from remarketing.errors import InvalidRow
+from remarketing.errors import InvalidColumn, InvalidRow
 from remarketing.models import CampaignModel
-from remarketing.reasons import explain_rows
+from remarketing.reasons import TOP, explain_rows, reason_columns
+from remarketing.tensors import BYTES, Body
 from serving.metrics import ModelMetrics
 
 logger = logging.getLogger(__name__)
 
 OUTPUT = "probability"
+EXPLAIN_BATCH = 5_000  # rows per SHAP call: the server's memory does not grow with the request
 V1_HINT = 'expected a JSON object {"instances": [{"age": 58, "job": "management", ...}, ...]}'
 
 
@@ -117,72 +121,82 @@ class RemarketingModel(Model):
             raise InvalidInput(f"{V1_HINT}; the 'instances' key is missing")
         return payload["instances"]
 
-    def _records_v2(self, request: InferRequest) -> list[dict[str, Any]]:
-        """V2 inputs, one per column with shape [n] (or [n, 1]), as row records; the core validates the
-        cells so that a bad one is reported with its row and column, as in V1."""
-        model = self._campaign_model()
-        columns: dict[str, list[Any]] = {}
-        for tensor in request.inputs:
-            if tensor.name in columns:
-                raise InvalidInput(f"input {tensor.name!r} is given twice")
-            shape = list(tensor.shape or [])
-            if not shape or len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-                raise InvalidInput(f"input {tensor.name!r}: shape must be [n] (a value per row), not {shape}")
-            if tensor._raw_data is not None:  # binary tensor extension
-                values = tensor.as_numpy().reshape(-1).tolist()
-            else:
-                values = _flatten(tensor.data, tensor.name)
-            if len(values) != shape[0]:
-                raise InvalidInput(
-                    f"input {tensor.name!r}: shape says {shape[0]} rows but {len(values)} values were sent"
-                )
-            columns[tensor.name] = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
-        if not columns:
-            raise InvalidInput("expected one input per column (name = column, shape [n]); got no inputs")
-        missing = [name for name in model.features if name not in columns]
-        if missing:
-            raise InvalidInput(
-                f"input {missing[0]!r} is missing: one input per column is needed "
-                f"({', '.join(model.features)}); missing: {', '.join(missing)}"
-            )
-        lengths = {name: len(columns[name]) for name in model.features}
-        n = lengths[model.features[0]]
-        for name, length in lengths.items():
-            if length != n:
-                raise InvalidInput(f"input {name!r} has {length} rows, input {model.features[0]!r} has {n}")
-        return [{name: columns[name][i] for name in model.features} for i in range(n)]
-
     def rows(self, payload: Any) -> pd.DataFrame:
         """The customer rows of a V1 body or a V2 request; :class:`InvalidInput` (HTTP 400) otherwise."""
         model = self._campaign_model()
-        v2 = isinstance(payload, InferRequest)
-        records = self._records_v2(payload) if v2 else self._records_v1(payload)
         try:
-            return model.rows_from_records(records)
-        except InvalidRow as exc:
+            if isinstance(payload, Body):
+                return model.rows_from_columns(payload.tensors)
+            return model.rows_from_records(self._records_v1(payload))
+        except (InvalidRow, InvalidColumn) as exc:
             raise InvalidInput(str(exc)) from exc
 
+    # --- V2 metadata ---------------------------------------------------------------------------------
+    def get_input_types(self) -> list[dict[str, Any]]:
+        model = self._campaign_model()
+        numeric = set(model.numeric)
+        return [
+            {"name": name, "datatype": "FP64" if name in numeric else BYTES, "shape": [-1]}
+            for name in model.features
+        ]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "datatype": datatype, "shape": shape}
+            for name, (datatype, shape) in self.outputs().items()
+        ]
+
+    def outputs(self) -> dict[str, tuple[str, list[int]]]:
+        """Every V2 output: name -> (datatype, shape)."""
+        model = self._campaign_model()
+        out = {OUTPUT: ("FP64", [-1]), "base_value": ("FP64", [1])}
+        out.update({f"contribution_{name}": ("FP64", [-1]) for name in model.features})
+        for k in range(1, TOP + 1):
+            out.update({f"reason_{k}_field": (BYTES, [-1]), f"reason_{k}_value": (BYTES, [-1])})
+            out[f"reason_{k}_contribution"] = ("FP64", [-1])
+        return out
+
     # --- verbs -------------------------------------------------------------------------------------
-    def predict(
-        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
-    ) -> dict | InferResponse:
+    async def predict(self, payload: dict | Body, headers: dict[str, str] | None = None) -> dict | Body:
+        if isinstance(payload, Body):
+            return await self._infer(payload)
         with self._counting_errors("predict"):
             rows = self.rows(payload)
             probabilities = np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")
         if self.metrics:
             self.metrics.scored(probabilities)
-        if isinstance(payload, InferRequest):
-            output = InferOutput(name=OUTPUT, shape=[len(probabilities)], datatype="FP64")
-            output.set_data_from_numpy(probabilities, binary_data=False)
-            return InferResponse(
-                response_id=payload.id or uuid.uuid4().hex,  # V2 responses need a string id
-                model_name=self.name,
-                model_version=self.version,
-                infer_outputs=[output],
-            )
         return {"predictions": probabilities.tolist()}
 
-    async def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict:
+    async def _infer(self, request: Body) -> Body:
+        """V2: probabilities only, or (when an explanation output is asked for) the whole explanation,
+        off the event loop so that health checks are answered meanwhile."""
+        wanted = request.outputs or [OUTPUT]
+        explaining = any(name != OUTPUT for name in wanted)
+        verb = "explain" if explaining else "predict"
+        with self._counting_errors(verb):
+            known = self.outputs()
+            unknown = [name for name in wanted if name not in known]
+            if unknown:
+                raise InvalidInput(f"unknown output {unknown[0]!r}; this model gives: {', '.join(known)}")
+            rows = self.rows(request)
+            if explaining:
+                loop = asyncio.get_running_loop()
+                columns = await loop.run_in_executor(None, self.explain_columns, rows)
+            else:
+                columns = {OUTPUT: np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")}
+        if self.metrics:
+            self.metrics.scored(columns[OUTPUT])
+            if explaining:
+                self.metrics.explained(len(rows))
+        return Body(
+            {name: columns[name] for name in wanted},
+            id=request.id or uuid.uuid4().hex,  # V2 responses need a string id
+            binary_outputs=request.binary_outputs,
+            model_name=self.name,
+            model_version=self.version,
+        )
+
+    async def explain(self, payload: dict, headers: dict[str, str] | None = None) -> dict:
         # SHAP for tree and neural models takes seconds per thousand rows: run it off the event loop so
         # that health checks and other requests are still answered meanwhile.
         with self._counting_errors("explain"):
@@ -208,12 +222,21 @@ class RemarketingModel(Model):
             )
         }
 
-
-def _flatten(data: Any, name: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise InvalidInput(f"input {name!r}: 'data' must be a list of values, one per row")
-    if data and all(isinstance(v, list) for v in data):  # [[v], [v], ...] for shape [n, 1]
-        if any(len(v) != 1 for v in data):
-            raise InvalidInput(f"input {name!r}: expected one value per row")
-        return [v[0] for v in data]
-    return data
+    def explain_columns(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Every V2 output as a column, SHAP computed ``EXPLAIN_BATCH`` rows at a time."""
+        model = self._campaign_model()
+        parts: list[dict[str, np.ndarray]] = []
+        base = 0.0
+        for start in range(0, len(rows), EXPLAIN_BATCH):
+            batch = rows.iloc[start : start + EXPLAIN_BATCH]
+            explanation = model.explain(batch)
+            base = explanation.base_value
+            part = {OUTPUT: np.asarray(model.predict_proba(batch), dtype="float64")}
+            part.update(
+                {f"contribution_{c}": explanation.contributions[c].to_numpy() for c in model.features}
+            )
+            part.update(reason_columns(explanation.contributions, batch))
+            parts.append(part)
+        columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        columns["base_value"] = np.asarray([base], dtype="float64")
+        return columns

@@ -35,6 +35,14 @@ class InvalidRow(RemarketingError):
         super().__init__(f"row {row}, column {column!r}: {message}")
 
 
+class InvalidColumn(RemarketingError):
+    """A column of a columnar request cannot be scored as a whole (missing, or of another length)."""
+
+    def __init__(self, column: str, message: str) -> None:
+        self.column = column
+        super().__init__(f"column {column!r} {message}")
+
+
 class SpecError(RemarketingError):
     """A dataset spec is unknown or inconsistent."""
 

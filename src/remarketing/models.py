@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from remarketing import families
 from remarketing.datasets import DatasetSpec
-from remarketing.errors import InvalidRow
+from remarketing.errors import InvalidColumn, InvalidRow
 from remarketing.features import FastDesign, build_preprocessor, field_matrix, output_fields
 
 _SHAP_LOCK = threading.Lock()
@@ -158,6 +158,36 @@ class CampaignModel:
                 columns[name].append(value)
         return pd.DataFrame(columns)
 
+    def rows_from_columns(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Customer rows given as one array per column (a V2 request) as a frame for ``predict_proba``,
+        checked column by column without a Python object per row; the first unusable cell raises
+        :class:`InvalidRow` naming its row and column. Extra columns are ignored."""
+        missing = [name for name in self.features if name not in columns]
+        if missing:
+            raise InvalidColumn(missing[0], f"is missing (missing: {', '.join(missing)})")
+        columns = {name: _one_per_row(name, columns[name]) for name in self.features}
+        lengths = {name: len(columns[name]) for name in self.features}
+        n = lengths[self.features[0]]
+        if n == 0:
+            raise InvalidColumn(self.features[0], "is empty: expected at least one row")
+        for name, length in lengths.items():
+            if length != n:
+                raise InvalidColumn(name, f"has {length} values, {self.features[0]!r} has {n}")
+        numeric = set(self.numeric)
+        frame: dict[str, Any] = {}
+        for name in self.features:
+            values = np.asarray(columns[name])
+            if name in numeric:
+                frame[name] = _numeric_column(name, values)
+            else:
+                cells = pd.Series(values, dtype=object)
+                text = cells.astype(str).str.strip().to_numpy(dtype=object)
+                empty = np.flatnonzero(cells.isna().to_numpy() | (text == ""))
+                if len(empty):
+                    raise InvalidRow(int(empty[0]), name, "missing value")
+                frame[name] = text
+        return pd.DataFrame(frame)
+
     def design(self, rows: pd.DataFrame) -> np.ndarray:
         if self._fast_design is None:
             self._fast_design = FastDesign(self.preprocessor)
@@ -202,6 +232,37 @@ class CampaignModel:
         if self.family == "hgb":
             return shap.TreeExplainer(self.estimator)
         return shap.DeepExplainer(self.estimator, self.design(self.background).astype("float32"))
+
+
+def _one_per_row(name: str, values: Any) -> np.ndarray:
+    """A column as a 1-D array: shape ``[n]``, or ``[n, 1]`` as some clients send it."""
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        return values[:, 0]
+    if values.ndim != 1:
+        raise InvalidColumn(
+            name, f"must hold one value per row (shape [n] or [n, 1]), not {list(values.shape)}"
+        )
+    return values
+
+
+def _numeric_column(name: str, values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "b":
+        raise InvalidRow(0, name, "true/false is not a number")
+    if values.dtype.kind in "iuf":
+        numbers = values.astype("float64")
+    else:
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+        bad = np.flatnonzero(np.isnan(numbers))
+        if len(bad):
+            raise InvalidRow(int(bad[0]), name, f"{values[bad[0]]!r} is not a number")
+    bad = np.flatnonzero(np.isnan(numbers))
+    if len(bad):
+        raise InvalidRow(int(bad[0]), name, "missing value")
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if len(bad):
+        raise InvalidRow(int(bad[0]), name, f"{values[bad[0]]!r} is not a finite number")
+    return numbers
 
 
 def fit_family(

@@ -53,6 +53,47 @@ def top_reasons(contributions: pd.DataFrame, rows: pd.DataFrame, k: int = TOP) -
     ]
 
 
+def reason_columns(contributions: pd.DataFrame, rows: pd.DataFrame, k: int = TOP) -> dict[str, np.ndarray]:
+    """:func:`top_reasons` as columns: ``reason_<i>_field``, ``reason_<i>_value`` (text, as the scored file
+    shows it) and ``reason_<i>_contribution`` for i = 1..k, computed per field rather than per customer.
+    A customer with fewer than ``k`` non-zero contributions has empty fields and 0.0 after them."""
+    values = contributions.to_numpy(dtype="float64")
+    fields = list(contributions.columns)
+    n = len(values)
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    texts = {name: _text(rows[name].to_numpy()) for name in fields}
+    out: dict[str, np.ndarray] = {}
+    for i in range(k):
+        field_out = np.full(n, "", dtype=object)
+        value_out = np.full(n, "", dtype=object)
+        contribution = np.zeros(n)
+        if i < len(fields):
+            column = order[:, i]
+            contribution = values[np.arange(n), column]
+            for j, name in enumerate(fields):
+                mine = (column == j) & (contribution != 0)
+                field_out[mine] = name
+                value_out[mine] = texts[name][mine]
+        out[f"reason_{i + 1}_field"] = field_out
+        out[f"reason_{i + 1}_value"] = value_out
+        out[f"reason_{i + 1}_contribution"] = contribution
+    return out
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    """Cells as the text :func:`plain` gives them (whole numbers without ``.0``)."""
+    if values.dtype.kind in "iu":
+        return values.astype(str).astype(object)
+    if values.dtype.kind == "f":
+        text = values.astype(str).astype(object)
+        whole = np.isfinite(values) & (values == np.round(values))
+        text[whole] = values[whole].astype("int64").astype(str)
+        return text
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.astype(object)
+    return np.asarray([str(plain(v)) for v in values], dtype=object)
+
+
 def sentence(spec: DatasetSpec, field: str, value: Any, direction: str) -> str:
     """``contacted in the last 30 days (raises)``; a field the spec does not know reads ``field=value``."""
     feature = spec.features.get(field)

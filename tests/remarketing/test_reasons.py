@@ -1,10 +1,11 @@
 """Reason codes: structured top contributions, and their sentence in the spec's plain words."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from remarketing.datasets import load_spec
-from remarketing.reasons import Reason, explain_rows, sentence, top_reasons
+from remarketing.reasons import Reason, explain_rows, plain, reason_columns, sentence, top_reasons
 
 BANK = load_spec("bank-marketing")
 
@@ -53,3 +54,27 @@ def test_top_reasons_are_data_largest_first_without_zeros():
     assert reasons[0][0].direction == "lowers" and reasons[0][1].direction == "raises"
     explained = explain_rows(contributions, rows, -1.5, [0.2, 0.3])
     assert explained[0]["reasons"][1] == {"field": "pdays", "value": -1, "contribution": 0.3}
+
+
+def test_reason_columns_are_top_reasons_per_field():
+    rng = np.random.default_rng(3)
+    n = 500
+    contributions = pd.DataFrame(
+        {"age": rng.normal(size=n), "contact": rng.normal(size=n), "pdays": rng.normal(size=n)}
+    )
+    contributions.loc[::7, "pdays"] = 0.0  # some customers with fewer than three reasons
+    contributions.loc[::11, ["age", "contact"]] = 0.0
+    rows = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, n).astype(float),
+            "contact": rng.choice(["cellular", "unknown", "=1+1"], n),
+            "pdays": rng.choice([-1.0, 12.5, 400.0], n),
+        }
+    )
+    columns = reason_columns(contributions, rows)
+    for i, reasons in enumerate(top_reasons(contributions, rows)):
+        for k in range(3):
+            given = reasons[k] if k < len(reasons) else None
+            assert columns[f"reason_{k + 1}_field"][i] == (given.field if given else "")
+            assert columns[f"reason_{k + 1}_value"][i] == (str(plain(given.value)) if given else "")
+            assert columns[f"reason_{k + 1}_contribution"][i] == (given.contribution if given else 0.0)

@@ -70,18 +70,18 @@ def v2_inputs(records: list[dict], columns: list[str] | None = None) -> list[dic
 
 @pytest.fixture(scope="session")
 def kserve_app(logreg_bundle: Path):
-    """KServe's own FastAPI app with our model registered, as ``ModelServer`` wires it (no socket)."""
+    """KServe's own FastAPI app with our model registered, as ``python -m serving`` wires it (no socket)."""
     from fastapi.testclient import TestClient
-    from kserve import ModelServer
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
     from kserve.model_server import app
     from kserve.protocol.rest.server import RESTServer
 
+    from serving.__main__ import BoundModelServer
     from serving.model import RemarketingModel
 
     model = RemarketingModel(None, str(logreg_bundle), version="1")
     model.load()
-    server = ModelServer(enable_grpc=False)
+    server = BoundModelServer(enable_grpc=False)  # with its columnar V2 data plane
     server.register_model(model)
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, 0)
     rest.create_application()  # adds the routes and exception handlers to kserve's module-level app

@@ -153,12 +153,12 @@ def _v2_matrix(r):
 
 
 V2_ERRORS = {
-    "text in a numeric input": (_v2_text_in_numeric, "row 2, column 'age'"),
+    "text in a numeric input": (_v2_text_in_numeric, "input 'age': row 2"),
     "null": (_v2_null, "row 1, column 'job'"),
-    "missing input": (lambda r: v2_inputs(r[:3])[1:], "input 'age' is missing"),
+    "missing input": (lambda r: v2_inputs(r[:3])[1:], "column 'age' is missing"),
     "inputs of different lengths": (_v2_length, "'education'"),
     "shape and data disagree": (_v2_shape, "input 'balance'"),
-    "not one value per row": (_v2_matrix, "input 'age'"),
+    "not one value per row": (_v2_matrix, "column 'age' must hold one value per row"),
     "an input twice": (lambda r: v2_inputs(r[:3]) + v2_inputs(r[:3])[:1], "input 'age' is given twice"),
     "no inputs": (lambda r: [], "no inputs"),
 }

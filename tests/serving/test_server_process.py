@@ -1,6 +1,6 @@
 """A real ``python -m serving`` process, started by the LocalDeployer from the bundle's gs:// address in
-the storage emulator: V1 predict and explain, V2 infer over HTTP on loopback, 400s naming row and
-column, parity with MLflow's pyfunc loader, and start / reuse / stop by PID."""
+the storage emulator: V1 predict and explain, V2 infer over HTTP on loopback (KServe's own SDK client
+too), 400s naming row and column, parity with MLflow's pyfunc loader, and start / reuse / stop by PID."""
 
 from __future__ import annotations
 
@@ -64,7 +64,49 @@ def test_malformed_rows_over_http_are_400_with_row_and_column(served, records):
     inputs = v2_inputs(records[:3])
     inputs[9]["data"][1] = "many"  # campaign
     response = httpx.post(endpoint.infer_url, json={"inputs": inputs}, timeout=30)
-    assert response.status_code == 400 and "row 1, column 'campaign'" in response.json()["error"]
+    assert response.status_code == 400 and "input 'campaign': row 1" in response.json()["error"]
+
+
+def test_the_kserve_sdk_client_scores_a_file_through_the_server(served, test_frame, tmp_path):
+    """KServe's own V2 REST client, with the request built from the server's metadata: binary inputs,
+    the probability in binary and the first reason in JSON."""
+    import asyncio
+
+    from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+    from kserve.protocol.infer_type import RequestedOutput
+
+    _, endpoint = served
+    path = tmp_path / "weekly.csv"
+    test_frame.to_csv(path, index=False)
+    weekly = pd.read_csv(path)
+    metadata = httpx.get(f"{endpoint.base_url}/v2/models/{MODEL}", timeout=30).json()
+    inputs = []
+    for spec in metadata["inputs"]:
+        kind = "float64" if spec["datatype"] == "FP64" else object
+        tensor = InferInput(spec["name"], [len(weekly)], spec["datatype"])
+        tensor.set_data_from_numpy(weekly[spec["name"]].to_numpy(dtype=kind), binary_data=True)
+        inputs.append(tensor)
+    request = InferRequest(
+        MODEL,
+        inputs,
+        request_outputs=[
+            RequestedOutput("probability", {"binary_data": True}),
+            RequestedOutput("reason_1_field", {"binary_data": False}),
+        ],
+    )
+
+    async def infer():
+        client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=60))
+        return await client.infer(endpoint.base_url, request, model_name=MODEL)
+
+    response = asyncio.run(infer())
+    probability = response.get_output_by_name("probability").as_numpy()
+    predictions = httpx.post(
+        endpoint.predict_url, json={"instances": weekly.to_dict("records")}, timeout=30
+    ).json()["predictions"]
+    np.testing.assert_allclose(probability, predictions, rtol=0, atol=1e-12)
+    fields = response.get_output_by_name("reason_1_field").data
+    assert len(fields) == len(weekly) and set(fields) <= {i["name"] for i in metadata["inputs"]} | {""}
 
 
 def test_the_server_listens_on_loopback_only(served, emulator_settings):
