@@ -5,7 +5,7 @@ in one run, interleaved (off, on, off, on, ...) so that the shared machine's noi
     .venv/bin/python benchmarks/observability.py [--rows 60000] [--rounds 3] [--rate 20] [--seconds 15]
 
 - batch: ``--rows`` customers (bank-full resampled) through the scoring pipeline's own client
-  (``scoring.score_chunk`` with ``HttpScorer``: V1 explain in batches, 4 at a time), as the score step sends
+  (``scoring.score_chunk`` with ``HttpScorer``: V2 infer in batches, 4 at a time), as the score step sends
   them; seconds per round.
 - online: one customer per V2 request, open loop at ``--rate`` per second (``online_serving.open_loop``);
   p50 and p99 per round.
@@ -40,7 +40,17 @@ from remarketing.examples import BANK_FULL  # noqa: E402
 
 
 def start_server(bundle_dir: Path, port: int, log, *, metrics: bool) -> subprocess.Popen:
-    command = [sys.executable, "-m", "serving", "--model-uri", str(bundle_dir), "--model-name", NAME]
+    command = [
+        sys.executable,
+        "-m",
+        "serving",
+        "--model-uri",
+        str(bundle_dir),
+        "--model-name",
+        NAME,
+        "--model-version",
+        "1",
+    ]
     command += ["--http-port", str(port), "--host", "127.0.0.1", "--workers", "1"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "REMARKETING_MODEL_METRICS": "1" if metrics else "0"}
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -101,9 +111,10 @@ def batch_rows(data: Path, rows: int) -> pd.DataFrame:
 
 def one_round(base: str, frame: pd.DataFrame, bodies: list[dict], rate: float, seconds: float) -> dict:
     from remarketing.datasets import load_spec
+    from remarketing.ports import Endpoint
     from remarketing.scoring import HttpScorer, score_chunk
 
-    scorer = HttpScorer(base, NAME)
+    scorer = HttpScorer(Endpoint(base, NAME, "1"))
     try:
         started = time.perf_counter()
         score_chunk(scorer, frame, load_spec("bank-marketing"), 4)
@@ -162,7 +173,7 @@ def main() -> None:
         "and no scraping; rounds interleaved, medians compared",
         "batch": {
             "rows": args.rows,
-            "path": "scoring.score_chunk + HttpScorer (V1 explain, batches of the score step, 4 at a time)",
+            "path": "scoring.score_chunk + HttpScorer (V2 infer, batches of the score step, 4 at a time)",
             "median_seconds": batch,
             "ratio_on_over_off": round(batch["on"] / batch["off"], 4),
             "aim": "under 1.02",

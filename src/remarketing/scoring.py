@@ -1,6 +1,7 @@
 """The scoring pipeline's steps as plain functions: validate the weekly file in chunks, score it through
-the model server's V1 ``:explain`` (probabilities, contributions and reasons in one call) with bounded
-concurrency and retries, then publish the scored file, rejects, contributions and manifest.
+the model server's V2 ``infer`` (probabilities, contributions and reasons as one tensor each, column by
+column) with bounded concurrency and retries, then publish the scored file, rejects, contributions and
+manifest.
 
 Nothing reaches ``output/<run_id>/`` until every row is scored, and ``predictions.csv`` is written last:
 a partial file is never published as a success.
@@ -19,20 +20,19 @@ from typing import Any
 
 import httpx
 import numpy as np
-import orjson
 import pandas as pd
 
-from remarketing import contacts, parameters
+from remarketing import contacts, parameters, tensors
 from remarketing.datasets import DatasetSpec
 from remarketing.drift import overview as drift_overview
 from remarketing.errors import DataValidationError, RemarketingError, Unavailable
-from remarketing.ports import CHALLENGER, CHAMPION, Deployer, ModelRef, Registry
+from remarketing.ports import CHALLENGER, CHAMPION, Deployer, Endpoint, ModelRef, Registry
 from remarketing.settings import Settings
 from remarketing.step import Chunks, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join
 
 CHUNK_ROWS = 50_000  # rows validated and kept in memory at once
-BATCH_ROWS = 2_000  # rows per request to the model server
+BATCH_ROWS = 10_000  # rows per request to the model server (its explainer works 5,000 at a time)
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 REASONS = (1, 2, 3)
 REASON_PARTS = [f"reason_{k}_{part}" for k in REASONS for part in ("field", "value", "contribution")]
@@ -166,46 +166,93 @@ class ServerUnavailable(Unavailable):
     """The model server did not answer after every retry."""
 
 
+class WrongModelVersion(RemarketingError):
+    """The server kept answering as another model version than the run deployed (on KServe, another run
+    moved the InferenceService to its version): nothing is scored by a model the run did not choose."""
+
+
 @dataclass
 class HttpScorer:
-    """KServe V1 ``:explain`` over HTTP, with retries on transient errors (connection refused or reset,
-    timeouts, 5xx). A 4xx is the request's fault and is not retried."""
+    """KServe V2 ``infer`` over HTTP, one tensor per column. Numbers travel as binary tensors and text as
+    JSON in the same body (the protocol's binary extension allows both): a million-row column of numbers
+    is a memory copy each way, while text read from binary takes a Python loop per value on the server
+    (docs/serving.md has the measured figures). Every reply must come from ``endpoint.version``.
 
-    base_url: str
-    model_name: str
+    Transient errors are retried with backoff: connection refused or reset, timeouts, 5xx, and a reply
+    from another version. A 4xx is the request's fault and is not retried."""
+
+    endpoint: Endpoint
     retries: int = 4
     backoff: float = 0.5
     timeout: float = 120.0
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(timeout=self.timeout, headers={"Content-Type": "application/json"})
+        self._client = httpx.Client(timeout=self.timeout)
+        self._binary_outputs: set[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"{self.base_url.rstrip('/')}/v1/models/{self.model_name}:explain"
+        return self.endpoint.infer_url
 
-    def explain(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = orjson.dumps({"instances": records}, option=orjson.OPT_SERIALIZE_NUMPY)
+    def explain(self, columns: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        """``outputs`` (V2 output names) for the rows given as ``columns``, as arrays."""
+        numbers = {name for name, values in columns.items() if values.dtype.kind in "iuf"}
+        body, json_length = tensors.write_request(
+            columns, outputs=outputs, binary_inputs=numbers, binary_outputs=self._binary(outputs)
+        )
+        headers = {"Content-Type": "application/json"}
+        if json_length is not None:
+            headers = {"Content-Type": "application/octet-stream", tensors.HEADER: str(json_length)}
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                response = self._client.post(self.url, content=body)
+                response = self._client.post(self.url, content=body, headers=headers)
             except httpx.TransportError as exc:
                 last = exc
             else:
-                if response.status_code < 500:
-                    if response.status_code >= 400:
-                        raise RemarketingError(f"the model server refused a batch: {response.text[:500]}")
-                    return orjson.loads(response.content)["explanations"]
-                last = RemarketingError(f"HTTP {response.status_code}: {response.text[:200]}")
+                if 400 <= response.status_code < 500:
+                    raise RemarketingError(f"the model server refused a batch: {response.text[:500]}")
+                if response.status_code < 400:
+                    answer = self._read(response)
+                    if answer.model_version == self.endpoint.version:
+                        return answer.tensors
+                    last = WrongModelVersion(
+                        f"{self.url} answered as {self.endpoint.model_name} v{answer.model_version}, "
+                        f"not v{self.endpoint.version}: another run may have deployed its version there; "
+                        "score again once it has finished"
+                    )
+                else:
+                    last = RemarketingError(f"HTTP {response.status_code}: {response.text[:200]}")
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt)
+        if isinstance(last, WrongModelVersion):
+            raise last
         raise ServerUnavailable(
             "the model server",
-            self.base_url,
+            self.endpoint.base_url,
             "the run redeploys it once; if that fails too, see `remarketing status` and its log",
             reason=f"no answer after {self.retries + 1} attempts: {type(last).__name__}",
         )
+
+    def _binary(self, outputs: list[str]) -> set[str]:
+        """The outputs that are numbers, from the model's V2 metadata (asked once)."""
+        if self._binary_outputs is None:
+            url = f"{self.endpoint.base_url}/v2/models/{self.endpoint.model_name}"
+            try:
+                metadata = self._client.get(url).raise_for_status().json()
+            except httpx.HTTPError as exc:
+                raise ServerUnavailable(
+                    "the model server", self.endpoint.base_url, "see `remarketing status`", reason=str(exc)
+                ) from exc
+            self._binary_outputs = {o["name"] for o in metadata["outputs"] if o["datatype"] != tensors.BYTES}
+        return {name for name in outputs if name in self._binary_outputs}
+
+    def _read(self, response: httpx.Response) -> tensors.Body:
+        length = response.headers.get(tensors.HEADER)
+        try:
+            return tensors.read_response(response.content, int(length) if length else None)
+        except tensors.TensorError as exc:
+            raise RemarketingError(f"the model server's answer cannot be read: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()
@@ -216,24 +263,38 @@ def _batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + size]
 
 
+def explanation_outputs(spec: DatasetSpec) -> list[str]:
+    """The V2 outputs the score step asks for: probability, base value, a contribution per field, reasons."""
+    return ["probability", "base_value", *(f"contribution_{c}" for c in spec.feature_names), *REASON_PARTS]
+
+
 def score_chunk(scorer: HttpScorer, rows: pd.DataFrame, spec: DatasetSpec, concurrency: int) -> pd.DataFrame:
-    """Probabilities, contributions (one column per field) and reasons for one chunk of typed rows."""
-    batches = list(_batches(rows, BATCH_ROWS))
+    """Probabilities, contributions (one ``shap_<field>`` column per field) and reasons for one chunk of
+    typed rows, batch by batch, ``concurrency`` requests at a time; column by column throughout."""
+    outputs = explanation_outputs(spec)
+    numeric = set(spec.numeric)
+
+    def one(batch: pd.DataFrame) -> dict[str, np.ndarray]:
+        columns = {
+            c: batch[c].to_numpy(dtype="float64" if c in numeric else object) for c in spec.feature_names
+        }
+        answer = scorer.explain(columns, outputs)
+        for name in outputs:
+            size = 1 if name == "base_value" else len(batch)
+            if name not in answer or len(answer[name]) != size:
+                raise RemarketingError(f"the model server's answer lacks {name} for its {len(batch)} rows")
+        return answer
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        answers = list(pool.map(lambda b: scorer.explain(b[spec.feature_names].to_dict("records")), batches))
-    explained = [e for answer in answers for e in answer]
-    if len(explained) != len(rows):
-        raise RemarketingError(f"the model server answered {len(explained)} rows for {len(rows)}")
-    out = pd.DataFrame({"customer_id": rows[spec.id_column].to_numpy()})
-    out["probability"] = [e["probability"] for e in explained]
-    out["base_value"] = [e["base_value"] for e in explained]
-    contributions = pd.DataFrame([e["contributions"] for e in explained], columns=spec.feature_names)
-    for k in REASONS:
-        given = [e["reasons"][k - 1] if len(e["reasons"]) >= k else None for e in explained]
-        out[f"reason_{k}_field"] = [r["field"] if r else "" for r in given]
-        out[f"reason_{k}_value"] = [str(r["value"]) if r else "" for r in given]
-        out[f"reason_{k}_contribution"] = [r["contribution"] if r else 0.0 for r in given]
-    return pd.concat([out, contributions.add_prefix("shap_")], axis=1)
+        answers = list(pool.map(one, _batches(rows, BATCH_ROWS)))
+    out: dict[str, Any] = {"customer_id": rows[spec.id_column].to_numpy()}
+    out["probability"] = np.concatenate([a["probability"] for a in answers])
+    out["base_value"] = np.concatenate([np.repeat(a["base_value"], len(a["probability"])) for a in answers])
+    for part in REASON_PARTS:
+        out[part] = np.concatenate([a[part] for a in answers])
+    for c in spec.feature_names:
+        out[f"shap_{c}"] = np.concatenate([a[f"contribution_{c}"] for a in answers])
+    return pd.DataFrame(out)
 
 
 def score(
@@ -250,7 +311,7 @@ def score(
     version that scored it). When a server stops answering it is deployed again (once) and the chunk
     retried; then the run fails clearly."""
     spec = ctx.spec
-    scorers = {arm: HttpScorer(e.base_url, e.model_name) for arm, e in endpoints.endpoints.items()}
+    scorers = {arm: HttpScorer(e) for arm, e in endpoints.endpoints.items()}
     warnings: list[str] = []
     count = 0
     started = time.perf_counter()
@@ -270,7 +331,7 @@ def score(
                 )
             else:
                 again = {CHAMPION: deployer.deploy(model.name, model.version, model.uri)}
-            scorers.update({a: HttpScorer(e.base_url, e.model_name) for a, e in again.items()})
+            scorers.update({a: HttpScorer(e) for a, e in again.items()})
             warnings.append(
                 f"the model server of v{model.version} stopped answering; "
                 "it was redeployed and scoring resumed"
