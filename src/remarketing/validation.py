@@ -15,8 +15,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 
 from remarketing.datasets import DatasetSpec, Feature
 from remarketing.errors import DataValidationError
@@ -148,50 +151,70 @@ def _select_columns(
 
 
 # --- cells -----------------------------------------------------------------------------------------
-def _as_number(s: pd.Series) -> pd.Series:
-    return pd.to_numeric(s.str.strip(), errors="coerce")
+def _as_number(text: pd.Series) -> pd.Series:
+    """Stripped text cells as float64, NaN where a cell is not a number. Arrow's parser reads a clean
+    column about 25 times faster than ``pd.to_numeric``; a column it refuses (some cell is not a number)
+    or reads as infinite (``1e400``, which pandas calls not a number) is read by pandas instead."""
+    try:
+        parsed = pc.cast(pyarrow.array(text.to_numpy(dtype=object), type=pyarrow.string()), pyarrow.float64())
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        return pd.to_numeric(text, errors="coerce")
+    numbers = parsed.to_numpy(zero_copy_only=False)
+    if np.isinf(numbers).any():
+        return pd.to_numeric(text, errors="coerce")
+    return pd.Series(numbers, index=text.index)
 
 
-def _feature_checks(feature: Feature, purpose: Purpose) -> list[pa.Check]:
+class _Cells:
+    """One chunk's cells parsed once (stripped text per column, numbers per numeric feature), for the
+    checks and the typed frame alike."""
+
+    def __init__(self, frame: pd.DataFrame, spec: DatasetSpec) -> None:
+        self.text = {column: frame[column].str.strip() for column in frame.columns}
+        self.numbers = {
+            name: _as_number(self.text[name])
+            for name, feature in spec.features.items()
+            if feature.type != "category"
+        }
+
+
+def _feature_checks(name: str, feature: Feature, purpose: Purpose, cells: _Cells) -> list[pa.Check]:
     if feature.type == "category":
         if purpose is Purpose.SCORING:
             return []  # unseen categories are scored and counted, not rejected
         allowed = set(feature.categories or [])
-        return [pa.Check(lambda s: s.str.strip().isin(allowed), error=f"is not one of {sorted(allowed)}")]
-    checks = [pa.Check(lambda s: _as_number(s).notna(), error="is not a number")]
+        text = cells.text[name]
+        return [pa.Check(lambda _: text.isin(allowed), error=f"is not one of {sorted(allowed)}")]
+    x = cells.numbers[name]
+    checks = [pa.Check(lambda _: x.notna(), error="is not a number")]
     if feature.type == "integer":
-        checks.append(
-            pa.Check(
-                lambda s: _as_number(s).pipe(lambda x: x.isna() | (x % 1 == 0)), error="is not a whole number"
-            )
-        )
+        checks.append(pa.Check(lambda _: x.isna() | (x % 1 == 0), error="is not a whole number"))
     if feature.min is not None:
         lo = feature.min
-        checks.append(
-            pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x >= lo)), error=f"is below {lo:g}")
-        )
+        checks.append(pa.Check(lambda _: x.isna() | (x >= lo), error=f"is below {lo:g}"))
     if feature.max is not None:
         hi = feature.max
-        checks.append(
-            pa.Check(lambda s: _as_number(s).pipe(lambda x: x.isna() | (x <= hi)), error=f"is above {hi:g}")
-        )
+        checks.append(pa.Check(lambda _: x.isna() | (x <= hi), error=f"is above {hi:g}"))
     return checks
 
 
-def build_schema(spec: DatasetSpec, purpose: Purpose, *, has_id: bool) -> pa.DataFrameSchema:
+def build_schema(spec: DatasetSpec, purpose: Purpose, cells: _Cells, *, has_id: bool) -> pa.DataFrameSchema:
+    """The checks of one chunk, on its parsed ``cells``. No dtype check: every cell is read as text."""
     columns: dict[str, pa.Column] = {
-        name: pa.Column(str, _feature_checks(feature, purpose), name=name)
+        name: pa.Column(None, _feature_checks(name, feature, purpose, cells), name=name)
         for name, feature in spec.features.items()
     }
     if purpose is Purpose.TRAINING:
         labels = {spec.target.positive, spec.target.negative}
+        target = cells.text[spec.target.column]
         columns[spec.target.column] = pa.Column(
-            str, pa.Check(lambda s: s.str.strip().isin(labels), error=f"is not one of {sorted(labels)}")
+            None, pa.Check(lambda _: target.isin(labels), error=f"is not one of {sorted(labels)}")
         )
     if has_id:
+        ids = cells.text[spec.id_column]
         columns[spec.id_column] = pa.Column(
-            str,
-            pa.Check(lambda s: s.str.strip() != "", error="is empty"),
+            None,
+            pa.Check(lambda _: ids != "", error="is empty"),
             unique=True,
             report_duplicates="all",
         )
@@ -278,10 +301,12 @@ def _check_chunk(
 ) -> Validated:
     """Check one frame of text cells (its index is the 0-based data row of the file)."""
     has_id = spec.id_column in frame.columns
-    cases = _failures(frame, build_schema(spec, purpose, has_id=has_id))
+    cells = _Cells(frame, spec)
+    cases = _failures(frame, build_schema(spec, purpose, cells, has_id=has_id))
     if has_id and seen_ids is not None:  # duplicates across chunks of a streamed file
-        ids = frame[spec.id_column].str.strip()
-        again = ids[ids.isin(seen_ids)]
+        ids = cells.text[spec.id_column]
+        # a set lookup per id: Series.isin would copy the whole set into an array for every chunk
+        again = ids[np.fromiter(map(seen_ids.__contains__, ids), dtype=bool, count=len(ids))]
         seen_ids.update(ids)
         extra = pd.DataFrame(
             {
@@ -306,7 +331,7 @@ def _check_chunk(
     ).sort_values(["row", "column"], ignore_index=True)
     if not cases.empty:
         frame = frame.drop(index=cases["index"].unique())
-    typed, id_generated, unseen = _typed(frame, spec, purpose)
+    typed, id_generated, unseen = _typed(frame, spec, purpose, cells)
     return Validated(typed, [], rejects, unseen, id_generated, len(frame))
 
 
@@ -358,26 +383,28 @@ def _whole_lines(data: bytes) -> bytes:
 
 
 def _typed(
-    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose
+    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose, cells: _Cells
 ) -> tuple[pd.DataFrame, bool, dict[str, int]]:
-    out = pd.DataFrame(index=frame.index)
+    """The rows of ``frame`` (those left after rejects) typed from their parsed ``cells``."""
+    rows = frame.index
+    out = pd.DataFrame(index=rows)
     id_generated = spec.id_column not in frame.columns
-    out[spec.id_column] = (frame.index + 1).astype(str) if id_generated else frame[spec.id_column].str.strip()
+    out[spec.id_column] = (rows + 1).astype(str) if id_generated else cells.text[spec.id_column].loc[rows]
     unseen: dict[str, int] = {}
     for name, feature in spec.features.items():
         if feature.type == "category":
-            values = frame[name].str.strip()
+            values = cells.text[name].loc[rows]
             outside = int((~values.isin(feature.categories or [])).sum())
             if outside:
                 unseen[name] = outside
             out[name] = values
         else:
-            out[name] = _as_number(frame[name]).astype("float64")
+            out[name] = cells.numbers[name].loc[rows].astype("float64")
     if spec.order_column:
         out[spec.order_column] = frame[spec.order_column]
         out = out.sort_values(spec.order_column, kind="stable")
     if purpose is Purpose.TRAINING:
-        out[spec.target.column] = (frame[spec.target.column].str.strip() == spec.target.positive).astype(
+        out[spec.target.column] = (cells.text[spec.target.column].loc[rows] == spec.target.positive).astype(
             "int8"
         )
     return out.reset_index(drop=True), id_generated, unseen
