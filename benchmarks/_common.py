@@ -87,6 +87,8 @@ def run_cli(env: dict[str, str], *args: str) -> tuple[float, dict, str]:
 
 
 def record(name: str, figures: dict) -> Path:
+    """``results/<name>.json``: the figures, the machine and the date, and the file's previous figures
+    under ``previous``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
@@ -99,6 +101,10 @@ def record(name: str, figures: dict) -> Path:
         **figures,
     }
     path = RESULTS / f"{name}.json"
+    if path.exists():  # every figure with the previous one beside it (one run back)
+        earlier = json.loads(path.read_text())
+        earlier.pop("previous", None)
+        payload["previous"] = earlier
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     return path

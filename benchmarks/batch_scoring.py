@@ -137,18 +137,23 @@ def pipeline_run(settings, path: Path, version: str) -> dict:
     steps = {
         s.name: s for s in RunStore(Storage(settings), settings.artifacts_root).get(result["run_id"]).steps
     }
-    score = steps["score"]
     from datetime import datetime
 
-    score_seconds = (
-        datetime.fromisoformat(score.finished) - datetime.fromisoformat(score.started)
-    ).total_seconds()
+    step_seconds = {
+        name: round(
+            (datetime.fromisoformat(s.finished) - datetime.fromisoformat(s.started)).total_seconds(), 1
+        )
+        for name, s in steps.items()
+        if s.started and s.finished
+    }
+    score_seconds = step_seconds["score"]
     rows = result["rows_scored"]
     return {
         "rows": rows,
         "wall_seconds": round(wall, 1),
         "rows_per_second": round(rows / wall),
         "score_step_rows_per_second": round(rows / score_seconds),
+        "step_seconds": step_seconds,
         "peak_rss_mb": round(memory.peak / 2**20),
     }
 
@@ -156,7 +161,7 @@ def pipeline_run(settings, path: Path, version: str) -> dict:
 def in_process_run(settings, path: Path, version: str) -> dict:
     from remarketing import bundle
     from remarketing.datasets import load_spec
-    from remarketing.reasons import top_reasons
+    from remarketing.reasons import reason_columns
     from remarketing.storage import Storage
     from remarketing.validation import Purpose, validate_file
     from tracking.registry import MlflowRegistry
@@ -172,7 +177,7 @@ def in_process_run(settings, path: Path, version: str) -> dict:
             for frame in chunks:
                 p = model.predict_proba(frame)
                 e = model.explain(frame)
-                top_reasons(e.contributions, frame)
+                reason_columns(e.contributions, frame)
                 assert len(p) == len(frame)
         seconds = time.perf_counter() - started
     return {

@@ -8,7 +8,7 @@ from remarketing import contacts, experiments
 from remarketing.datasets import load_spec
 from remarketing.ports import ModelRef
 from remarketing.runs import RunRecord, Source
-from remarketing.scoring import PREDICTION_COLUMNS, _manifest, contact_list, escape_cells
+from remarketing.scoring import PREDICTION_COLUMNS, _manifest, contact_list, escape_cells, write_csv
 
 SPEC = load_spec("bank-marketing")
 
@@ -66,10 +66,34 @@ def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not():
     frame = pd.DataFrame(
         {"customer_id": ["=1+1", "+31 6", "-x", "@SUM(A1)", "C1"], "probability": [-0.5, 0.1, 0.2, 0.3, 0.4]}
     )
-    escaped = escape_cells(frame)
+    frame["contact"] = [True, False, True, False, True]
+    frame["rank"] = range(1, 6)
+    escaped = escape_cells(frame).to_pandas()
     assert escaped["customer_id"].tolist() == ["'=1+1", "'+31 6", "'-x", "'@SUM(A1)", "C1"]
     assert escaped["probability"].tolist() == frame["probability"].tolist()
+    assert escaped["contact"].tolist() == ["True", "False", "True", "False", "True"]
     assert frame["customer_id"].iloc[0] == "=1+1"  # the input is not changed
+
+
+def test_the_csv_has_a_plain_header_quoted_text_and_rounded_numbers(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["C1", "=2", None],
+            "probability": [0.123456789, 1.0, 2e-7],
+            "rank": [1, 2, 3],
+            "contact": [True, False, True],
+            "reason_1": ["average yearly balance 2,971 EUR (raises)", 'say "hi"', ""],
+        }
+    )
+    path = tmp_path / "p.csv"
+    write_csv(frame, path)
+    text = path.read_text()
+    assert text.startswith("customer_id,probability,rank,contact,reason_1\n")
+    back = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False)
+    assert back["customer_id"].tolist() == ["C1", "'=2", ""]  # a missing cell stays empty
+    assert back["probability"].tolist() == [0.123457, 1.0, 0.0]
+    assert back["contact"].tolist() == [True, False, True]
+    assert back["reason_1"].tolist() == frame["reason_1"].tolist()
 
 
 def test_the_manifest_says_what_was_asked_decided_and_promised():
