@@ -1,4 +1,4 @@
-"""``remarketing``: train, models, pipelines compile, up/down/status.
+"""``remarketing``: train, models, pipelines compile/upload, up/down/status.
 
 Progress and logs go to stderr; the last line of stdout is one JSON object. Exit 0 when the run
 succeeded (also when the model was not promoted: the JSON says so), 1 when it failed, 2 for a usage error.
@@ -375,6 +375,33 @@ def pipelines_compile(settings: Settings, output_dir: Path, image: str | None) -
     for path in written:
         err.print(f"wrote {path}")
     emit({"status": "success", "pipelines": [str(p) for p in written]})
+
+
+@pipelines.command("upload")
+@click.option("--image", default=None, help="Components base image (default: REMARKETING_COMPONENTS_IMAGE).")
+@click.option("--host", default=None, help="Kubeflow Pipelines address (default: REMARKETING_KFP_HOST).")
+@click.option("--token", envvar="KFP_TOKEN", default=None, help="A bearer token for KFP (or $KFP_TOKEN).")
+@click.pass_obj
+def pipelines_upload(settings: Settings, image: str | None, host: str | None, token: str | None) -> None:
+    """Compile each pipeline with the components image and upload it to Kubeflow Pipelines as the version
+    the launches of that image run (one already there is kept)."""
+    import tempfile
+
+    import kfp
+
+    from pipelines.compile import compile_one
+    from pipelines.versions import upload
+    from remarketing.flow import PIPELINES
+
+    image = image or settings.components_image
+    client = kfp.Client(host=host or settings.kfp_host, existing_token=token)
+    done = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in PIPELINES:
+            result = upload(client, kind, compile_one(kind, Path(tmp), image), image)
+            err.print(f"{'uploaded' if result['uploaded'] else 'already there'}: {result['version']}")
+            done.append(result)
+    emit({"status": "success", "versions": done})
 
 
 # --- local stack -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,8 @@ class LocalLauncher:
 
 
 class KfpLauncher:
-    """Standalone Kubeflow Pipelines: the compiled YAML, run with the record's parameters."""
+    """Standalone Kubeflow Pipelines: the pipeline version the release uploaded for the components image
+    in settings (:mod:`pipelines.versions`), run with the record's parameters. Nothing is compiled here."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
@@ -49,21 +49,25 @@ class KfpLauncher:
         return self._client
 
     def submit(self, record: RunRecord, settings: Settings) -> dict[str, Any]:
-        from pipelines.compile import compile_one
+        from pipelines.versions import version_ids
 
-        with tempfile.TemporaryDirectory() as tmp:
-            package = compile_one(record.kind, Path(tmp), settings.components_image)
-            run = self.client(settings).create_run_from_pipeline_package(
-                str(package),
-                arguments={
-                    "source_uri": record.source.uri,
-                    "dataset": record.dataset,
-                    "run_id": record.run_id,
-                    "settings": settings.for_pipeline(),
-                },
-                run_name=record.run_id,
-                experiment_name=f"remarketing-{record.kind}",
-            )
+        client = self.client(settings)
+        pipeline_id, version_id = version_ids(
+            client, record.kind, settings.components_image, settings.kfp_host
+        )
+        experiment = client.create_experiment(name=f"remarketing-{record.kind}")
+        run = client.run_pipeline(
+            experiment_id=experiment.experiment_id,
+            job_name=record.run_id,
+            params={
+                "source_uri": record.source.uri,
+                "dataset": record.dataset,
+                "run_id": record.run_id,
+                "settings": settings.for_pipeline(),
+            },
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+        )
         run_id = getattr(run, "run_id", None)
         return {
             "runner": "kfp",
