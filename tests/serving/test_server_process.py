@@ -109,6 +109,46 @@ def test_the_kserve_sdk_client_scores_a_file_through_the_server(served, test_fra
     assert len(fields) == len(weekly) and set(fields) <= {i["name"] for i in metadata["inputs"]} | {""}
 
 
+def test_the_score_steps_client_gets_the_models_explanation_and_checks_the_version(
+    served, logreg_bundle, test_frame
+):
+    """scoring.score_chunk through the real server equals the model in-process to 1e-9; a reply from
+    another version than the endpoint's is refused after its retries."""
+    from remarketing import bundle
+    from remarketing.ports import Endpoint
+    from remarketing.reasons import reason_columns
+    from remarketing.scoring import HttpScorer, WrongModelVersion, score_chunk
+
+    from .conftest import SPEC
+
+    _, endpoint = served
+    scorer = HttpScorer(endpoint)
+    try:
+        scored = score_chunk(scorer, test_frame, SPEC, concurrency=2)
+    finally:
+        scorer.close()
+    model = bundle.load(logreg_bundle)  # the bundle the server downloaded from the emulator
+    rows = test_frame[SPEC.feature_names]
+    explanation = model.explain(rows)
+    np.testing.assert_allclose(scored["probability"], model.predict_proba(rows), rtol=0, atol=1e-9)
+    for field in SPEC.feature_names:
+        np.testing.assert_allclose(
+            scored[f"shap_{field}"], explanation.contributions[field], rtol=0, atol=1e-9, err_msg=field
+        )
+    assert scored["customer_id"].tolist() == test_frame["customer_id"].tolist()
+    assert (
+        scored["reason_1_field"].tolist()
+        == reason_columns(explanation.contributions, rows)["reason_1_field"].tolist()
+    )
+
+    other = HttpScorer(Endpoint(endpoint.base_url, endpoint.model_name, "2"), retries=1, backoff=0)
+    try:
+        with pytest.raises(WrongModelVersion, match="answered as remarketing-bank-marketing v1, not v2"):
+            score_chunk(other, test_frame.head(3), SPEC, concurrency=1)
+    finally:
+        other.close()
+
+
 def test_the_server_listens_on_loopback_only(served, emulator_settings):
     entry = ProcessRegistry(emulator_settings.state_dir).get(server_name(MODEL, "1"))
     port = int(entry.address.rsplit(":", 1)[1])
