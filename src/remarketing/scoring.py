@@ -542,9 +542,7 @@ def publish(
         write_csv(ranked, local / "predictions.csv")
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
-            storage.write_bytes(
-                join(out, name), (local / name).read_bytes(), content_type=_content_type(name)
-            )
+            storage.upload_file(join(out, name), local / name, content_type=_content_type(name))
     return StepResult(
         record=RecordChange(
             warnings=warnings,

@@ -121,6 +121,14 @@ class LocalBackend:
     ) -> int:
         return _write_local(Path(uri), data, if_generation_match)
 
+    def upload_file(self, uri: str, source: Path, content_type: str) -> int:
+        path = Path(uri)
+        with _locked(path):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(path)
+            return _local_generation(path)
+
     def stat(self, uri: str, generation: int | None) -> ObjectInfo:
         path = Path(uri)
         if not path.is_file():
@@ -246,6 +254,12 @@ class GcsBackend:
             )
         return int(blob.generation)
 
+    def upload_file(self, uri: str, source: Path, content_type: str) -> int:
+        blob = self._blob(uri)
+        with self._guard(uri):  # streamed from the file (resumable past 8 MB); not retried, as above
+            blob.upload_from_filename(str(source), content_type=content_type, retry=None)
+        return int(blob.generation)
+
     def stat(self, uri: str, generation: int | None) -> ObjectInfo:
         bucket, name = split_gs(uri)
         with self._guard(uri, generation):
@@ -333,6 +347,10 @@ class Storage:
     ) -> int:
         """Write ``data``; ``if_generation_match=0`` means create-only. Returns the new generation."""
         return self._backend(uri).write_bytes(uri, data, content_type, metadata, if_generation_match)
+
+    def upload_file(self, uri: str, source: Path, *, content_type: str = "application/octet-stream") -> int:
+        """Write the file at ``source`` to ``uri`` without holding it in memory. Returns the generation."""
+        return self._backend(uri).upload_file(uri, Path(source), content_type)
 
     def write_text(self, uri: str, text: str, **kwargs: Any) -> int:
         kwargs.setdefault("content_type", "text/plain; charset=utf-8")

@@ -40,3 +40,29 @@ def test_directories_round_trip(settings, tmp_path):
     storage.upload_dir(tmp_path / "a", uri)
     out = storage.download_dir(uri, tmp_path / "copy")
     assert (out / "top.txt").read_text() == "top" and (out / "b" / "deep.bin").read_bytes() == b"\x00\x01"
+
+
+@pytest.mark.parametrize("size", [1_000, 20 * 2**20])  # one request, and a resumable upload past 8 MB
+def test_a_file_is_uploaded_from_disk_whole(settings, tmp_path, size):
+    import os
+
+    storage = Storage(settings)
+    source = tmp_path / "big.bin"
+    data = os.urandom(size)
+    source.write_bytes(data)
+    uri = f"gs://{settings.artifacts_bucket}/tests/upload-{size}.bin"
+    generation = storage.upload_file(uri, source, content_type="text/csv")
+    assert storage.read_bytes(uri) == data
+    info = storage.stat(uri)
+    assert info.generation == generation and info.size == size
+
+
+def test_a_local_file_is_uploaded_to_a_local_path(tmp_path):
+    from remarketing.settings import Settings
+
+    storage = Storage(Settings(state_dir=tmp_path))
+    source = tmp_path / "p.csv"
+    source.write_text("customer_id\nC1\n")
+    target = tmp_path / "out" / "run" / "predictions.csv"
+    storage.upload_file(str(target), source)
+    assert target.read_text() == "customer_id\nC1\n"
