@@ -8,7 +8,8 @@ and translated back.
   ``{"predictions": [p, ...]}``
 - V1 ``POST /v1/models/<name>:explain``  same body -> ``{"explanations": [{probability, base_value,
   contributions, reasons}, ...]}`` (one vectorised explain call for the whole body)
-- V2 ``POST /v2/models/<name>/infer``    one input per column (shape ``[n]``, FP64 or BYTES); the outputs
+- V2 ``POST /v2/models/<name>/infer``    one input per column (shape ``[n]``; FP64 for numbers and BYTES
+  for text as the metadata says, though any numeric datatype is read as a number); the outputs
   asked for (``probability`` when none is): ``probability``, ``base_value``, ``contribution_<field>`` for
   each field and ``reason_<k>_{field,value,contribution}`` for k = 1..3, in JSON or binary tensors
   (:mod:`serving.dataplane` reads and writes them as numpy columns). ``GET /v2/models/<name>`` lists them.
@@ -24,6 +25,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 OUTPUT = "probability"
 EXPLAIN_BATCH = 5_000  # rows per SHAP call: the server's memory does not grow with the request
+# One SHAP call at a time, whatever the number of requests in flight: each call already uses the cores
+# (numpy, TensorFlow), and concurrent calls only multiply the memory (the MLP's DeepExplainer above all).
+EXPLAINING = threading.Lock()
 V1_HINT = 'expected a JSON object {"instances": [{"age": 58, "job": "management", ...}, ...]}'
 
 
@@ -229,7 +234,8 @@ class RemarketingModel(Model):
         base = 0.0
         for start in range(0, len(rows), EXPLAIN_BATCH):
             batch = rows.iloc[start : start + EXPLAIN_BATCH]
-            explanation = model.explain(batch)
+            with EXPLAINING:
+                explanation = model.explain(batch)
             base = explanation.base_value
             part = {OUTPUT: np.asarray(model.predict_proba(batch), dtype="float64")}
             part.update(

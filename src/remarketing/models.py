@@ -252,7 +252,11 @@ def _numeric_column(name: str, values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "iuf":
         numbers = values.astype("float64")
     else:
-        numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+        cells = pd.Series(values, dtype=object)
+        missing = np.flatnonzero((cells.isna() | (cells.astype(str).str.strip() == "")).to_numpy())
+        if len(missing):
+            raise InvalidRow(int(missing[0]), name, "missing value")
+        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64")
         bad = np.flatnonzero(np.isnan(numbers))
         if len(bad):
             raise InvalidRow(int(bad[0]), name, f"{values[bad[0]]!r} is not a number")
@@ -261,7 +265,9 @@ def _numeric_column(name: str, values: np.ndarray) -> np.ndarray:
         raise InvalidRow(int(bad[0]), name, "missing value")
     bad = np.flatnonzero(~np.isfinite(numbers))
     if len(bad):
-        raise InvalidRow(int(bad[0]), name, f"{values[bad[0]]!r} is not a finite number")
+        cell = values[bad[0]]
+        shown = cell.item() if isinstance(cell, np.generic) else cell
+        raise InvalidRow(int(bad[0]), name, f"{shown!r} is not a finite number")
     return numbers
 
 

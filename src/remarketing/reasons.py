@@ -86,7 +86,7 @@ def _text(values: np.ndarray) -> np.ndarray:
         return values.astype(str).astype(object)
     if values.dtype.kind == "f":
         text = values.astype(str).astype(object)
-        whole = np.isfinite(values) & (values == np.round(values))
+        whole = (np.abs(values) < 2**53) & (values == np.round(values))  # exact in int64, as plain() is
         text[whole] = values[whole].astype("int64").astype(str)
         return text
     if pd.api.types.infer_dtype(values, skipna=False) == "string":

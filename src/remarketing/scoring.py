@@ -206,24 +206,39 @@ class HttpScorer:
         headers = {"Content-Type": "application/json"}
         if json_length is not None:
             headers = {"Content-Type": "application/octet-stream", tensors.HEADER: str(json_length)}
+
+        def infer() -> httpx.Response:
+            return self._client.post(self.url, content=body, headers=headers)
+
+        def answer(response: httpx.Response) -> dict[str, np.ndarray]:
+            reply = self._read(response)
+            if reply.model_version != self.endpoint.version:
+                raise WrongModelVersion(
+                    f"{self.url} answered as {self.endpoint.model_name} v{reply.model_version}, "
+                    f"not v{self.endpoint.version}: another run may have deployed its version there; "
+                    "score again once it has finished"
+                )
+            return reply.tensors
+
+        return self._retrying(infer, answer, "a batch")
+
+    def _retrying(self, send: Any, accept: Any, what: str) -> Any:
+        """``accept(send())``, retried with backoff on transport errors, 5xx and a wrong version; a 4xx is
+        the request's fault and raised at once."""
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                response = self._client.post(self.url, content=body, headers=headers)
+                response = send()
             except httpx.TransportError as exc:
                 last = exc
             else:
                 if 400 <= response.status_code < 500:
-                    raise RemarketingError(f"the model server refused a batch: {response.text[:500]}")
+                    raise RemarketingError(f"the model server refused {what}: {response.text[:500]}")
                 if response.status_code < 400:
-                    answer = self._read(response)
-                    if answer.model_version == self.endpoint.version:
-                        return answer.tensors
-                    last = WrongModelVersion(
-                        f"{self.url} answered as {self.endpoint.model_name} v{answer.model_version}, "
-                        f"not v{self.endpoint.version}: another run may have deployed its version there; "
-                        "score again once it has finished"
-                    )
+                    try:
+                        return accept(response)
+                    except WrongModelVersion as exc:
+                        last = exc
                 else:
                     last = RemarketingError(f"HTTP {response.status_code}: {response.text[:200]}")
             if attempt < self.retries:
@@ -238,16 +253,19 @@ class HttpScorer:
         )
 
     def _binary(self, outputs: list[str]) -> set[str]:
-        """The outputs that are numbers, from the model's V2 metadata (asked once)."""
+        """The outputs that are numbers, from the model's V2 metadata (asked once; threads that ask at the
+        same moment may each fetch it, which is harmless)."""
         if self._binary_outputs is None:
             url = f"{self.endpoint.base_url}/v2/models/{self.endpoint.model_name}"
-            try:
-                metadata = self._client.get(url).raise_for_status().json()
-            except httpx.HTTPError as exc:
-                raise ServerUnavailable(
-                    "the model server", self.endpoint.base_url, "see `remarketing status`", reason=str(exc)
-                ) from exc
-            self._binary_outputs = {o["name"] for o in metadata["outputs"] if o["datatype"] != tensors.BYTES}
+
+            def numbers(response: httpx.Response) -> set[str]:
+                try:
+                    described = response.json()["outputs"]
+                    return {o["name"] for o in described if o["datatype"] != tensors.BYTES}
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise RemarketingError(f"the model server's metadata at {url} cannot be read") from exc
+
+            self._binary_outputs = self._retrying(lambda: self._client.get(url), numbers, "its metadata")
         return {name for name in outputs if name in self._binary_outputs}
 
     def _read(self, response: httpx.Response) -> tensors.Body:
@@ -377,13 +395,13 @@ def escape_cells(frame: pd.DataFrame) -> pyarrow.Table:
         if values.dtype == bool:
             column = pc.if_else(pyarrow.array(values.to_numpy()), "True", "False")
         elif values.dtype.kind == "f":
-            column = pc.round(pyarrow.array(values.to_numpy()), 6)
+            column = pc.round(pyarrow.array(values.to_numpy(), from_pandas=True), 6)  # NaN: empty
         elif values.dtype.kind in "iu":
             column = pyarrow.array(values.to_numpy())
         else:
-            try:
-                column = pyarrow.array(values.to_numpy(dtype=object), type=pyarrow.string())
-            except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # numbers or None among the text
+            try:  # None, NaN and pd.NA are written as empty cells
+                column = pyarrow.array(values, type=pyarrow.string(), from_pandas=True)
+            except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # numbers among the text
                 column = pyarrow.array(values.astype(str).to_numpy(dtype=object), type=pyarrow.string())
             formula = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1), value_set=FORMULA_FIRST)
             column = pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)

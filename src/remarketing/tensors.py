@@ -130,13 +130,43 @@ def _json_values(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
                 [v if v is None or isinstance(v, str) else str(v) for v in data], dtype=object
             )
         return values
+    dtype = DTYPES[datatype]
     try:
-        return np.asarray(data, dtype=DTYPES[datatype])
-    except (TypeError, ValueError):
-        row = next(
-            (i for i, v in enumerate(data) if not isinstance(v, int | float) or isinstance(v, bool)), 0
-        )
+        values = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        row = next((i for i, v in enumerate(data) if not _fits(v, dtype)), 0)
         raise TensorError(f"{name}: row {row}: {data[row]!r} is not of datatype {datatype}") from None
+    if dtype.kind in "iu":  # numpy would cut 30.7 to 30, and wrap floats out of range, without a word
+        info = np.iinfo(dtype)
+        cut = next(
+            (
+                i
+                for i, v in enumerate(data)
+                if isinstance(v, float) and not (v.is_integer() and info.min <= v <= info.max)
+            ),
+            None,
+        )
+        if cut is not None:
+            raise TensorError(f"{name}: row {cut}: {data[cut]!r} is not a whole {datatype} value")
+    return values
+
+
+def _fits(value: Any, dtype: np.dtype) -> bool:
+    """Whether one JSON value can be an element of ``dtype`` (a number, in its range)."""
+    if not isinstance(value, int | float) or (isinstance(value, bool) and dtype.kind != "b"):
+        return False
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        whole = isinstance(value, int) or value.is_integer()
+        return bool(whole and info.min <= value <= info.max)
+    return True
+
+
+def _parameters(entry: dict[str, Any], label: str) -> dict[str, Any]:
+    parameters = entry.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise TensorError(f"{label}: 'parameters' must be an object, got {parameters!r}")
+    return parameters
 
 
 def _binary_values(name: str, datatype: str, raw: memoryview, count: int) -> np.ndarray:
@@ -168,7 +198,7 @@ def _tensors(entries: Any, raw: memoryview, kind: str) -> dict[str, np.ndarray]:
             raise TensorError(f"{label}: unknown datatype {datatype!r}; one of {', '.join(DATATYPES)}")
         shape = entry.get("shape")
         count = _count(label, shape)
-        size = (entry.get("parameters") or {}).get("binary_data_size")
+        size = _parameters(entry, label).get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or size < 0:
                 raise TensorError(f"{label}: binary_data_size must be a byte count, got {size!r}")
@@ -211,7 +241,7 @@ def read_request(body: bytes, json_length: int | None = None) -> Body:
     if not header.get("inputs"):
         raise TensorError("no inputs: expected 'inputs', one tensor per column")
     tensors = _tensors(header["inputs"], raw, "input")
-    parameters = header.get("parameters") or {}
+    parameters = _parameters(header, "the request")
     outputs, binary = None, set()
     if header.get("outputs") is not None:
         outputs = []
@@ -219,7 +249,7 @@ def read_request(body: bytes, json_length: int | None = None) -> Body:
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise TensorError("every requested output needs a 'name'")
             outputs.append(entry["name"])
-            wanted = (entry.get("parameters") or {}).get("binary_data")
+            wanted = _parameters(entry, f"output {entry['name']!r}").get("binary_data")
             if wanted if wanted is not None else parameters.get("binary_data_output", False):
                 binary.add(entry["name"])
     elif parameters.get("binary_data_output"):

@@ -105,6 +105,40 @@ BAD = {
         "input 'age': row 1: 'x'",
     ),
     "header length past the body": (lambda: (b'{"inputs": []}', 99), "the body has 14 bytes"),
+    "a fraction in an integer tensor": (
+        lambda: (
+            orjson.dumps(
+                {"inputs": [{"name": "age", "datatype": "INT64", "shape": [2], "data": [30, 30.7]}]}
+            ),
+            None,
+        ),
+        "input 'age': row 1: 30.7 is not a whole INT64 value",
+    ),
+    "an integer out of range": (
+        lambda: (
+            orjson.dumps({"inputs": [{"name": "age", "datatype": "UINT8", "shape": [2], "data": [1, 300]}]}),
+            None,
+        ),
+        "input 'age': row 1: 300 is not of datatype UINT8",
+    ),
+    "parameters that are not an object": (
+        lambda: (
+            orjson.dumps(
+                {"inputs": [{"name": "age", "datatype": "FP64", "shape": [1], "data": [1], "parameters": 5}]}
+            ),
+            None,
+        ),
+        "input 'age': 'parameters' must be an object",
+    ),
+    "request parameters that are not an object": (
+        lambda: (
+            orjson.dumps(
+                {"inputs": [{"name": "age", "datatype": "FP64", "shape": [1], "data": [1]}], "parameters": 5}
+            ),
+            None,
+        ),
+        "the request: 'parameters' must be an object",
+    ),
     "no inputs": (lambda: (b'{"inputs": []}', None), "no inputs"),
     "not json": (lambda: (b"{nope", None), "not valid JSON"),
 }

@@ -4,6 +4,8 @@ explanation as one tensor per output in JSON and in the binary extension (equal 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import orjson
 import pytest
@@ -166,3 +168,34 @@ def test_the_kserve_byte_encoding_matches_ours():
 
     values = np.array(["admin.", "", "técnico", "=1+1"], dtype=object)
     assert tensors.encode_bytes(values) == serialize_byte_tensor(values).item()
+
+
+@pytest.mark.parametrize(
+    "entry, expected_error",
+    [
+        ({"datatype": "UINT8", "data": [1, 300, 2]}, "input 'age': row 1: 300 is not of datatype UINT8"),
+        (
+            {"datatype": "INT64", "data": [1, 2**64, 2]},
+            "input 'age': row 1: 1.8446744073709552e+19 is not of datatype INT64",
+        ),
+        ({"datatype": "INT64", "data": [30, 30.7, 2]}, "30.7 is not a whole INT64 value"),
+        ({"datatype": "FP64", "data": [1, 2, 3], "parameters": 5}, "'parameters' must be an object"),
+    ],
+)
+def test_values_a_datatype_cannot_hold_are_400_in_binary_bodies_too(
+    kserve_app, metadata, test_frame, entry, expected_error
+):
+    """The same JSON header sent as a binary-extension body (which FastAPI does not validate)."""
+    inputs = columns(test_frame.head(3), metadata)
+    body, length = tensors.write_request(inputs, binary_inputs={"job"})
+    header = orjson.loads(body[:length])
+    age = next(e for e in header["inputs"] if e["name"] == "age")
+    age.update(entry)
+    head = json.dumps(header).encode()  # json: orjson refuses integers past 64 bits
+    response = kserve_app.post(
+        INFER,
+        content=head + body[length:],
+        headers={"Content-Type": "application/octet-stream", tensors.HEADER: str(len(head))},
+    )
+    assert response.status_code == 400, response.text
+    assert expected_error in response.json()["error"]
