@@ -31,29 +31,35 @@ from remarketing.examples import BANK_FULL  # noqa: E402
 
 
 class TreeMemory:
-    """Peak of the summed RSS of the processes the benchmark's own stack registered (pipelines, model
-    servers) and their children; services (emulator, MLflow, API) are left out."""
+    """Peaks of RSS, with children, of what the run itself uses: its pipeline processes summed with the
+    model server of the version it scores, and that server alone. Services (emulator, MLflow, API) and
+    the idle servers of other versions (an earlier family's) are left out."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, server: str) -> None:
         from remarketing.processes import ProcessRegistry
 
         self.registry = ProcessRegistry(state_dir)
+        self.server = server  # the registry name of the run's model server
         self.peak = 0
+        self.server_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = 0
+            total = server = 0
             for entry in self.registry.entries():
-                if entry.kind == "service":
+                if entry.kind == "service" or (entry.kind == "model-server" and entry.name != self.server):
                     continue
                 try:
                     root = psutil.Process(entry.pid)
-                    total += sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                    rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
                 except psutil.Error:
                     continue
+                total += rss
+                server = rss if entry.name == self.server else server
             self.peak = max(self.peak, total)
+            self.server_peak = max(self.server_peak, server)
             time.sleep(0.2)
 
     def __enter__(self):
@@ -110,7 +116,11 @@ def register_families(settings, source: Path) -> dict[str, str]:
 def pipeline_run(settings, path: Path, version: str) -> dict:
     env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}
     started = time.perf_counter()
-    with TreeMemory(settings.state_dir) as memory:
+    from serving.deployer import server_name
+
+    with TreeMemory(
+        settings.state_dir, server_name(settings.model_name("bank-marketing"), version)
+    ) as memory:
         out = subprocess.run(
             [
                 sys.executable,
@@ -155,6 +165,7 @@ def pipeline_run(settings, path: Path, version: str) -> dict:
         "score_step_rows_per_second": round(rows / score_seconds),
         "step_seconds": step_seconds,
         "peak_rss_mb": round(memory.peak / 2**20),
+        "server_peak_rss_mb": round(memory.server_peak / 2**20),
     }
 
 
