@@ -385,22 +385,11 @@ def pipelines_compile(settings: Settings, output_dir: Path, image: str | None) -
 def pipelines_upload(settings: Settings, image: str | None, host: str | None, token: str | None) -> None:
     """Compile each pipeline with the components image and upload it to Kubeflow Pipelines as the version
     the launches of that image run (one already there is kept)."""
-    import tempfile
+    from pipelines.versions import upload_all
 
-    import kfp
-
-    from pipelines.compile import compile_one
-    from pipelines.versions import upload
-    from remarketing.flow import PIPELINES
-
-    image = image or settings.components_image
-    client = kfp.Client(host=host or settings.kfp_host, existing_token=token)
-    done = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in PIPELINES:
-            result = upload(client, kind, compile_one(kind, Path(tmp), image), image)
-            err.print(f"{'uploaded' if result['uploaded'] else 'already there'}: {result['version']}")
-            done.append(result)
+    done = upload_all(host or settings.kfp_host, token, image or settings.components_image)
+    for result in done:
+        err.print(f"{'uploaded' if result['uploaded'] else 'already there'}: {result['version']}")
     emit({"status": "success", "versions": done})
 
 

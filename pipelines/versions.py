@@ -80,3 +80,21 @@ def version_ids(client: Any, kind: str, components_image: str, host: str) -> tup
             "the release uploads it (`remarketing pipelines upload --image <that image>`)"
         )
     return pipeline_id, version_id
+
+
+def upload_all(host: str, token: str | None, components_image: str, client: Any | None = None) -> list[dict]:
+    """Compile every pipeline with ``components_image`` and upload each as its version to the KFP at
+    ``host`` (``remarketing pipelines upload``)."""
+    import tempfile
+
+    from pipelines.compile import compile_one
+
+    if client is None:
+        import kfp
+
+        client = kfp.Client(host=host, existing_token=token)
+    with tempfile.TemporaryDirectory() as tmp:
+        return [
+            upload(client, kind, compile_one(kind, Path(tmp), components_image), components_image)
+            for kind in flow.PIPELINES
+        ]

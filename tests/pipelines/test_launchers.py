@@ -180,3 +180,16 @@ def test_a_failed_kfp_run_is_reconciled_into_the_record_when_read(tmp_path):
         failed.status == "failed"
         and failed.error.message == "the Kubeflow run ended FAILED: OOMKilled in task train-mlp"
     )
+
+
+def test_the_upload_command_uploads_every_pipeline(tmp_path):
+    from pipelines.versions import upload_all
+
+    client = FakeKfpClient()
+    done = upload_all("https://kfp.example", None, IMAGE, client=client)
+    assert [d["version"] for d in done] == [
+        "remarketing-training-1.0",
+        "remarketing-scoring-1.0",
+        "remarketing-monitoring-1.0",
+    ]
+    assert set(client.pipelines) == {"remarketing-training", "remarketing-scoring", "remarketing-monitoring"}
