@@ -3,8 +3,9 @@ each a three-line function that hands its task's arguments to :func:`components.
 
 KFP builds a lightweight component from a Python function's signature and its source text (which it ships
 to the task). So the function is generated from the declaration: its parameters are the run parameters,
-one typed ``Input``/``Output`` artifact per hand-off (one per family for a hand-off every family writes)
-and a ``Metrics`` output; its source is registered with :mod:`linecache` so that KFP can read it.
+one typed ``Input``/``Output`` artifact per hand-off (one per family for a hand-off every family writes,
+a list for one every shard writes), ``shard`` for a sharded step, and a ``Metrics`` output; its source is
+registered with :mod:`linecache` so that KFP can read it.
 """
 
 from __future__ import annotations
@@ -43,12 +44,15 @@ def source(pipeline: flow.Pipeline, step: flow.Step) -> str:
     """The component function's source text for one declared step."""
     params = ["settings: dict", "run_id: str", "dataset: str"]
     params += ["family: str"] if step.per_family else []
+    params += ["shard: int"] if step.sharded else []
     params += [f"{p}: str" for p in step.params]
     for name in step.inputs:
         handoff = pipeline.handoffs[name]
         kind = ARTIFACT_TYPE[handoff.kind]
         if handoff.per_family and not step.per_family:
             params += [f"{per_family_argument(name, f)}: Input[{kind}]" for f in families.NAMES]
+        elif pipeline.collected(name) and not step.sharded:  # every shard's output (dsl.Collected)
+            params.append(f"{name}: Input[list[{kind}]]")
         else:
             params.append(f"{name}: Input[{kind}]")
     params += [f"{name}: Output[{ARTIFACT_TYPE[pipeline.handoffs[name].kind]}]" for name in step.outputs]

@@ -25,7 +25,7 @@ from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import Settings
-from remarketing.step import Chunks, Folder, RecordChange, StepContext, StepSettings
+from remarketing.step import Chunks, Folder, MergedChunks, RecordChange, StepContext, StepSettings
 from remarketing.storage import Storage
 
 
@@ -76,6 +76,13 @@ def read(handoff: flow.Handoff, path: str) -> Any:
     data = json.loads(Path(path).read_text())
     cls = _resolve(handoff.type) if handoff.type else dict
     return cls.from_dict(data) if hasattr(cls, "from_dict") else cls(**data)
+
+
+def read_collected(handoff: flow.Handoff, artifacts: list[Any]) -> MergedChunks:
+    """Every shard's output of a sharded step, merged in chunk order."""
+    if handoff.kind != flow.CHUNKS:
+        raise TypeError(f"only chunks can be written by shards, not {handoff.kind}")
+    return MergedChunks(tuple(Chunks(Path(a.path)) for a in artifacts))
 
 
 def to_fill(handoff: flow.Handoff, path: str) -> Chunks | Folder | None:
@@ -140,11 +147,19 @@ def run_step(kind: str, name: str, args: dict[str, Any]) -> None:
 
 def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
     family = args.get("family")
-    with store.step(args["run_id"], shown) as after:
+    # KFP hands a loop item over as a JSON number (0.0): the shard is its integer.
+    shard = int(args["shard"]) if step.sharded else None
+    shards = settings.scoring_shards if step.sharded else 1
+    with store.step(args["run_id"], shown, shards=shards) as after:
         record = store.get(args["run_id"])
         push(settings, record)  # running, from the step's first moment
         ctx = StepContext(
-            StepSettings(settings, shown, step.settings), load_spec(record.dataset), record, storage, family
+            StepSettings(settings, shown, step.settings),
+            load_spec(record.dataset),
+            record,
+            storage,
+            family,
+            shard,
         )
         kwargs: dict[str, Any] = {p: args[p] for p in step.params}
         for handoff_name in step.inputs:
@@ -153,6 +168,8 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
                 kwargs[handoff_name] = {
                     f: read(handoff, args[per_family_argument(handoff_name, f)].path) for f in families.NAMES
                 }
+            elif pipeline.collected(handoff_name) and not step.sharded:
+                kwargs[handoff_name] = read_collected(handoff, args[handoff_name])
             else:
                 kwargs[handoff_name] = read(handoff, args[handoff_name].path)
         for handoff_name in step.outputs:
@@ -172,7 +189,8 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
 
 def run_in_process(kind: str, settings: Settings, run_id: str, source_uri: str, workdir: Path) -> None:
     """Every step of pipeline ``kind`` through :func:`run_step` in this process, the hand-offs in
-    ``workdir``: the same code a pipeline's tasks run, without the orchestrator (benchmarks compare them)."""
+    ``workdir``: the same code a pipeline's tasks run, without the orchestrator (benchmarks compare them).
+    A sharded step's shards run one after the other."""
     pipeline = flow.PIPELINES[kind]
     common = {
         "settings": settings.for_pipeline(),
@@ -181,19 +199,28 @@ def run_in_process(kind: str, settings: Settings, run_id: str, source_uri: str, 
         "metrics": None,
     }
     for step in pipeline.steps:
+        shards = flow.shard_numbers(settings.scoring_shards) if step.sharded else [None]
         for family in families.NAMES if step.per_family else (None,):
-            args: dict[str, Any] = {**common, "family": family}
-            for handoff_name in (*step.inputs, *step.outputs):
-                handoff = pipeline.handoffs[handoff_name]
-                if handoff.per_family and not step.per_family:
-                    for f in families.NAMES:
-                        args[per_family_argument(handoff_name, f)] = _artifact(workdir, handoff_name, f)
-                else:
-                    args[handoff_name] = _artifact(
-                        workdir, handoff_name, family if handoff.per_family else None
-                    )
-            run_step(kind, step.name, args)
+            for shard in shards:
+                args: dict[str, Any] = {**common, "family": family, "shard": shard}
+                for handoff_name in (*step.inputs, *step.outputs):
+                    handoff = pipeline.handoffs[handoff_name]
+                    if handoff.per_family and not step.per_family:
+                        for f in families.NAMES:
+                            args[per_family_argument(handoff_name, f)] = _artifact(workdir, handoff_name, f)
+                    elif pipeline.collected(handoff_name) and not step.sharded:
+                        args[handoff_name] = [
+                            _artifact(workdir, handoff_name, f"shard-{n}")
+                            for n in flow.shard_numbers(settings.scoring_shards)
+                        ]
+                    elif step.sharded and handoff_name in step.outputs:
+                        args[handoff_name] = _artifact(workdir, handoff_name, f"shard-{shard}")
+                    else:
+                        args[handoff_name] = _artifact(
+                            workdir, handoff_name, family if handoff.per_family else None
+                        )
+                run_step(kind, step.name, args)
 
 
-def _artifact(workdir: Path, name: str, family: str | None) -> SimpleNamespace:
-    return SimpleNamespace(path=str(workdir / (f"{name}-{family}" if family else name)))
+def _artifact(workdir: Path, name: str, part: str | None) -> SimpleNamespace:
+    return SimpleNamespace(path=str(workdir / (f"{name}-{part}" if part else name)))

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from remarketing import flow
 from remarketing.ports import Launcher
 from remarketing.processes import ProcessRegistry
 from remarketing.runs import RunRecord, RunStore
@@ -59,12 +60,7 @@ class KfpLauncher:
         run = client.run_pipeline(
             experiment_id=experiment.experiment_id,
             job_name=record.run_id,
-            params={
-                "source_uri": record.source.uri,
-                "dataset": record.dataset,
-                "run_id": record.run_id,
-                "settings": settings.for_pipeline(),
-            },
+            params=run_arguments(record, settings),
             pipeline_id=pipeline_id,
             version_id=version_id,
         )
@@ -74,6 +70,19 @@ class KfpLauncher:
             "kfp_run_id": run_id,
             "ui": f"{settings.kfp_host.rstrip('/')}/#/runs/details/{run_id}",
         }
+
+
+def run_arguments(record: RunRecord, settings: Settings) -> dict[str, Any]:
+    """The pipeline's parameters for a run, the same on kfp.local and on Kubeflow."""
+    arguments: dict[str, Any] = {
+        "source_uri": record.source.uri,
+        "dataset": record.dataset,
+        "run_id": record.run_id,
+        "settings": settings.for_pipeline(),
+    }
+    if flow.PIPELINES[record.kind].sharded:
+        arguments[flow.SHARDS] = flow.shard_numbers(settings.scoring_shards)
+    return arguments
 
 
 def launcher_for(settings: Settings) -> Launcher:

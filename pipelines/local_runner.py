@@ -57,7 +57,7 @@ def pipeline_for(kind: str, image: str):
 
 
 def run(run_id: str, settings: Settings) -> int:
-    from pipelines.launchers import process_name
+    from pipelines.launchers import process_name, run_arguments
     from remarketing.processes import ProcessRegistry
 
     # A queued run waits for its slot holding as little memory as it can (~40 MB): the storage client and
@@ -73,12 +73,7 @@ def run(run_id: str, settings: Settings) -> int:
             local.init(
                 runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True
             )
-            pipeline_for(record.kind, settings.components_image)(
-                source_uri=record.source.uri,
-                dataset=record.dataset,
-                run_id=run_id,
-                settings=settings.for_pipeline(),
-            )
+            pipeline_for(record.kind, settings.components_image)(**run_arguments(record, settings))
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure ends the run, with its reason
         log.exception("run %s failed", run_id)

@@ -63,8 +63,6 @@ def build(
     *,
     canary_traffic_percent: int | None = None,
     tag_routing: bool = False,
-    min_replicas: int = 0,
-    max_replicas: int = 3,
 ) -> V1beta1InferenceService:
     """The InferenceService that serves ``bundle_uri`` (``gs://<artifacts>/model-output/<model>/<v>/``)
     with the custom predictor image, in the serving namespace, as the predictor service account."""
@@ -108,8 +106,12 @@ def build(
     predictor = V1beta1PredictorSpec(
         containers=[container],
         service_account_name=settings.serving_service_account,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
+        # Knative's autoscaler adds a replica per `serving_concurrency_target` requests in flight: the
+        # score step's shards times their concurrency is what one run puts in flight.
+        min_replicas=settings.serving_min_replicas,
+        max_replicas=settings.serving_max_replicas,
+        scale_metric="concurrency",
+        scale_target=settings.serving_concurrency_target,
         canary_traffic_percent=canary_traffic_percent,
         labels=labels,
     )

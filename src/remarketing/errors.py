@@ -77,6 +77,6 @@ class Unavailable(RemarketingError):
     not the same as what was asked for not existing. The message names the service and what to do."""
 
     def __init__(self, service: str, address: str, what_to_do: str, *, reason: str = "") -> None:
-        self.service, self.address = service, address
+        self.service, self.address, self.reason = service, address, reason
         why = f" ({reason})" if reason else ""
         super().__init__(f"{service} at {address} is unavailable{why}: {what_to_do}")

@@ -40,6 +40,9 @@ class Step:
     after: tuple[str, ...] = ()
     settings: tuple[str, ...] = ()
     per_family: bool = False
+    # Runs once per shard (``settings.scoring_shards`` of them, in parallel: dsl.ParallelFor), each on its
+    # share of its chunks input; a later step reads each chunks output of all shards merged in order.
+    sharded: bool = False
 
     def names(self) -> list[str]:
         """The record's (and the orchestrator's) names for this step: one per family for a family step."""
@@ -61,8 +64,18 @@ class Pipeline:
         raise KeyError(f"the {self.kind} pipeline has no step {name!r}")
 
     def step_names(self) -> list[str]:
-        """Every step as the run record and the app name it, in order."""
+        """Every step as the run record and the app name it, in order (a sharded step is one name: its
+        shards mark it together)."""
         return [name for step in self.steps for name in step.names()]
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the pipeline takes the ``shards`` parameter (the list a sharded step fans out over)."""
+        return any(step.sharded for step in self.steps)
+
+    def collected(self, name: str) -> bool:
+        """Whether hand-off ``name`` is written by the shards of a sharded step (read as all of them)."""
+        return any(step.sharded and name in step.outputs for step in self.steps)
 
 
 TRAINING = Pipeline(
@@ -137,6 +150,7 @@ SCORING = Pipeline(
             "remarketing.scoring:validate",
             params=("source_uri",),
             outputs=("rows", "rejects"),
+            settings=("scoring_chunk_rows",),
         ),
         # after validate: a bad file fails before anything is resolved or deployed
         Step(
@@ -159,6 +173,8 @@ SCORING = Pipeline(
             inputs=("endpoints", "arms", "rows"),
             outputs=("scored",),
             ports=("deployer",),
+            settings=("scoring_shards", "scoring_shard_retries"),
+            sharded=True,
         ),
         Step(
             "publish",
@@ -221,3 +237,9 @@ MONITORING = Pipeline(
 )
 
 PIPELINES = {p.kind: p for p in (TRAINING, SCORING, MONITORING)}
+SHARDS = "shards"  # the pipeline parameter of a sharded pipeline: the shard numbers
+
+
+def shard_numbers(shards: int) -> list[int]:
+    """The ``shards`` argument a launcher gives a sharded pipeline for ``settings.scoring_shards``."""
+    return list(range(shards))

@@ -111,6 +111,8 @@ class Step(BaseModel):
     status: Status = "queued"
     started: str | None = None
     finished: str | None = None
+    shards: int | None = None  # a sharded step: how many shards mark it, and how many have finished
+    shards_done: int = 0
 
 
 class RunError(BaseModel):
@@ -217,14 +219,21 @@ class RunStore:
 
     # --- steps ---------------------------------------------------------------------------------
     @contextmanager
-    def step(self, run_id: str, name: str) -> Iterator[Changes]:
+    def step(self, run_id: str, name: str, shards: int = 1) -> Iterator[Changes]:
         """Mark ``name`` running, then success; on an error mark the step and the run failed with the
         error's message, and re-raise. Changes the body appends to the yielded list are applied in the
-        same write as the success (so a reader never sees the step done without what it said)."""
+        same write as the success (so a reader never sees the step done without what it said).
+
+        With ``shards`` > 1 this is one of the shards of a sharded step: the step runs from the first
+        shard's start and succeeds with the last shard's success; one failed shard fails it."""
 
         def start(r: RunRecord) -> None:
             step = r.step(name)
-            step.status, step.started, step.finished = "running", now(), None
+            if shards > 1 and step.shards == shards and step.status in ("running", "failed"):
+                pass  # another shard started it
+            else:
+                step.status, step.started, step.finished = "running", now(), None
+                step.shards, step.shards_done = (shards, 0) if shards > 1 else (None, 0)
             if r.status == "queued":  # never un-fail a run (parallel tasks may still be starting)
                 r.status = "running"
 
@@ -248,7 +257,9 @@ class RunStore:
 
             def done(r: RunRecord) -> None:
                 step = r.step(name)
-                step.status, step.finished = "success", now()
+                step.shards_done += 1 if step.shards else 0
+                if step.status != "failed" and step.shards_done >= (step.shards or 0):
+                    step.status, step.finished = "success", now()
                 for change in after:
                     change(r)
 

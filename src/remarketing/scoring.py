@@ -30,10 +30,9 @@ from remarketing.drift import overview as drift_overview
 from remarketing.errors import DataValidationError, RemarketingError, Unavailable
 from remarketing.ports import CHALLENGER, CHAMPION, Deployer, Endpoint, ModelRef, Registry
 from remarketing.settings import Settings
-from remarketing.step import Chunks, RecordChange, StepContext, StepResult
+from remarketing.step import Chunks, MergedChunks, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join
 
-CHUNK_ROWS = 50_000  # rows validated and kept in memory at once
 BATCH_ROWS = 10_000  # rows per request to the model server (its explainer works 5,000 at a time)
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 FORMULA_FIRST = pyarrow.array(FORMULA_PREFIXES)
@@ -73,7 +72,9 @@ def validate(ctx: StepContext, *, source_uri: str, rows: Chunks) -> StepResult:
         unseen: dict[str, int] = {}
         valid, id_generated = 0, False
         for i, chunk in enumerate(
-            validate_file(local, spec, Purpose.SCORING, chunk_rows=CHUNK_ROWS, source=source_uri)
+            validate_file(
+                local, spec, Purpose.SCORING, chunk_rows=ctx.settings.scoring_chunk_rows, source=source_uri
+            )
         ):
             warnings.extend(chunk.warnings)
             rejects.append(chunk.rejects)
@@ -248,7 +249,8 @@ class HttpScorer:
         raise ServerUnavailable(
             "the model server",
             self.endpoint.base_url,
-            "the run redeploys it once; if that fails too, see `remarketing status` and its log",
+            "the score step redeploys it and retries; if that fails too, see `remarketing status` and "
+            "its log",
             reason=f"no answer after {self.retries + 1} attempts: {type(last).__name__}",
         )
 
@@ -328,49 +330,66 @@ def score(
     deployer: Deployer,
     concurrency: int = 4,
 ) -> StepResult:
-    """Stream every chunk through its arm's endpoint into ``scored`` (each row keeps its arm and the model
-    version that scored it). When a server stops answering it is deployed again (once) and the chunk
-    retried; then the run fails clearly."""
-    spec = ctx.spec
+    """Score this shard's chunks (every ``scoring_shards``-th, :meth:`Chunks.owned`) through each row's
+    arm's endpoint into ``scored``, under the chunk's own number (each row keeps its arm and the model
+    version that scored it). A server that stops answering is deployed again and the chunk retried, up
+    to ``scoring_shard_retries`` times; then the shard fails, naming itself, and the run with it (publish
+    never runs on part of the file)."""
+    spec, shards = ctx.spec, ctx.settings.scoring_shards
+    shard = ctx.shard or 0
+    retries = ctx.settings.scoring_shard_retries
     scorers = {arm: HttpScorer(e) for arm, e in endpoints.endpoints.items()}
     warnings: list[str] = []
     count = 0
     started = time.perf_counter()
 
-    def arm_scores(arm: str, frame: pd.DataFrame) -> pd.DataFrame:
-        try:
-            return score_chunk(scorers[arm], frame, spec, concurrency)
-        except ServerUnavailable:
-            if warnings:  # redeployed once already
-                raise
-            model = arms.models[arm]
-            for scorer in scorers.values():
-                scorer.close()
-            if CHALLENGER in arms.models:  # both arms again: on KServe the pair is one InferenceService
-                again = deployer.deploy_experiment(
-                    arms.models[CHAMPION], arms.models[CHALLENGER], round(arms.share * 100)
-                )
-            else:
-                again = {CHAMPION: deployer.deploy(model.name, model.version, model.uri)}
-            scorers.update({a: HttpScorer(e) for a, e in again.items()})
-            warnings.append(
-                f"the model server of v{model.version} stopped answering; "
-                "it was redeployed and scoring resumed"
+    def redeploy(arm: str) -> None:
+        model = arms.models[arm]
+        for scorer in scorers.values():
+            scorer.close()
+        if CHALLENGER in arms.models:  # both arms again: on KServe the pair is one InferenceService
+            again = deployer.deploy_experiment(
+                arms.models[CHAMPION], arms.models[CHALLENGER], round(arms.share * 100)
             )
-            return score_chunk(scorers[arm], frame, spec, concurrency)
+        else:
+            again = {CHAMPION: deployer.deploy(model.name, model.version, model.uri)}
+        scorers.update({a: HttpScorer(e) for a, e in again.items()})
+        message = (
+            f"the model server of v{model.version} stopped answering; it was redeployed and scoring resumed"
+        )
+        if message not in warnings:
+            warnings.append(message)
+
+    def arm_scores(arm: str, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
+        for attempt in range(retries + 1):
+            try:
+                return score_chunk(scorers[arm], frame, spec, concurrency)
+            except ServerUnavailable as exc:
+                if attempt == retries:
+                    where = f"shard {shard + 1} of {shards}" if shards > 1 else "the score step"
+                    tries = f"{retries + 1} attempts, redeploying it between them" if retries else "1 attempt"
+                    raise ServerUnavailable(
+                        "the model server",
+                        scorers[arm].endpoint.base_url,
+                        f"{where} gave up on chunk {chunk} after {tries}; nothing was published",
+                        reason=exc.reason,
+                    ) from exc
+                redeploy(arm)
+        raise AssertionError("unreachable")
 
     try:
-        for i, frame in enumerate(rows.frames()):
+        for index, path in rows.owned(shard, shards):
+            frame = pd.read_parquet(path)
             assigned = arms.assign(frame[spec.id_column])
             parts = []
             for arm in arms.models:
                 mine = frame[assigned == arm]
                 if len(mine):
-                    part = arm_scores(arm, mine).set_index(mine.index)
+                    part = arm_scores(arm, mine, index).set_index(mine.index)
                     part.insert(1, "arm", arm)
                     part.insert(2, "model_version", arms.models[arm].version)
                     parts.append(part)
-            scored.write(i, pd.concat(parts).loc[frame.index].reset_index(drop=True))
+            scored.write(index, pd.concat(parts).loc[frame.index].reset_index(drop=True))
             count += len(frame)
     finally:
         for scorer in scorers.values():
@@ -530,12 +549,19 @@ def expectations(
 
 
 def publish(
-    ctx: StepContext, *, model: ModelRef, arms: Any, rows: Chunks, scored: Chunks, rejects: pd.DataFrame
+    ctx: StepContext,
+    *,
+    model: ModelRef,
+    arms: Any,
+    rows: Chunks,
+    scored: Chunks | MergedChunks,
+    rejects: pd.DataFrame,
 ) -> StepResult:
     """Choose the contact list (targeted, holdout, explore), write predictions.csv, rejects.csv,
     contributions.parquet and manifest.json to ``output/<run_id>/`` (predictions.csv last); the run is
     then finished."""
     s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
+    _check_every_chunk_scored(rows, scored)
     head = ["customer_id", "arm", "model_version", "probability", *REASON_PARTS]
     customers = pd.concat(list(scored.frames(columns=head)), ignore_index=True)
     probabilities = customers["probability"].to_numpy()
@@ -578,6 +604,17 @@ def publish(
         ),
         metrics={"rows_scored": float(len(ranked)), "contacted": float(outlook["calls"])},
     )
+
+
+def _check_every_chunk_scored(rows: Chunks, scored: Chunks | MergedChunks) -> None:
+    """Nothing is published from part of the file: every validated chunk has its scored chunk."""
+    missing = sorted({f.name for f in rows.files()} - {f.name for f in scored.files()})
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise RemarketingError(
+            f"{len(missing)} of {len(rows.files())} chunks of the file were not scored ({shown}): "
+            "nothing is published from part of the file"
+        )
 
 
 def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
@@ -673,7 +710,7 @@ def _manifest(
 
 
 def _write_contributions(
-    spec: DatasetSpec, meta: dict[str, Any], rows: Chunks, scored: Chunks, path: Path
+    spec: DatasetSpec, meta: dict[str, Any], rows: Chunks, scored: Chunks | MergedChunks, path: Path
 ) -> dict[str, Any]:
     """Stream every chunk's contributions into one parquet file and count the drift on the way."""
     import pyarrow as pa

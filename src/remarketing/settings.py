@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     serving_namespace: str = "remarketing-serving"
     serving_service_account: str = "remarketing-predictor"
     pipeline_concurrency: int = Field(default=2, ge=1)
+    # Past one machine: the score step fans out to this many shard tasks (dsl.ParallelFor), each sending
+    # its share of the file's chunks to the InferenceService, whose replicas autoscale on concurrency.
+    scoring_shards: int = Field(
+        default=1, ge=1, le=256, description="score tasks a scoring run fans out to (1 on one machine)"
+    )
+    scoring_chunk_rows: int = Field(
+        default=50_000, ge=100, description="rows a scoring step holds at once (and a shard's unit of work)"
+    )
+    scoring_shard_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed shard (KFP)")
+    serving_min_replicas: int = Field(default=0, ge=0, description="InferenceService replicas kept warm")
+    serving_max_replicas: int = Field(default=3, ge=1, description="InferenceService replicas at most")
+    serving_concurrency_target: int = Field(
+        default=4, ge=1, description="in-flight requests per replica before KServe adds one"
+    )
     model_server_idle_seconds: int = Field(
         default=1800, ge=0, description="a local model server of a version no longer in use stops after"
     )
@@ -140,6 +154,11 @@ class Settings(BaseSettings):
                 f"{self.backtest_periods} backtest periods of {self.backtest_period_share:.0%} (and a "
                 "warm-up period) leave less than 10% of the history for the first fit: lower "
                 "REMARKETING_BACKTEST_PERIODS or REMARKETING_BACKTEST_PERIOD_SHARE"
+            )
+        if self.serving_min_replicas > self.serving_max_replicas:
+            raise ValueError(
+                f"REMARKETING_SERVING_MIN_REPLICAS ({self.serving_min_replicas}) is above "
+                f"REMARKETING_SERVING_MAX_REPLICAS ({self.serving_max_replicas})"
             )
         if (self.call_cost is None) != (self.conversion_value is None):
             raise ValueError("set both REMARKETING_CALL_COST and REMARKETING_CONVERSION_VALUE, or neither")

@@ -17,6 +17,7 @@ applies :attr:`StepResult.record`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,10 @@ class Folder:
 
 @dataclass(frozen=True)
 class Chunks:
-    """A table too big for memory, as numbered parquet chunks in a folder (written in order)."""
+    """A table too big for memory, as numbered parquet chunks in a folder (written in order).
+
+    A sharded step (``remarketing.flow``) reads the chunks its shard owns (:meth:`owned`) and writes them
+    under the same numbers, so the shards' folders merge back in order (:class:`MergedChunks`)."""
 
     path: Path
 
@@ -59,6 +63,30 @@ class Chunks:
         target = self.path / f"chunk-{index:05d}.parquet"
         frame.to_parquet(target, index=False)
         return target
+
+    def frames(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        for path in self.files():
+            yield pd.read_parquet(path, columns=columns)
+
+    def owned(self, shard: int, shards: int) -> list[tuple[int, Path]]:
+        """The chunks shard ``shard`` of ``shards`` handles, with their numbers: every ``shards``-th one,
+        so each shard gets an even share of a file that ends in a short chunk."""
+        return [(i, path) for i, path in enumerate(self.files()) if i % shards == shard]
+
+
+@dataclass(frozen=True)
+class MergedChunks:
+    """The chunks the shards of a sharded step wrote, each into its own folder, read as one table in
+    chunk order. Refuses a chunk written twice: two shards claimed it."""
+
+    parts: tuple[Chunks, ...]
+
+    def files(self) -> list[Path]:
+        files = sorted((f for part in self.parts for f in part.files()), key=lambda f: f.name)
+        twice = sorted(n for n, k in Counter(f.name for f in files).items() if k > 1)
+        if twice:
+            raise RemarketingError(f"more than one shard wrote {', '.join(twice)}: the shards overlap")
+        return files
 
     def frames(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         for path in self.files():
@@ -127,6 +155,7 @@ class StepContext:
     run: RunRecord  # as it was when the step started (read-only: changes go in the result)
     storage: Storage
     family: str | None = None
+    shard: int | None = None  # a sharded step's shard, 0 .. settings.scoring_shards - 1
 
     @property
     def run_id(self) -> str:

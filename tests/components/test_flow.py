@@ -66,3 +66,21 @@ def test_the_components_and_the_pipeline_compile_from_the_table(kind, tmp_path):
     text = compile_one(kind, tmp_path, "example.org/components:1").read_text()
     for name in flow.PIPELINES[kind].step_names():
         assert f"name: {name}\n" in text  # each task shows the step's name
+
+
+def test_the_score_step_fans_out_over_the_shards_and_publish_reads_them_all(tmp_path):
+    import yaml
+
+    from pipelines.compile import compile_one
+
+    spec = yaml.safe_load(compile_one("scoring", tmp_path, "example.org/components:1").read_text())
+    root = spec["root"]
+    assert root["inputDefinitions"]["parameters"]["shards"]["parameterType"] == "LIST"
+    (loop,) = [t for t in root["dag"]["tasks"].values() if "parameterIterator" in t]
+    assert loop["parameterIterator"]["items"]["inputParameter"] == "pipelinechannel--shards"
+    body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert list(body) == ["score"]
+    scored = root["dag"]["tasks"]["publish"]["inputs"]["artifacts"]["scored"]
+    assert scored["taskOutputArtifact"]["producerTask"] == loop["taskInfo"]["name"]
+    assert "shard: int" in components.source(flow.SCORING, flow.SCORING.step("score"))
+    assert "scored: Input[list[Dataset]]" in components.source(flow.SCORING, flow.SCORING.step("publish"))

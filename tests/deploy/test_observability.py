@@ -248,3 +248,12 @@ def test_the_pushgateway_url_depends_on_no_resource(tf: dict) -> None:
     main = (MODULE / "main.tf").read_text(encoding="utf-8")
     url = re.search(r"^\s*pushgateway_url\s*=\s*(.+)$", main, re.M).group(1)
     assert not re.search(r"\$\{(?!var\.|local\.pushgateway_)", url), url
+
+
+def test_every_setting_terraform_gives_is_one_the_code_reads(tf: dict) -> None:
+    from remarketing.settings import Settings
+
+    settings = tf["modules/platform/main.tf"]["locals"][0]["settings"]
+    fields = {f"REMARKETING_{name.upper()}" for name in Settings.model_fields}
+    assert set(settings) <= fields, set(settings) - fields
+    assert settings["REMARKETING_SCORING_SHARDS"] == "${tostring(var.scoring_shards)}"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipelines.compile import compile_one
-from pipelines.launchers import KfpLauncher, reconcile
+from pipelines.launchers import KfpLauncher, reconcile, run_arguments
 from pipelines.versions import PipelineVersionMissing, image_tag, upload
 from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore, Source
@@ -124,6 +124,7 @@ def test_kfp_launcher_runs_the_uploaded_version_with_the_run_parameters(tmp_path
         raise AssertionError("a launch must not compile")
 
     monkeypatch.setattr(pipelines.compile, "compile_one", no_compiling)
+    settings = settings.model_copy(update={"scoring_shards": 4})
     run = KfpLauncher(client).submit(record(), settings)
     (sent,) = client.runs
     (pipeline_id,) = client.pipelines.values()
@@ -133,11 +134,20 @@ def test_kfp_launcher_runs_the_uploaded_version_with_the_run_parameters(tmp_path
     assert sent["params"]["source_uri"] == "gs://landing/weekly/x.csv"
     assert sent["params"]["run_id"] == "scoring-abc" and sent["params"]["dataset"] == "bank-marketing"
     assert sent["params"]["settings"]["mode"] == "gcp"
+    assert sent["params"]["shards"] == [0, 1, 2, 3]  # the score step's ParallelFor fans out over these
     assert run == {
         "runner": "kfp",
         "kfp_run_id": "kfp-123",
         "ui": "https://kfp.example/#/runs/details/kfp-123",
     }
+
+
+@pytest.mark.parametrize("kind", ["training", "scoring", "monitoring"])
+def test_a_launch_sends_exactly_the_parameters_the_compiled_pipeline_declares(kind, tmp_path):
+    spec = yaml.safe_load(compile_one(kind, tmp_path, "example.org/components:1").read_text())
+    declared = set(spec["root"]["inputDefinitions"]["parameters"])
+    sent = run_arguments(record(kind), gcp_settings(tmp_path))
+    assert set(sent) == declared
 
 
 def test_a_launch_without_the_uploaded_version_says_how_to_upload_it(tmp_path):

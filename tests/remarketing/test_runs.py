@@ -70,3 +70,26 @@ def test_a_failing_step_fails_the_run_with_its_message(store):
     with pytest.raises(RemarketingError), store.step("training-2", "resolve"):
         raise RemarketingError("no champion yet: train one first")
     assert store.get("training-2").error.message == "no champion yet: train one first"
+
+
+def test_a_sharded_step_runs_until_its_last_shard_succeeds(store):
+    store.create(record())
+    with store.step("training-1", "score", shards=3):
+        with store.step("training-1", "score", shards=3):
+            pass
+        middle = store.get("training-1").step("score")
+        assert (middle.status, middle.shards_done) == ("running", 1)  # two shards still going
+    with store.step("training-1", "score", shards=3):
+        pass
+    step = store.get("training-1").step("score")
+    assert (step.status, step.shards, step.shards_done) == ("success", 3, 3) and step.finished
+
+
+def test_one_failed_shard_fails_the_step_whatever_the_others_do(store):
+    store.create(record())
+    with store.step("training-1", "score", shards=2):
+        with pytest.raises(RemarketingError), store.step("training-1", "score", shards=2):
+            raise RemarketingError("shard 2 of 2 gave up on chunk 1")
+    got = store.get("training-1")
+    assert got.step("score").status == "failed" and got.status == "failed"
+    assert got.error.message == "shard 2 of 2 gave up on chunk 1"

@@ -55,6 +55,20 @@ def test_canary_split_is_on_the_predictor(settings):
     assert manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
 
 
+def test_replicas_autoscale_on_concurrency_as_the_settings_say(settings):
+    scaled = settings.model_copy(
+        update={"serving_min_replicas": 1, "serving_max_replicas": 12, "serving_concurrency_target": 6}
+    )
+    predictor = to_manifest(build(scaled, "remarketing-bank-marketing", "8", URI))["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 12)
+    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 6)
+
+
+def test_more_warm_replicas_than_the_most_allowed_is_refused():
+    with pytest.raises(ValueError, match="MIN_REPLICAS .* is above .*MAX_REPLICAS"):
+        Settings(serving_min_replicas=4, serving_max_replicas=2)
+
+
 @pytest.mark.parametrize("name", ["Remarketing", "1model", "model_x", "m" * 46, ""])
 def test_names_that_cannot_name_an_inference_service_are_refused(name):
     with pytest.raises(ValueError, match="cannot name an InferenceService"):

@@ -10,7 +10,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from remarketing.processes import ProcessRegistry
+from remarketing import scoring
+from remarketing.processes import ProcessRegistry, free_port
 from serving.deployer import LocalDeployer, bundle_uri, server_name
 
 from .conftest import MODEL, v2_inputs
@@ -235,3 +236,96 @@ def test_an_idle_server_of_a_version_no_longer_in_use_is_stopped(emulator_settin
     finally:
         deployer.stop(MODEL, "7")
         deployer.stop(MODEL, "8")
+
+
+def _score_shards(settings, rows, endpoint, deployer, tmp_path, shards, retries=2):
+    """The score step itself, once per shard as the pipeline's ParallelFor runs it, into shard folders."""
+    from remarketing.experiments import Arms, Served
+    from remarketing.ports import CHAMPION, ModelRef
+    from remarketing.runs import RunRecord, Source
+    from remarketing.step import Chunks, StepContext, StepSettings
+
+    from .conftest import SPEC
+
+    whole = settings.model_copy(update={"scoring_shards": shards, "scoring_shard_retries": retries})
+    run = RunRecord(
+        run_id="scoring-x", kind="scoring", dataset="bank-marketing", source=Source(uri="f", generation=1)
+    )
+    uri = bundle_uri(settings, MODEL, "1")
+    arms = Arms({CHAMPION: ModelRef(MODEL, "1", uri)})
+    results, folders = [], []
+    for shard in range(shards):
+        ctx = StepContext(
+            StepSettings(whole, "score", ("scoring_shards", "scoring_shard_retries")),
+            SPEC,
+            run,
+            None,
+            None,
+            shard,
+        )
+        folders.append(Chunks(tmp_path / f"scored-shard-{shard}"))
+        results.append(
+            scoring.score(
+                ctx,
+                endpoints=Served({CHAMPION: endpoint}),
+                arms=arms,
+                rows=rows,
+                scored=folders[-1],
+                deployer=deployer,
+            )
+        )
+    return results, folders
+
+
+@pytest.fixture
+def chunked_rows(test_frame, tmp_path):
+    from remarketing.step import Chunks
+
+    rows = Chunks(tmp_path / "rows")
+    for i, start in enumerate(range(0, len(test_frame), 700)):
+        rows.write(i, test_frame.iloc[start : start + 700])
+    return rows
+
+
+def test_shards_score_their_own_chunks_and_merge_back_in_order(
+    served, emulator_settings, chunked_rows, tmp_path
+):
+    from remarketing.step import MergedChunks
+
+    deployer, endpoint = served
+    _, one = _score_shards(emulator_settings, chunked_rows, endpoint, deployer, tmp_path / "one", 1)
+    _, three = _score_shards(emulator_settings, chunked_rows, endpoint, deployer, tmp_path / "three", 3)
+    assert [len(f.files()) for f in three] == [len(chunked_rows.files()[s::3]) for s in range(3)]
+    merged = pd.concat(MergedChunks(tuple(three)).frames(), ignore_index=True)
+    pd.testing.assert_frame_equal(merged, pd.concat(one[0].frames(), ignore_index=True))
+    ids = pd.concat(chunked_rows.frames(), ignore_index=True)["customer_id"]
+    assert merged["customer_id"].tolist() == ids.tolist()
+
+
+def test_a_shard_whose_server_is_gone_redeploys_it_and_carries_on(
+    served, emulator_settings, chunked_rows, tmp_path
+):
+    from remarketing.ports import Endpoint
+
+    deployer, endpoint = served
+    gone = Endpoint(
+        f"http://127.0.0.1:{free_port()}", endpoint.model_name, endpoint.version
+    )  # nothing listens
+    results, folders = _score_shards(emulator_settings, chunked_rows, gone, deployer, tmp_path, 2)
+    assert results[0].record.warnings == [
+        "the model server of v1 stopped answering; it was redeployed and scoring resumed"
+    ]
+    assert sum(len(f.files()) for f in folders) == len(chunked_rows.files())
+
+
+def test_a_shard_out_of_retries_fails_naming_itself_and_writes_nothing(
+    served, emulator_settings, chunked_rows, tmp_path
+):
+    from remarketing.ports import Endpoint
+    from remarketing.step import Chunks
+
+    deployer, endpoint = served
+    gone = Endpoint(f"http://127.0.0.1:{free_port()}", endpoint.model_name, endpoint.version)
+    with pytest.raises(scoring.ServerUnavailable, match=r"shard 1 of 2 gave up on chunk 0 after 1 attempt;"):
+        _score_shards(emulator_settings, chunked_rows, gone, deployer, tmp_path, 2, retries=0)
+    assert Chunks(tmp_path / "scored-shard-0").files() == []

@@ -20,6 +20,12 @@ module "platform" {
   api_max_instances = 10
   app_max_instances = 5
 
+  # 100M customers a week in about 40 minutes (docs/sizing.md)
+  scoring_shards             = 16
+  serving_min_replicas       = 0
+  serving_max_replicas       = 16
+  serving_concurrency_target = 4
+
   functions_source_root    = var.functions_source_root
   kms_key_name             = var.kms_key_name
   app_access               = var.app_access

@@ -46,6 +46,11 @@ locals {
     REMARKETING_SERVING_IMAGE           = local.images.serving
     REMARKETING_SERVING_NAMESPACE       = module.kubeflow.serving_namespace
     REMARKETING_SERVING_SERVICE_ACCOUNT = module.kubeflow.predictor_service_account
+    # Scale: the score step's shards, and the InferenceService's replicas (docs/sizing.md).
+    REMARKETING_SCORING_SHARDS             = tostring(var.scoring_shards)
+    REMARKETING_SERVING_MIN_REPLICAS       = tostring(var.serving_min_replicas)
+    REMARKETING_SERVING_MAX_REPLICAS       = tostring(var.serving_max_replicas)
+    REMARKETING_SERVING_CONCURRENCY_TARGET = tostring(var.serving_concurrency_target)
     # Pipeline runs push their figures to the in-cluster Pushgateway. The functions and the API pass their
     # settings to the runs they launch (Settings.for_pipeline), so the runs get it from here.
     REMARKETING_PUSHGATEWAY_URL = module.observability.pushgateway_url

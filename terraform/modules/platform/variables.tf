@@ -160,6 +160,30 @@ variable "api_max_instances" {
   default     = 5
 }
 
+variable "scoring_shards" {
+  description = "Score tasks a scoring run fans out to (dsl.ParallelFor); docs/sizing.md."
+  type        = number
+  default     = 4
+}
+
+variable "serving_min_replicas" {
+  description = "InferenceService replicas kept warm (0: scale to zero between runs)."
+  type        = number
+  default     = 0
+}
+
+variable "serving_max_replicas" {
+  description = "InferenceService replicas at most."
+  type        = number
+  default     = 4
+}
+
+variable "serving_concurrency_target" {
+  description = "In-flight requests per replica before Knative adds one."
+  type        = number
+  default     = 4
+}
+
 variable "app_max_instances" {
   description = "Maximum Streamlit instances."
   type        = number
