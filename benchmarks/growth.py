@@ -31,7 +31,8 @@ from benchmarks._common import example, record  # noqa: E402
 from benchmarks.batch_scoring import register_families, weekly_file  # noqa: E402
 from remarketing.examples import BANK_FULL  # noqa: E402
 
-TASK = re.compile(r"pipeline-root/[^/]+/(?:for-loop-\d+-iteration-\d+/)?([a-z][a-z-]*)/")
+# A task's command line names its inputs' producers too: its own folder is the one of its metrics output.
+TASK = re.compile(r"([a-z][a-z-]*)/metrics\b")
 
 
 class StepMemory:
