@@ -20,7 +20,7 @@ module "platform" {
   api_max_instances = 10
   app_max_instances = 5
 
-  # 100M customers a week in about 40 minutes (docs/sizing.md)
+  # 100M customers a week: one replica per shard, 1.5 to 2.3 hours end to end (docs/sizing.md)
   scoring_shards             = 16
   serving_min_replicas       = 0
   serving_max_replicas       = 16
