@@ -38,33 +38,48 @@ def example(relative: Path) -> Path:
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-class PeakMemory:
-    """Samples the summed RSS of a process and its descendants (optionally excluding some PIDs)."""
+class Sampler:
+    """Calls ``sample()`` every ``interval`` seconds in a thread while the ``with`` block runs."""
 
-    def __init__(self, pid: int, exclude: set[int] | None = None, interval: float = 0.1) -> None:
-        self.pid, self.exclude, self.interval = pid, exclude or set(), interval
-        self.peak = 0
+    interval = 0.2
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                root = psutil.Process(self.pid)
-                procs = [root, *root.children(recursive=True)]
-                total = sum(p.memory_info().rss for p in procs if p.pid not in self.exclude)
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                pass
+            self.sample()
             time.sleep(self.interval)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class PeakMemory(Sampler):
+    """Samples the summed RSS of a process and its descendants (optionally excluding some PIDs)."""
+
+    def __init__(self, pid: int, exclude: set[int] | None = None, interval: float = 0.1) -> None:
+        super().__init__()
+        self.pid, self.exclude, self.interval = pid, exclude or set(), interval
+        self.peak = 0
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+            total = sum(p.memory_info().rss for p in procs if p.pid not in self.exclude)
+            self.peak = max(self.peak, total)
+        except psutil.Error:
+            pass
 
 
 def run_cli(env: dict[str, str], *args: str) -> tuple[float, dict, str]:

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,11 +25,11 @@ import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import PeakMemory, example, record  # noqa: E402
+from benchmarks._common import PeakMemory, Sampler, example, record  # noqa: E402
 from remarketing.examples import BANK_FULL  # noqa: E402
 
 
-class TreeMemory:
+class TreeMemory(Sampler):
     """Peaks of RSS, with children, of what the run itself uses: its pipeline processes summed with the
     model server of the version it scores, and that server alone. Services (emulator, MLflow, API) and
     the idle servers of other versions (an earlier family's) are left out."""
@@ -38,37 +37,26 @@ class TreeMemory:
     def __init__(self, state_dir: Path, server: str) -> None:
         from remarketing.processes import ProcessRegistry
 
+        super().__init__()
         self.registry = ProcessRegistry(state_dir)
         self.server = server  # the registry name of the run's model server
         self.peak = 0
         self.server_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            total = server = 0
-            for entry in self.registry.entries():
-                if entry.kind == "service" or (entry.kind == "model-server" and entry.name != self.server):
-                    continue
-                try:
-                    root = psutil.Process(entry.pid)
-                    rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                except psutil.Error:
-                    continue
-                total += rss
-                server = rss if entry.name == self.server else server
-            self.peak = max(self.peak, total)
-            self.server_peak = max(self.server_peak, server)
-            time.sleep(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        total = server = 0
+        for entry in self.registry.entries():
+            if entry.kind == "service" or (entry.kind == "model-server" and entry.name != self.server):
+                continue
+            try:
+                root = psutil.Process(entry.pid)
+                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            except psutil.Error:
+                continue
+            total += rss
+            server = rss if entry.name == self.server else server
+        self.peak = max(self.peak, total)
+        self.server_peak = max(self.server_peak, server)
 
 
 def weekly_file(source: Path, rows: int, path: Path, seed: int = 7) -> Path:

@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -27,7 +26,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import example, record  # noqa: E402
+from benchmarks._common import Sampler, example, record  # noqa: E402
 from benchmarks.batch_scoring import register_families, weekly_file  # noqa: E402
 from remarketing.examples import BANK_FULL  # noqa: E402
 
@@ -35,17 +34,16 @@ from remarketing.examples import BANK_FULL  # noqa: E402
 TASK = re.compile(r"([a-z][a-z-]*)/metrics\b")
 
 
-class StepMemory:
+class StepMemory(Sampler):
     """Peak RSS per step of one run: each process under ``root`` is charged to the step of its task
     folder (from its command line); the run's model server is charged to ``model-server``."""
 
     def __init__(self, root: int, server_pid: Callable[[], int | None]) -> None:
+        super().__init__()
         self.root, self.server_pid = root, server_pid
         self.peaks: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
         now: dict[str, int] = {}
         try:
             processes = [psutil.Process(self.root), *psutil.Process(self.root).children(recursive=True)]
@@ -66,19 +64,6 @@ class StepMemory:
                 pass
         for step, rss in now.items():
             self.peaks[step] = max(self.peaks.get(step, 0), rss)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(0.2)
-
-    def __enter__(self) -> StepMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def scored_run(settings, path: Path, version: str, shards: int) -> dict:

@@ -257,7 +257,8 @@ class RunStore:
 
             def done(r: RunRecord) -> None:
                 step = r.step(name)
-                step.shards_done += 1 if step.shards else 0
+                if step.shards:
+                    step.shards_done += 1
                 if step.status != "failed" and step.shards_done >= (step.shards or 0):
                     step.status, step.finished = "success", now()
                 for change in after:

@@ -361,21 +361,22 @@ def score(
             warnings.append(message)
 
     def arm_scores(arm: str, frame: pd.DataFrame, chunk: int) -> pd.DataFrame:
-        for attempt in range(retries + 1):
+        for _ in range(retries):
             try:
                 return score_chunk(scorers[arm], frame, spec, concurrency)
-            except ServerUnavailable as exc:
-                if attempt == retries:
-                    where = f"shard {shard + 1} of {shards}" if shards > 1 else "the score step"
-                    tries = f"{retries + 1} attempts, redeploying it between them" if retries else "1 attempt"
-                    raise ServerUnavailable(
-                        "the model server",
-                        scorers[arm].endpoint.base_url,
-                        f"{where} gave up on chunk {chunk} after {tries}; nothing was published",
-                        reason=exc.reason,
-                    ) from exc
+            except ServerUnavailable:
                 redeploy(arm)
-        raise AssertionError("unreachable")
+        try:
+            return score_chunk(scorers[arm], frame, spec, concurrency)
+        except ServerUnavailable as exc:
+            where = f"shard {shard + 1} of {shards}" if shards > 1 else "the score step"
+            tries = f"{retries + 1} attempts, redeploying it between them" if retries else "1 attempt"
+            raise ServerUnavailable(
+                "the model server",
+                scorers[arm].endpoint.base_url,
+                f"{where} gave up on chunk {chunk} after {tries}; nothing was published",
+                reason=exc.reason,
+            ) from exc
 
     try:
         for index, path in rows.owned(shard, shards):
