@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from remarketing import datasets, flow, uploads
+from remarketing.contact_file import unescape
 from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError
 from remarketing.runs import RunRecord, RunStore, outcome
-from remarketing.scoring import unescape
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
 from remarketing.validation import csv_options

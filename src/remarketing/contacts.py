@@ -90,13 +90,18 @@ def _draw(members: np.ndarray, u: np.ndarray, size: int) -> np.ndarray:
 def assign(ids: pd.Series, probabilities: np.ndarray, policy: Policy) -> pd.DataFrame:
     """One row per customer, in the input's order: ``rank``, ``decile``, ``selected``, ``group``,
     ``group_probability`` (the chance of being put in that group) and ``contact`` (called or not)."""
+    return assign_drawn(uniform(ids, policy.seed, policy.key), probabilities, policy)
+
+
+def assign_drawn(u: np.ndarray, probabilities: np.ndarray, policy: Policy) -> pd.DataFrame:
+    """:func:`assign` from each customer's draw (:func:`uniform`) instead of the ids, which a streamed
+    file does not keep in memory (the draws are computed chunk by chunk)."""
     p = np.asarray(probabilities, dtype="float64")
     n = len(p)
     ranks, deciles = rank(p)
     selected = ranks <= policy.budget
     if policy.by_value:  # a threshold on p: the eligible are the top of the ranking
         selected &= p > policy.break_even  # type: ignore[operator]
-    u = uniform(ids, policy.seed, policy.key)
     group = np.where(selected, "targeted", "not_selected").astype(object)
     chance = np.ones(n)
 

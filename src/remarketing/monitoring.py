@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from remarketing.contact_file import unescape
 from remarketing.errors import DataValidationError, NotFoundError, PreconditionFailed, RemarketingError
 from remarketing.ports import ExperimentLog, Registry, Tracker
 from remarketing.runs import RunRecord, RunStore
-from remarketing.scoring import unescape
 from remarketing.step import RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join, sha256_bytes
 from remarketing.validation import csv_options, decode

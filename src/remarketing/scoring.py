@@ -14,17 +14,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-import pyarrow
-import pyarrow.compute as pc
 
-from remarketing import contacts, parameters, tensors
+from remarketing import contact_file, contacts, parameters, tensors
+from remarketing.contact_file import REASON_PARTS, SCORED_COLUMNS, write_csv
 from remarketing.datasets import DatasetSpec
 from remarketing.drift import overview as drift_overview
 from remarketing.errors import DataValidationError, RemarketingError, Unavailable
@@ -34,23 +33,6 @@ from remarketing.step import Chunks, MergedChunks, RecordChange, StepContext, St
 from remarketing.storage import Storage, join
 
 BATCH_ROWS = 10_000  # rows per request to the model server (its explainer works 5,000 at a time)
-FORMULA_PREFIXES = ("=", "+", "-", "@")
-FORMULA_FIRST = pyarrow.array(FORMULA_PREFIXES)
-REASONS = (1, 2, 3)
-REASON_PARTS = [f"reason_{k}_{part}" for k in REASONS for part in ("field", "value", "contribution")]
-PREDICTION_COLUMNS = [
-    "customer_id",
-    "probability",
-    "rank",
-    "decile",
-    "contact",
-    "group",
-    "group_probability",
-    *(f"reason_{k}" for k in REASONS),
-    *(f"reason_{k}_{part}" for k in REASONS for part in ("field", "value")),
-    "arm",  # champion, or in an experiment the customer's arm (challenger)
-    "model_version",  # the version that scored the customer (its arm's)
-]
 
 
 # --- 1. validate -------------------------------------------------------------------------------------
@@ -405,46 +387,6 @@ def score(
 # --- 5. publish -----------------------------------------------------------------------------------------
 
 
-def escape_cells(frame: pd.DataFrame) -> pyarrow.Table:
-    """``frame`` as an Arrow table ready for a spreadsheet: text cells that it would run as a formula
-    (= + - @) get a leading apostrophe, numbers are left alone (floats rounded to 6 decimals), booleans
-    read True/False. Vectorised in Arrow: a million rows in well under a second."""
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == bool:
-            column = pc.if_else(pyarrow.array(values.to_numpy()), "True", "False")
-        elif values.dtype.kind == "f":
-            column = pc.round(pyarrow.array(values.to_numpy(), from_pandas=True), 6)  # NaN: empty
-        elif values.dtype.kind in "iu":
-            column = pyarrow.array(values.to_numpy())
-        else:
-            try:  # None, NaN and pd.NA are written as empty cells
-                column = pyarrow.array(values, type=pyarrow.string(), from_pandas=True)
-            except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # numbers among the text
-                column = pyarrow.array(values.astype(str).to_numpy(dtype=object), type=pyarrow.string())
-            formula = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1), value_set=FORMULA_FIRST)
-            column = pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)
-        columns[str(name)] = column
-    return pyarrow.table(columns)
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """``frame`` escaped (:func:`escape_cells`) as CSV, through Arrow's writer (about 4x pandas' with a
-    float format). Text is quoted; the header is not, so the file starts ``customer_id,probability,...``."""
-    import pyarrow.csv as arrow_csv
-
-    table = escape_cells(frame)
-    with open(path, "wb") as out:
-        out.write((",".join(table.column_names) + "\n").encode())
-        arrow_csv.write_csv(table, out, arrow_csv.WriteOptions(include_header=False))
-
-
-def unescape(value: str) -> str:
-    """A cell as it was before :func:`escape_cells` (the API answers with the customer's own id)."""
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
-
-
 def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: str = "") -> contacts.Policy:
     """The run's contact policy: its own parameters (an upload's) win over the settings. ``key`` (the
     file's sha256) makes each file's random draws its own."""
@@ -463,72 +405,6 @@ def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: s
         seed=settings.seed,
         key=key,
     )
-
-
-def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
-    """``reason_1..3`` in the spec's words, from each reason's field, value and contribution: each distinct
-    (field, value, direction) is worded once and spread to its customers by its code."""
-    from remarketing.reasons import direction, sentence
-
-    out = pd.DataFrame(index=scored.index)
-    for k in REASONS:
-        # one integer key per (field, value, raises): factorizing integers is fast, tuples are not
-        field_codes, fields = pd.factorize(scored[f"reason_{k}_field"].fillna(""))
-        value_codes, values = pd.factorize(scored[f"reason_{k}_value"].fillna(""))
-        raises = scored[f"reason_{k}_contribution"].to_numpy() > 0
-        codes, keys = pd.factorize((field_codes * len(values) + value_codes) * 2 + raises)
-        words = []
-        for key in keys:
-            pair, up = divmod(int(key), 2)
-            field, value = fields[pair // len(values)], values[pair % len(values)]
-            words.append(sentence(spec, field, value, direction(1.0 if up else -1.0)) if field else "")
-        out[f"reason_{k}"] = np.asarray(words, dtype=object)[codes] if words else ""
-    return out
-
-
-def arm_plans(customers: pd.DataFrame, policy: contacts.Policy) -> pd.DataFrame:
-    """The groups in the customers' own order. In an experiment each arm ranks its own customers and
-    picks its contacts within its arm, at the same budget share (ranks and deciles are within the arm)."""
-    from remarketing.experiments import split_budget
-
-    arms = customers["arm"]
-    if arms.nunique() < 2:
-        return contacts.assign(customers["customer_id"], customers["probability"].to_numpy(), policy)
-    budgets = split_budget(policy.budget, arms.value_counts().to_dict())
-    plans = []
-    for arm, part in customers.groupby(arms, sort=False):
-        arm_policy = replace(policy, budget=budgets[str(arm)])
-        plan = contacts.assign(part["customer_id"], part["probability"].to_numpy(), arm_policy)
-        plans.append(plan.set_index(part.index))
-    return pd.concat(plans).loc[customers.index]
-
-
-def contact_list(
-    spec: DatasetSpec, customers: pd.DataFrame, policy: contacts.Policy
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``predictions.csv``'s rows, best first (the arms interleaved rank by rank), and the groups in the
-    customers' own order."""
-    plan = arm_plans(customers, policy)
-    ranked = pd.concat([customers, plan, reason_sentences(spec, customers)], axis=1)[PREDICTION_COLUMNS]
-    arm_codes = pd.factorize(ranked["arm"], sort=True)[0]
-    return ranked.take(np.lexsort((arm_codes, ranked["rank"].to_numpy()))), plan  # by rank, then arm
-
-
-def experiment_summary(arms: Any, ranked: pd.DataFrame) -> dict[str, Any] | None:
-    """Each arm's customers, calls and expected conversions, for the manifest and the run record."""
-    if arms.experiment_id is None:
-        return None
-    out: dict[str, Any] = {"experiment_id": arms.experiment_id, "share": arms.share, "arms": {}}
-    for arm, model in arms.models.items():
-        mine = ranked[ranked["arm"] == arm]
-        called = mine["contact"].to_numpy(dtype=bool)
-        out["arms"][arm] = {
-            "version": model.version,
-            "customers": len(mine),
-            "calls": int(called.sum()),
-            "expected_conversions": float(mine["probability"].to_numpy()[called].sum()),
-        }
-    return out
 
 
 def expectations(
@@ -563,17 +439,16 @@ def publish(
     then finished."""
     s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
     _check_every_chunk_scored(rows, scored)
-    head = ["customer_id", "arm", "model_version", "probability", *REASON_PARTS]
-    customers = pd.concat(list(scored.frames(columns=head)), ignore_index=True)
-    probabilities = customers["probability"].to_numpy()
-    policy = contact_policy(s.whole, record.params, len(customers), key=record.source.sha256 or "")
-    ranked, plan = contact_list(spec, customers, policy)
+    policy = contact_policy(s.whole, record.params, scored.rows(), key=record.source.sha256 or "")
+    # the numbers of every customer in memory, their rows chunk by chunk (remarketing.contact_file)
+    ranked = contact_file.rank_file(scored.frames(columns=["customer_id", "arm", "probability"]), policy)
+    probabilities, plan = ranked.probability, ranked.plan
     meta = _model_metadata(storage, model.uri)
     outlook = {
         **contacts.summary(plan, probabilities, policy),
         **expectations(_model_backtest(storage, model.uri), probabilities, plan),
     }
-    experiment = experiment_summary(arms, ranked)
+    experiment = contact_file.experiment_summary(arms, ranked)
     out = join(s.artifacts_root, "output", ctx.run_id)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
@@ -584,7 +459,9 @@ def publish(
         manifest["drift"] = features_drift
         manifest["experiment"] = experiment
         write_csv(rejects, local / "rejects.csv")
-        write_csv(ranked, local / "predictions.csv")
+        contact_file.write_ranked(
+            spec, scored.frames(columns=SCORED_COLUMNS), ranked, local / "predictions.csv"
+        )
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
             storage.upload_file(join(out, name), local / name, content_type=_content_type(name))
@@ -592,7 +469,7 @@ def publish(
         record=RecordChange(
             warnings=warnings,
             metrics={
-                **_run_metrics(record, ranked, outlook),
+                **_run_metrics(record, len(ranked), outlook),
                 "experiment": experiment,
                 # each feature's PSI against training (exported to Prometheus; the manifest has the rest)
                 "feature_psi": {c: d["psi"] for c, d in features_drift.items() if d.get("psi") is not None},
@@ -633,7 +510,7 @@ def _outlook_warnings(outlook: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def _run_metrics(record: Any, ranked: pd.DataFrame, outlook: dict[str, Any]) -> dict[str, Any]:
+def _run_metrics(record: Any, rows_scored: int, outlook: dict[str, Any]) -> dict[str, Any]:
     """The run record's figures: counts, the groups, the expectation and its interval, the profit."""
     from remarketing.runs import SCORING_METRICS
 
@@ -642,7 +519,7 @@ def _run_metrics(record: Any, ranked: pd.DataFrame, outlook: dict[str, Any]) -> 
         **{key: outlook.get(key) for key in SCORING_METRICS},  # profit, break-even, cost and value
         **outlook["groups"],
         "rows_read": record.metrics.get("rows_read"),
-        "rows_scored": len(ranked),
+        "rows_scored": rows_scored,
         "rows_rejected": record.metrics.get("rows_rejected", 0),
         "contacted": outlook["calls"],
         "expected_conversion_rate_low": interval.get("low"),

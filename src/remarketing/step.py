@@ -68,6 +68,9 @@ class Chunks:
         for path in self.files():
             yield pd.read_parquet(path, columns=columns)
 
+    def rows(self) -> int:
+        return _rows(self.files())
+
     def owned(self, shard: int, shards: int) -> list[tuple[int, Path]]:
         """The chunks shard ``shard`` of ``shards`` handles, with their numbers: every ``shards``-th one,
         so each shard gets an even share of a file that ends in a short chunk."""
@@ -91,6 +94,16 @@ class MergedChunks:
     def frames(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         for path in self.files():
             yield pd.read_parquet(path, columns=columns)
+
+    def rows(self) -> int:
+        return _rows(self.files())
+
+
+def _rows(files: list[Path]) -> int:
+    """The rows of parquet files, from their footers (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in files)
 
 
 @dataclass

@@ -13,10 +13,10 @@ import psutil
 import pytest
 
 from observability.push import groups
+from remarketing.contact_file import PREDICTION_COLUMNS
 from remarketing.datasets import load_spec
 from remarketing.processes import ProcessRegistry, free_port
 from remarketing.runs import RunStore
-from remarketing.scoring import PREDICTION_COLUMNS
 from remarketing.storage import Storage
 from serving.deployer import server_name
 from tests.conftest import MODEL

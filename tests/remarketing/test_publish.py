@@ -5,10 +5,20 @@ import pandas as pd
 import pytest
 
 from remarketing import contacts, experiments
+from remarketing.contact_file import (
+    PREDICTION_COLUMNS,
+    SCORED_COLUMNS,
+    contact_list,
+    escape_cells,
+    rank_file,
+    write_csv,
+    write_ranked,
+)
 from remarketing.datasets import load_spec
+from remarketing.errors import RemarketingError
 from remarketing.ports import ModelRef
 from remarketing.runs import RunRecord, Source
-from remarketing.scoring import PREDICTION_COLUMNS, _manifest, contact_list, escape_cells, write_csv
+from remarketing.scoring import _manifest
 
 SPEC = load_spec("bank-marketing")
 
@@ -60,6 +70,38 @@ def test_in_an_experiment_each_arm_picks_its_own_contacts_at_the_same_budget_sha
         assert best["group"].isin(["targeted", "holdout"]).all()
     assert ranked["group"].isin(["targeted", "holdout"]).sum() == 100  # the budget, shared
     assert (plan.index == scored.index).all()
+
+
+def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
+    """Publish ranks the numbers, then writes rows by buckets of lines: the same bytes as the whole list."""
+    ids = pd.Series([f"C{i:04d}" for i in range(600)])
+    scored = customers(600, experiments.arm_of(ids, "exp-1", 0.4))
+    scored.loc[3, "customer_id"] = "=HYPERLINK(1)"  # escaped in both
+    scored.loc[10:19, "probability"] = 0.5  # ties: ranked by position, then the arms interleaved
+    bounds = [0, 70, 200, 599, 600]  # uneven chunks, the last of one row
+    chunks = [scored.iloc[a:b][SCORED_COLUMNS] for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunks[1] = chunks[1].assign(reason_3_value=np.nan)  # a column Arrow types otherwise in one chunk
+    whole = pd.concat(chunks)
+    policy = contacts.Policy(budget=90, holdout_share=0.1, explore_share=0.05, key="sha")
+
+    ranked = rank_file((c[["customer_id", "arm", "probability"]] for c in chunks), policy)
+    write_ranked(SPEC, iter(chunks), ranked, tmp_path / "streamed.csv", bucket_rows=17)
+    in_memory, _ = contact_list(SPEC, whole, policy)
+    write_csv(in_memory, tmp_path / "whole.csv")
+
+    streamed = (tmp_path / "streamed.csv").read_bytes()
+    assert streamed == (tmp_path / "whole.csv").read_bytes()
+    back = pd.read_csv(tmp_path / "streamed.csv", dtype={"customer_id": str})
+    assert len(back) == 600 and back["customer_id"].is_unique and "'=HYPERLINK(1)" in set(back["customer_id"])
+    assert (back["rank"].diff().dropna() >= 0).all()  # best first, rank by rank
+    assert not list(tmp_path.glob("buckets-*"))  # the buckets are gone once the file is written
+
+
+def test_a_file_that_changed_between_the_passes_is_refused(tmp_path):
+    chunks = [customers(50)[SCORED_COLUMNS]]
+    ranked = rank_file(iter(chunks), contacts.Policy(budget=5))
+    with pytest.raises(RemarketingError, match="more rows than when it was ranked"):
+        write_ranked(SPEC, iter(chunks * 2), ranked, tmp_path / "p.csv")
 
 
 def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not():

@@ -7,8 +7,8 @@ import streamlit as st
 
 from frontend.app import ui
 from frontend.app.client import ApiClient
+from remarketing.contact_file import unescape
 from remarketing.datasets import available, load_spec
-from remarketing.scoring import unescape
 
 st.set_page_config(page_title="Explain · Remarketing", page_icon="🔎", layout="wide")
 st.title("Why this customer?")
