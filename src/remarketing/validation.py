@@ -9,6 +9,7 @@ problem; scoring rejects the offending rows instead and keeps the rest.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 
 from remarketing.datasets import DatasetSpec, Feature
 from remarketing.errors import DataValidationError
+from remarketing.id_ledger import IdLedger, ids_in_rows
 
 SAMPLES = 5  # sample values shown per problem
 OTHER_SEPARATORS = [",", ";", "\t", "|"]
@@ -297,26 +299,15 @@ def summarise(
 
 
 def _check_chunk(
-    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose, seen_ids: set[str] | None = None
+    frame: pd.DataFrame, spec: DatasetSpec, purpose: Purpose, ledger: IdLedger | None = None
 ) -> Validated:
-    """Check one frame of text cells (its index is the 0-based data row of the file)."""
+    """Check one frame of text cells (its index is the 0-based data row of the file). A streamed file's
+    ids go to ``ledger``, which finds the ones repeated across chunks at the end."""
     has_id = spec.id_column in frame.columns
     cells = _Cells(frame, spec)
     cases = _failures(frame, build_schema(spec, purpose, cells, has_id=has_id))
-    if has_id and seen_ids is not None:  # duplicates across chunks of a streamed file
-        ids = cells.text[spec.id_column]
-        # a set lookup per id: Series.isin would copy the whole set into an array for every chunk
-        again = ids[np.fromiter(map(seen_ids.__contains__, ids), dtype=bool, count=len(ids))]
-        seen_ids.update(ids)
-        extra = pd.DataFrame(
-            {
-                "column": spec.id_column,
-                "check": "appears more than once",
-                "failure_case": again.to_numpy(),
-                "index": again.index,
-            }
-        )
-        cases = pd.concat([cases, extra], ignore_index=True) if len(extra) else cases
+    if has_id and ledger is not None:
+        ledger.add(cells.text[spec.id_column])
     # Training needs every row; duplicate ids make a scored file ambiguous, whatever the purpose.
     blocking = cases if purpose is Purpose.TRAINING else cases[cases["column"] == spec.id_column]
     if not blocking.empty:
@@ -352,24 +343,40 @@ def validate_file(
     try:
         header_frame = read_text_frame(_head(path), spec)
         _, warnings = _select_columns(header_frame, spec, purpose)
-        seen: set[str] = set()
         reader = pd.read_csv(
             path, **csv_options(spec), chunksize=chunk_rows, encoding="utf-8-sig", encoding_errors="strict"
         )
-        first = True
-        for raw in reader:
-            raw.columns = [str(c).strip() for c in raw.columns]
-            frame, _ = _select_columns(raw, spec, purpose)
-            checked = _check_chunk(frame, spec, purpose, seen)
-            if first:
-                checked.warnings = list(warnings)
-                first = False
-            yield checked
+        with tempfile.TemporaryDirectory(prefix="ids-") as scratch:
+            ledger = IdLedger(Path(scratch))
+            for i, raw in enumerate(reader):
+                raw.columns = [str(c).strip() for c in raw.columns]
+                frame, _ = _select_columns(raw, spec, purpose)
+                checked = _check_chunk(frame, spec, purpose, ledger)
+                checked.warnings = list(warnings) if i == 0 else []
+                yield checked
+            again = ledger.repeated(lambda rows: ids_in_rows(_id_column(path, spec, chunk_rows), rows))
+        if len(again):
+            cases = pd.DataFrame(
+                {
+                    "column": spec.id_column,
+                    "check": "appears more than once",
+                    "failure_case": again.to_numpy(),
+                    "index": again.index,
+                }
+            )
+            raise DataValidationError(describe_failures(cases, spec.id_column))
     except UnicodeDecodeError:
         decode(path.read_bytes(), spec)  # raises with the line and byte
         raise
     except DataValidationError as exc:
         raise DataValidationError(exc.problems, source=source) from None
+
+
+def _id_column(path: Path, spec: DatasetSpec, chunk_rows: int) -> Iterator[pd.Series]:
+    """The file's ids again, chunk by chunk, indexed by data row (only to name a repeated id)."""
+    options = {**csv_options(spec), "usecols": lambda c: str(c).strip() == spec.id_column}
+    for raw in pd.read_csv(path, **options, chunksize=chunk_rows, encoding="utf-8-sig"):
+        yield raw.iloc[:, 0].str.strip()
 
 
 def _head(path: Path, size: int = 65536) -> bytes:
