@@ -145,6 +145,15 @@ def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
     return StepResult(outputs={"endpoints": served}, record=RecordChange(pipeline_run=served.as_dict()))
 
 
+def resolve_and_deploy(ctx: StepContext, *, registry: Registry, deployer: Deployer) -> StepResult:
+    """The scoring pipeline's ``deploy`` task: :func:`resolve` the arms, then :func:`deploy` them."""
+    resolved = resolve(ctx, registry=registry)
+    deployed = deploy(ctx, arms=resolved.outputs["arms"], deployer=deployer)
+    record = resolved.record
+    record.pipeline_run = deployed.record.pipeline_run
+    return StepResult(outputs={**resolved.outputs, **deployed.outputs}, record=record)
+
+
 # --- 4. score -------------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ def test_each_pipeline_names_its_steps_once_with_one_training_step_per_family():
         "explain",
         "register",
     ]
-    assert flow.SCORING.step_names() == ["validate", "resolve-model", "deploy", "score", "publish"]
+    assert flow.SCORING.step_names() == ["validate", "deploy", "score", "publish"]
 
 
 def test_every_hand_off_is_declared_produced_before_it_is_read_and_resolvable():

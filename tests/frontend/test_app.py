@@ -118,7 +118,7 @@ def test_runs_lists_runs_a_person_recognises(page, scored):
     assert " · scoring · weekly-same.csv · bank-marketing · v" in label
     assert "Scoring run on weekly-same.csv" in texts(at)
     steps = at.dataframe[1].value
-    assert list(steps["step"]) == ["validate", "resolve-model", "deploy", "score", "publish"]
+    assert list(steps["step"]) == ["validate", "deploy", "score", "publish"]
     assert set(steps["status"]) == {"success"}
     assert any("Open in MLflow" == b.label for b in at.get("link_button"))
     at.selectbox(key="kind").set_value("training").run()

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from frontend.app import ui
 
-PLANNED = ["validate", "resolve-model", "deploy", "score", "publish"]
+PLANNED = ["validate", "deploy", "score", "publish"]
 
 
 def _run(steps: dict[str, str], status: str = "running") -> dict:
@@ -17,13 +17,13 @@ def _run(steps: dict[str, str], status: str = "running") -> dict:
 
 def test_progress_names_the_step_running_or_the_one_starting_next():
     assert ui.progress_text(_run({}, "queued")) == (0.0, "queued: uploaded, waiting for a pipeline slot")
-    assert ui.progress_text(_run({"validate": "success", "resolve-model": "running"})) == (
-        0.2,
-        "resolve-model (step 2 of 5)",
+    assert ui.progress_text(_run({"validate": "success", "deploy": "running"})) == (
+        0.25,
+        "deploy (step 2 of 4)",
     )
     # between two steps: the one that starts next, never "waiting for a pipeline slot"
-    between = ui.progress_text(_run({"validate": "success", "resolve-model": "success"}))
-    assert between == (0.4, "starting deploy (step 3 of 5)")
+    between = ui.progress_text(_run({"validate": "success", "deploy": "success"}))
+    assert between == (0.5, "starting score (step 3 of 4)")
 
 
 def test_times_are_local_and_24_hour():

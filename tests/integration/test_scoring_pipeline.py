@@ -259,7 +259,7 @@ def test_a_registry_that_is_down_is_named_as_down_not_as_no_champion(trained, st
     result = run_cli("score", path, env={**stack.to_env(), "REMARKETING_TRACKING_URI": dead})
     assert result.code == 1
     error = result.json["error"]
-    assert error["step"] == "resolve-model"
+    assert error["step"] == "deploy"  # resolving the champion, before any server is started
     assert error["message"].startswith(f"the model registry (MLflow) at {dead} is unavailable")
     assert "no champion" not in error["message"] and "\n" not in error["message"]  # one sentence
     assert Storage(stack).read_bytes(result.json["source"]["uri"]) == Path(path).read_bytes()
@@ -274,7 +274,7 @@ def test_no_champion_yet_is_a_clear_error(trained, stack, bank_bytes, tmp_path):
         result = run_cli("score", path, env=stack.to_env())
     finally:
         registry.set_alias(MODEL, CHAMPION, champion)
-    assert result.code == 1 and result.json["error"]["step"] == "resolve-model"
+    assert result.code == 1 and result.json["error"]["step"] == "deploy"
     assert "has no champion yet: train one first" in result.json["error"]["message"]
 
 
