@@ -169,23 +169,30 @@ def ranking(probability: np.ndarray, draws: np.ndarray, arm: np.ndarray, policy:
             )
             parts.append(part.set_index(mine))
         plan = pd.concat(parts).sort_index()
-    plan = plan.astype({"decile": "int8", "group": pd.CategoricalDtype(contacts.GROUPS)})
+    plan["decile"] = plan["decile"].astype("int8")  # column by column: no copy of the whole plan
+    plan["group"] = pd.Categorical(plan["group"], categories=contacts.GROUPS)
     order = np.lexsort((arm, plan["rank"].to_numpy()))
     line = np.empty(len(order), dtype="int64")
     line[order] = np.arange(len(order))
     return Ranking(probability, arm, plan, line)
 
 
-def rank_file(frames: Iterable[pd.DataFrame], policy: contacts.Policy) -> Ranking:
-    """Pass 1: the ranking of a file read as chunks with ``customer_id``, ``arm`` and ``probability``."""
-    probability, draws, arm = [], [], []
+def rank_file(frames: Iterable[pd.DataFrame], policy: contacts.Policy, rows: int) -> Ranking:
+    """Pass 1: the ranking of a file of ``rows`` rows, read as chunks with ``customer_id``, ``arm`` and
+    ``probability`` (filled into arrays of the file's length: no second copy to concatenate)."""
+    probability, draws, arm = np.empty(rows), np.empty(rows), np.empty(rows, dtype="int8")
+    start = 0
     for frame in frames:
-        probability.append(frame["probability"].to_numpy(dtype="float64"))
-        draws.append(contacts.uniform(frame["customer_id"], policy.seed, policy.key))
-        arm.append(arm_codes(frame["arm"]))
-    if not probability:
-        return ranking(np.empty(0), np.empty(0), np.empty(0, dtype="int8"), policy)
-    return ranking(np.concatenate(probability), np.concatenate(draws), np.concatenate(arm), policy)
+        end = start + len(frame)
+        if end > rows:
+            raise RemarketingError(f"the scored file has more than the {rows:,} rows it was counted with")
+        probability[start:end] = frame["probability"].to_numpy(dtype="float64")
+        draws[start:end] = contacts.uniform(frame["customer_id"], policy.seed, policy.key)
+        arm[start:end] = arm_codes(frame["arm"])
+        start = end
+    if start != rows:
+        raise RemarketingError(f"the scored file has {start:,} rows, not the {rows:,} it was counted with")
+    return ranking(probability, draws, arm, policy)
 
 
 def rows_of(spec: DatasetSpec, scored: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:

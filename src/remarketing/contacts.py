@@ -102,7 +102,8 @@ def assign_drawn(u: np.ndarray, probabilities: np.ndarray, policy: Policy) -> pd
     selected = ranks <= policy.budget
     if policy.by_value:  # a threshold on p: the eligible are the top of the ranking
         selected &= p > policy.break_even  # type: ignore[operator]
-    group = np.where(selected, "targeted", "not_selected").astype(object)
+    group = np.full(n, "not_selected", dtype=object)  # not np.where: its fixed-width text is 48 bytes a row
+    group[selected] = "targeted"
     chance = np.ones(n)
 
     chosen = np.flatnonzero(selected)
@@ -131,7 +132,7 @@ def assign_drawn(u: np.ndarray, probabilities: np.ndarray, policy: Policy) -> pd
             "selected": selected,
             "group": group,
             "group_probability": chance,
-            "contact": np.isin(group, CALLED),
+            "contact": (group == CALLED[0]) | (group == CALLED[1]),
         }
     )
 

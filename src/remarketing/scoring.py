@@ -448,9 +448,11 @@ def publish(
     then finished."""
     s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
     _check_every_chunk_scored(rows, scored)
-    policy = contact_policy(s.whole, record.params, scored.rows(), key=record.source.sha256 or "")
+    customers = scored.rows()
+    policy = contact_policy(s.whole, record.params, customers, key=record.source.sha256 or "")
     # the numbers of every customer in memory, their rows chunk by chunk (remarketing.contact_file)
-    ranked = contact_file.rank_file(scored.frames(columns=["customer_id", "arm", "probability"]), policy)
+    numbers = scored.frames(columns=["customer_id", "arm", "probability"])
+    ranked = contact_file.rank_file(numbers, policy, customers)
     probabilities, plan = ranked.probability, ranked.plan
     meta = _model_metadata(storage, model.uri)
     outlook = {

@@ -84,7 +84,7 @@ def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
     whole = pd.concat(chunks)
     policy = contacts.Policy(budget=90, holdout_share=0.1, explore_share=0.05, key="sha")
 
-    ranked = rank_file((c[["customer_id", "arm", "probability"]] for c in chunks), policy)
+    ranked = rank_file((c[["customer_id", "arm", "probability"]] for c in chunks), policy, 600)
     write_ranked(SPEC, iter(chunks), ranked, tmp_path / "streamed.csv", bucket_rows=17)
     in_memory, _ = contact_list(SPEC, whole, policy)
     write_csv(in_memory, tmp_path / "whole.csv")
@@ -99,7 +99,7 @@ def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
 
 def test_a_file_that_changed_between_the_passes_is_refused(tmp_path):
     chunks = [customers(50)[SCORED_COLUMNS]]
-    ranked = rank_file(iter(chunks), contacts.Policy(budget=5))
+    ranked = rank_file(iter(chunks), contacts.Policy(budget=5), 50)
     with pytest.raises(RemarketingError, match="more rows than when it was ranked"):
         write_ranked(SPEC, iter(chunks * 2), ranked, tmp_path / "p.csv")
 
