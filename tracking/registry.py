@@ -37,6 +37,19 @@ def fail_fast() -> None:
         os.environ.setdefault(key, value)
 
 
+def _auth_headers() -> dict[str, str]:
+    """The credentials MLflow's client would send, from the same environment variables."""
+    import base64
+
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return {}
+
+
 def is_down(exc: Exception) -> bool:
     """The registry did not answer (refused, timed out, 5xx), as opposed to answering "no such thing"."""
     code = getattr(exc, "error_code", "")
@@ -65,11 +78,48 @@ class MlflowRegistry:
     """The core's :class:`remarketing.ports.Registry` on an MLflow tracking server."""
 
     def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+
+    @functools.cached_property
+    def client(self) -> Any:
+        """MLflow's own client, made on first use: importing mlflow costs about 0.6 s, which a scoring
+        run's deploy task, reading two versions, does not pay (:meth:`_read`)."""
         from mlflow import MlflowClient
 
         fail_fast()
-        self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _read(self, endpoint: str, **params: str) -> dict[str, Any] | None:
+        """One model version from MLflow's REST API (``model-versions/get``, ``registered-models/alias``),
+        as MLflow's client would ask for it, or None when the registry says there is none. A server that
+        does not answer, or answers 5xx, is down."""
+        import httpx
+
+        url = f"{self.tracking_uri.rstrip('/')}/api/2.0/mlflow/{endpoint}"
+        timeout = float(
+            os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", FAST_FAILURE["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+        )
+        try:
+            response = httpx.get(url, params=params, timeout=timeout, headers=_auth_headers())
+        except httpx.TransportError as exc:
+            raise self.unavailable(exc) from exc
+        if response.status_code >= 500:
+            raise self.unavailable(RemarketingError(f"HTTP {response.status_code}"))
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:200]}
+        if body.get("error_code") in NOT_FOUND_CODES:
+            return None
+        if response.status_code >= 400 or "model_version" not in body:
+            raise RemarketingError(
+                f"the model registry at {self.tracking_uri} answered: "
+                f"{body.get('error_code', response.status_code)}: {body.get('message', '')}"
+            )
+        return dict(body["model_version"])
+
+    def _rest(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://"))
 
     def unavailable(self, exc: Exception) -> Unavailable:
         return Unavailable(
@@ -78,6 +128,18 @@ class MlflowRegistry:
             "start it (`remarketing up`) or check REMARKETING_TRACKING_URI, then run again; "
             "every registered version is kept",
             reason="it did not answer",
+        )
+
+    def _info_of(self, mv: dict[str, Any]) -> VersionInfo:
+        """A version as the REST API gives it (tags a list of key/value pairs)."""
+        return VersionInfo(
+            name=mv["name"],
+            version=str(mv["version"]),
+            source=mv.get("source", ""),
+            run_id=mv.get("run_id"),
+            aliases=list(mv.get("aliases") or []),
+            tags={t["key"]: t.get("value", "") for t in mv.get("tags") or []},
+            created=int(mv.get("creation_timestamp") or 0),
         )
 
     def _info(self, mv: Any) -> VersionInfo:
@@ -118,6 +180,9 @@ class MlflowRegistry:
     def by_alias(self, name: str, alias: str) -> VersionInfo | None:
         from mlflow.exceptions import MlflowException
 
+        if self._rest():
+            found = self._read("registered-models/alias", name=name, alias=alias)
+            return None if found is None else self._info_of(found)
         try:
             return self._info(self.client.get_model_version_by_alias(name, alias))
         except MlflowException as exc:
@@ -129,6 +194,11 @@ class MlflowRegistry:
     def get(self, name: str, version: str) -> VersionInfo:
         from mlflow.exceptions import MlflowException
 
+        if self._rest():
+            found = self._read("model-versions/get", name=name, version=str(version))
+            if found is None:
+                raise ModelNotFoundError(f"{name} has no version {version}")
+            return self._info_of(found)
         try:
             return self._info(self.client.get_model_version(name, str(version)))
         except MlflowException as exc:

@@ -203,3 +203,18 @@ def test_thera_bank_trains_through_the_same_pipeline(thera_trained):
     result = thera_trained
     assert result.json["model_name"] == "remarketing-thera-bank" and result.json["metrics"]["roc_auc"] > 0.9
     assert any("'ZIP Code' dropped" in w for w in result.json["warnings"])
+
+
+def test_the_registrys_rest_reads_agree_with_mlflows_client(trained, stack):
+    """The scoring run's reads go to MLflow's REST API (no mlflow import); they must match its client."""
+    from remarketing.errors import ModelNotFoundError
+
+    rest = MlflowRegistry(stack.tracking_uri)
+    client = rest.client  # MLflow's own, for the same reads
+    champion = rest.by_alias(MODEL, CHAMPION)
+    through_client = rest._info(client.get_model_version_by_alias(MODEL, CHAMPION))
+    assert champion == through_client and champion.source and champion.tags
+    assert rest.get(MODEL, champion.version) == rest._info(client.get_model_version(MODEL, champion.version))
+    assert rest.by_alias(MODEL, "no-such-alias") is None
+    with pytest.raises(ModelNotFoundError, match="has no version 999"):
+        rest.get(MODEL, "999")
