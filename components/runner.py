@@ -177,7 +177,13 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
             if folder is not None:
                 kwargs[handoff_name] = folder
         kwargs.update({port: PORTS[port](settings) for port in step.ports})
-        result = _resolve(step.function)(ctx, **kwargs)
+        try:
+            result = _resolve(step.function)(ctx, **kwargs)
+        except RemarketingError as exc:
+            if isinstance(exc.found, RecordChange):  # written with the failure
+                found = exc.found
+                after.append(lambda r: apply(r, found))
+            raise
         for handoff_name in step.outputs:
             if handoff_name in result.outputs:
                 write(pipeline.handoffs[handoff_name], result.outputs[handoff_name], args[handoff_name].path)

@@ -83,20 +83,31 @@ class LocalDeployer:
         """Stop the servers of ``model_name`` whose version is not in ``keep`` (nor live) and that no
         deploy has asked for in ``model_server_idle_seconds``: superseded versions do not hold memory until
         ``down``. The names of those stopped."""
+        idle = self.settings.model_server_idle_seconds
+
+        def idle_for_long(entry: Entry) -> bool:
+            marker = self._used_marker(entry.name)
+            last = marker.stat().st_mtime if marker.exists() else entry.started
+            return time.time() - last >= idle
+
+        candidates = []
+        for entry in self.registry.entries():
+            version = entry.name.removeprefix(server_name(model_name, ""))
+            # (a digit version only: model "x" must not match the servers of "x-v2")
+            if entry.kind == "model-server" and version.isdigit() and version not in keep:
+                candidates.append((entry, version))
+        if not any(idle_for_long(entry) for entry, _ in candidates):
+            return []  # the usual case: the registry is not asked which versions are live
         try:
             keep = set(keep) | (self.live(model_name) if self.live else set())
         except RemarketingError:  # which versions are in use is unknown: retire nothing this time
             return []
-        idle = self.settings.model_server_idle_seconds
         stopped = []
-        for entry in self.registry.entries():
-            version = entry.name.removeprefix(server_name(model_name, ""))
-            if entry.kind != "model-server" or not version.isdigit() or version in keep:
-                continue  # (a digit version only: model "x" must not match the servers of "x-v2")
+        for entry, version in candidates:
+            if version in keep:
+                continue
             with self._locked(entry.name):  # a deploy of that version waits, then starts it afresh
-                marker = self._used_marker(entry.name)
-                last = marker.stat().st_mtime if marker.exists() else entry.started
-                if time.time() - last >= idle and self.registry.stop(entry.name):
+                if idle_for_long(entry) and self.registry.stop(entry.name):
                     stopped.append(entry.name)
         return stopped
 

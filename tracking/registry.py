@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,17 +39,21 @@ def fail_fast() -> None:
         os.environ.setdefault(key, value)
 
 
+def _setting(key: str) -> str:
+    return os.environ.get(key, FAST_FAILURE[key])
+
+
 def _auth_headers() -> dict[str, str]:
-    """The credentials MLflow's client would send, from the same environment variables."""
+    """The credentials MLflow's client sends from its environment variables (basic auth first, then a
+    token). Its other sources (~/.mlflow/credentials, header plugins) are not read: the deployments here
+    reach MLflow on loopback or through the variables."""
     import base64
 
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return {"Authorization": f"Bearer {token}"}
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password:
         return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-    return {}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def is_down(exc: Exception) -> bool:
@@ -62,11 +68,13 @@ def _translated(method: F) -> F:
 
     @functools.wraps(method)
     def call(self: MlflowRegistry, *args: Any, **kwargs: Any) -> Any:
-        from mlflow.exceptions import MlflowException
-
         try:
             return method(self, *args, **kwargs)
-        except MlflowException as exc:
+        except Exception as exc:
+            # mlflow is not imported for the REST reads: if it never was, no MlflowException was raised
+            exceptions = sys.modules.get("mlflow.exceptions")
+            if exceptions is None or not isinstance(exc, exceptions.MlflowException):
+                raise
             if is_down(exc):
                 raise self.unavailable(exc) from exc
             raise RemarketingError(f"the model registry at {self.tracking_uri} answered: {exc}") from exc
@@ -78,6 +86,7 @@ class MlflowRegistry:
     """The core's :class:`remarketing.ports.Registry` on an MLflow tracking server."""
 
     def __init__(self, tracking_uri: str) -> None:
+        fail_fast()  # before any mlflow call, the client's or mlflow.artifacts'
         self.tracking_uri = tracking_uri
 
     @functools.cached_property
@@ -86,25 +95,35 @@ class MlflowRegistry:
         run's deploy task, reading two versions, does not pay (:meth:`_read`)."""
         from mlflow import MlflowClient
 
-        fail_fast()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def _read(self, endpoint: str, **params: str) -> dict[str, Any] | None:
         """One model version from MLflow's REST API (``model-versions/get``, ``registered-models/alias``),
-        as MLflow's client would ask for it, or None when the registry says there is none. A server that
-        does not answer, or answers 5xx, is down."""
+        as MLflow's client would ask for it, or None when the registry says there is none. Retried as
+        the client is (``FAST_FAILURE``: twice, backing off); a server that does not answer, or answers
+        429 or 5xx every time, is down."""
         import httpx
 
         url = f"{self.tracking_uri.rstrip('/')}/api/2.0/mlflow/{endpoint}"
-        timeout = float(
-            os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", FAST_FAILURE["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+        timeout = float(_setting("MLFLOW_HTTP_REQUEST_TIMEOUT"))
+        retries, backoff = (
+            int(_setting("MLFLOW_HTTP_REQUEST_MAX_RETRIES")),
+            float(_setting("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")),
         )
-        try:
-            response = httpx.get(url, params=params, timeout=timeout, headers=_auth_headers())
-        except httpx.TransportError as exc:
-            raise self.unavailable(exc) from exc
-        if response.status_code >= 500:
-            raise self.unavailable(RemarketingError(f"HTTP {response.status_code}"))
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                response = httpx.get(url, params=params, timeout=timeout, headers=_auth_headers())
+            except httpx.TransportError as exc:
+                failure = f"it did not answer ({type(exc).__name__})"
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                failure = f"it answered HTTP {response.status_code}"
+                continue
+            break
+        else:
+            raise self.unavailable(reason=failure)
         try:
             body = response.json()
         except ValueError:
@@ -121,13 +140,13 @@ class MlflowRegistry:
     def _rest(self) -> bool:
         return self.tracking_uri.startswith(("http://", "https://"))
 
-    def unavailable(self, exc: Exception) -> Unavailable:
+    def unavailable(self, exc: Exception | None = None, reason: str = "it did not answer") -> Unavailable:
         return Unavailable(
             "the model registry (MLflow)",
             self.tracking_uri,
             "start it (`remarketing up`) or check REMARKETING_TRACKING_URI, then run again; "
             "every registered version is kept",
-            reason="it did not answer",
+            reason=reason,
         )
 
     def _info_of(self, mv: dict[str, Any]) -> VersionInfo:
@@ -178,11 +197,11 @@ class MlflowRegistry:
 
     @_translated
     def by_alias(self, name: str, alias: str) -> VersionInfo | None:
-        from mlflow.exceptions import MlflowException
-
         if self._rest():
             found = self._read("registered-models/alias", name=name, alias=alias)
             return None if found is None else self._info_of(found)
+        from mlflow.exceptions import MlflowException
+
         try:
             return self._info(self.client.get_model_version_by_alias(name, alias))
         except MlflowException as exc:
@@ -192,13 +211,13 @@ class MlflowRegistry:
 
     @_translated
     def get(self, name: str, version: str) -> VersionInfo:
-        from mlflow.exceptions import MlflowException
-
         if self._rest():
             found = self._read("model-versions/get", name=name, version=str(version))
             if found is None:
                 raise ModelNotFoundError(f"{name} has no version {version}")
             return self._info_of(found)
+        from mlflow.exceptions import MlflowException
+
         try:
             return self._info(self.client.get_model_version(name, str(version)))
         except MlflowException as exc:

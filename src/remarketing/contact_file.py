@@ -14,6 +14,7 @@ Peak memory: the numbers, one chunk and one bucket. :func:`contact_list` is the 
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -48,6 +49,15 @@ PREDICTION_COLUMNS = [
     "arm",  # champion, or in an experiment the customer's arm (challenger)
     "model_version",  # the version that scored the customer (its arm's)
 ]
+TEXT_COLUMNS = {
+    "customer_id",
+    "contact",
+    "group",
+    *(f"reason_{k}" for k in REASONS),
+    *(f"reason_{k}_{part}" for k in REASONS for part in ("field", "value")),
+    "arm",
+    "model_version",
+}
 ARMS = tuple(sorted((CHALLENGER, CHAMPION)))  # customers of the same rank in two arms: in this order
 BUCKET_ROWS = 50_000  # lines per bucket, at least
 MAX_BUCKETS = 256  # files open while the buckets are written
@@ -143,6 +153,7 @@ class Ranking:
 
 
 def arm_codes(arms: pd.Series) -> np.ndarray:
+    """Each row's arm as its index in :data:`ARMS` (int8); an arm that is neither is refused."""
     codes = pd.Categorical(arms, categories=ARMS).codes
     if (codes < 0).any():
         unknown = sorted(set(np.asarray(arms)[codes < 0].astype(str)))
@@ -206,7 +217,8 @@ def contact_list(
     spec: DatasetSpec, customers: pd.DataFrame, policy: contacts.Policy
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """In memory: ``predictions.csv``'s rows, best first (the arms interleaved rank by rank), and the
-    groups in the customers' own order."""
+    groups in the customers' own order. Publish writes the same rows through :func:`write_ranked`; this
+    is the reference its tests compare with."""
     draws = contacts.uniform(customers["customer_id"], policy.seed, policy.key)
     ranked = ranking(
         customers["probability"].to_numpy(dtype="float64"), draws, arm_codes(customers["arm"]), policy
@@ -236,9 +248,11 @@ def write_ranked(
         if first is not None:
             batches = (b for t in _same_schema(first, tables) for b in t.to_batches())
             ds.write_dataset(
-                pyarrow.RecordBatchReader.from_batches(first.schema, batches),
+                pyarrow.RecordBatchReader.from_batches(_text_schema(first), batches),
                 buckets,
                 format="arrow",
+                # lz4: the buckets on disk beside the CSV take about a third of its size, not all of it
+                file_options=ds.IpcFileFormat().make_write_options(compression="lz4"),
                 partitioning=partitioning,
                 max_open_files=MAX_BUCKETS + 1,
             )
@@ -269,11 +283,20 @@ def _bucketed(
         raise RemarketingError("the scored file has fewer rows than when it was ranked")
 
 
+def _text_schema(table: pyarrow.Table) -> pyarrow.Schema:
+    """The chunk's schema with every text column of predictions.csv typed as text (a chunk where one is
+    all empty may have it as numbers), so that every chunk has the same."""
+    fields = [
+        f.with_type(pyarrow.string()) if f.name in TEXT_COLUMNS and not pyarrow.types.is_string(f.type) else f
+        for f in table.schema
+    ]
+    return pyarrow.schema(fields)
+
+
 def _same_schema(first: pyarrow.Table, rest: Iterator[pyarrow.Table]) -> Iterator[pyarrow.Table]:
-    """A column Arrow typed otherwise in a later chunk (all empty there, say) takes the first's type."""
-    yield first
-    for table in rest:
-        yield table if table.schema.equals(first.schema) else table.cast(first.schema)
+    schema = _text_schema(first)
+    for table in itertools.chain([first], rest):
+        yield table if table.schema.equals(schema) else table.cast(schema)
 
 
 def experiment_summary(arms: Any, ranked: Ranking) -> dict[str, Any] | None:

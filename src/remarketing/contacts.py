@@ -132,7 +132,7 @@ def assign_drawn(u: np.ndarray, probabilities: np.ndarray, policy: Policy) -> pd
             "selected": selected,
             "group": group,
             "group_probability": chance,
-            "contact": (group == CALLED[0]) | (group == CALLED[1]),
+            "contact": np.logical_or.reduce([group == g for g in CALLED]),
         }
     )
 

@@ -7,6 +7,9 @@ class RemarketingError(Exception):
     """Base class: the message says what is wrong and how to fix it."""
 
     step: str | None = None
+    # What the failed step had already found and still says about its run (a step.RecordChange: the
+    # version it resolved before its deploy failed, say). The adapter writes it with the failure.
+    found: object | None = None
 
 
 class DataValidationError(RemarketingError):

@@ -15,14 +15,26 @@ import numpy as np
 import pandas as pd
 
 BUCKETS = 64
-_SHIFT = np.uint64(64 - 6)  # the top 6 bits choose the bucket
+_SHIFT = np.uint64(64 - (BUCKETS.bit_length() - 1))  # the hash's top bits choose the bucket
 _PAIR = np.dtype([("hash", "<u8"), ("row", "<i8")])
 
 
 class IdLedger:
+    """Use as a context manager: its files are closed however the file's reading ends."""
+
     def __init__(self, folder: Path) -> None:
         self._paths = [folder / f"ids-{b:02d}.bin" for b in range(BUCKETS)]
-        self._files = [open(p, "wb") for p in self._paths]  # noqa: SIM115 - closed in repeated()
+        self._files = [open(p, "wb") for p in self._paths]  # noqa: SIM115 - closed by close()
+
+    def __enter__(self) -> IdLedger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
 
     def add(self, ids: pd.Series) -> None:
         """The ids of one chunk, indexed by their 0-based data rows in the file."""
@@ -39,8 +51,7 @@ class IdLedger:
     def repeated(self, ids_at: Callable[[np.ndarray], pd.Series]) -> pd.Series:
         """The rows whose id an earlier row already has (indexed by row, the id as value), in row order.
         ``ids_at(rows)`` reads the ids of those rows back from the file."""
-        for f in self._files:
-            f.close()
+        self.close()
         suspects = np.concatenate([_same_hash_rows(p) for p in self._paths] or [np.empty(0, "int64")])
         if not len(suspects):
             return pd.Series(dtype=object)

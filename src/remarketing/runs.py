@@ -222,7 +222,8 @@ class RunStore:
     def step(self, run_id: str, name: str, shards: int = 1) -> Iterator[Changes]:
         """Mark ``name`` running, then success; on an error mark the step and the run failed with the
         error's message, and re-raise. Changes the body appends to the yielded list are applied in the
-        same write as the success (so a reader never sees the step done without what it said).
+        same write as the success (so a reader never sees the step done without what it said), or as
+        the failure when the body appended them before failing.
 
         With ``shards`` > 1 this is one of the shards of a sharded step: the step runs from the first
         shard's start and succeeds with the last shard's success; one failed shard fails it."""
@@ -246,6 +247,8 @@ class RunStore:
             message = str(exc) if isinstance(exc, RemarketingError) else f"{type(exc).__name__}: {exc}"
 
             def fail(r: RunRecord) -> None:
+                for change in after:  # what the step still said as it failed (RemarketingError.found)
+                    change(r)
                 step = r.step(name)
                 step.status, step.finished = "failed", now()
                 r.status = "failed"

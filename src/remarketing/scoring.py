@@ -84,7 +84,7 @@ def validate(ctx: StepContext, *, source_uri: str, rows: Chunks) -> StepResult:
     )
 
 
-# --- 2. resolve -------------------------------------------------------------------------------------
+# --- 2. deploy: resolve the arms, then serve them -----------------------------------------------------
 
 
 def resolve(ctx: StepContext, *, registry: Registry) -> StepResult:
@@ -126,7 +126,7 @@ def resolve(ctx: StepContext, *, registry: Registry) -> StepResult:
     )
 
 
-# --- 3. deploy --------------------------------------------------------------------------------------------
+# --- 2. deploy, continued -------------------------------------------------------------------------------
 
 
 def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
@@ -148,13 +148,17 @@ def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
 def resolve_and_deploy(ctx: StepContext, *, registry: Registry, deployer: Deployer) -> StepResult:
     """The scoring pipeline's ``deploy`` task: :func:`resolve` the arms, then :func:`deploy` them."""
     resolved = resolve(ctx, registry=registry)
-    deployed = deploy(ctx, arms=resolved.outputs["arms"], deployer=deployer)
+    try:
+        deployed = deploy(ctx, arms=resolved.outputs["arms"], deployer=deployer)
+    except RemarketingError as exc:
+        exc.found = resolved.record  # the record still names the version, and an experiment ended
+        raise
     record = resolved.record
     record.pipeline_run = deployed.record.pipeline_run
     return StepResult(outputs={**resolved.outputs, **deployed.outputs}, record=record)
 
 
-# --- 4. score -------------------------------------------------------------------------------------------
+# --- 3. score -------------------------------------------------------------------------------------------
 
 
 class ServerUnavailable(Unavailable):
@@ -393,7 +397,7 @@ def score(
     )
 
 
-# --- 5. publish -----------------------------------------------------------------------------------------
+# --- 4. publish -----------------------------------------------------------------------------------------
 
 
 def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: str = "") -> contacts.Policy:
@@ -448,11 +452,11 @@ def publish(
     then finished."""
     s, spec, storage, record = ctx.settings, ctx.spec, ctx.storage, ctx.run
     _check_every_chunk_scored(rows, scored)
-    customers = scored.rows()
-    policy = contact_policy(s.whole, record.params, customers, key=record.source.sha256 or "")
+    n_scored = scored.rows()
+    policy = contact_policy(s.whole, record.params, n_scored, key=record.source.sha256 or "")
     # the numbers of every customer in memory, their rows chunk by chunk (remarketing.contact_file)
     numbers = scored.frames(columns=["customer_id", "arm", "probability"])
-    ranked = contact_file.rank_file(numbers, policy, customers)
+    ranked = contact_file.rank_file(numbers, policy, n_scored)
     probabilities, plan = ranked.probability, ranked.plan
     meta = _model_metadata(storage, model.uri)
     outlook = {
@@ -461,9 +465,16 @@ def publish(
     }
     experiment = contact_file.experiment_summary(arms, ranked)
     out = join(s.artifacts_root, "output", ctx.run_id)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=1) as uploads:
         local = Path(tmp)
         features_drift = _write_contributions(spec, meta, rows, scored, local / "contributions.parquet")
+        # uploaded while predictions.csv is written (predictions.csv itself still goes last)
+        contributions = uploads.submit(
+            storage.upload_file,
+            join(out, "contributions.parquet"),
+            local / "contributions.parquet",
+            content_type=_content_type("contributions.parquet"),
+        )
         outlook["drift"] = drift_overview(features_drift, meta.get("backtest_drift"))
         warnings = _outlook_warnings(outlook)
         manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
@@ -474,7 +485,8 @@ def publish(
             spec, scored.frames(columns=SCORED_COLUMNS), ranked, local / "predictions.csv"
         )
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        for name in ("contributions.parquet", "rejects.csv", "manifest.json", "predictions.csv"):
+        contributions.result()
+        for name in ("rejects.csv", "manifest.json", "predictions.csv"):
             storage.upload_file(join(out, name), local / name, content_type=_content_type(name))
     return StepResult(
         record=RecordChange(

@@ -346,8 +346,7 @@ def validate_file(
         reader = pd.read_csv(
             path, **csv_options(spec), chunksize=chunk_rows, encoding="utf-8-sig", encoding_errors="strict"
         )
-        with tempfile.TemporaryDirectory(prefix="ids-") as scratch:
-            ledger = IdLedger(Path(scratch))
+        with tempfile.TemporaryDirectory(prefix="ids-") as scratch, IdLedger(Path(scratch)) as ledger:
             for i, raw in enumerate(reader):
                 raw.columns = [str(c).strip() for c in raw.columns]
                 frame, _ = _select_columns(raw, spec, purpose)

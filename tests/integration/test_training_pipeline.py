@@ -218,3 +218,18 @@ def test_the_registrys_rest_reads_agree_with_mlflows_client(trained, stack):
     assert rest.by_alias(MODEL, "no-such-alias") is None
     with pytest.raises(ModelNotFoundError, match="has no version 999"):
         rest.get(MODEL, "999")
+
+
+def test_a_scoring_runs_registry_reads_do_not_import_mlflow(trained, stack):
+    """What the deploy task pays: in a fresh interpreter, reading the champion leaves mlflow unimported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tracking.registry import MlflowRegistry; "
+        f"v = MlflowRegistry({stack.tracking_uri!r}).by_alias({MODEL!r}, 'champion'); "
+        "print(v.version, 'mlflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    champion = MlflowRegistry(stack.tracking_uri).by_alias(MODEL, CHAMPION).version
+    assert out.stdout.split() == [champion, "False"]

@@ -80,7 +80,9 @@ def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
     scored.loc[10:19, "probability"] = 0.5  # ties: ranked by position, then the arms interleaved
     bounds = [0, 70, 200, 599, 600]  # uneven chunks, the last of one row
     chunks = [scored.iloc[a:b][SCORED_COLUMNS] for a, b in zip(bounds, bounds[1:], strict=False)]
-    chunks[1] = chunks[1].assign(reason_3_value=np.nan)  # a column Arrow types otherwise in one chunk
+    # a text column all empty in one chunk, which Arrow would type as numbers: in the first and a later one
+    chunks[0] = chunks[0].assign(reason_2_value=np.nan)
+    chunks[1] = chunks[1].assign(reason_3_value=np.nan)
     whole = pd.concat(chunks)
     policy = contacts.Policy(budget=90, holdout_share=0.1, explore_share=0.05, key="sha")
 

@@ -72,6 +72,16 @@ def test_a_failing_step_fails_the_run_with_its_message(store):
     assert store.get("training-2").error.message == "no champion yet: train one first"
 
 
+def test_what_a_failing_step_had_found_is_written_with_its_failure(store):
+    """The deploy task resolved v7, then its server would not start: the record still names v7."""
+    store.create(record("scoring-1"))
+    with pytest.raises(RemarketingError), store.step("scoring-1", "deploy") as after:
+        after.append(lambda r: setattr(r, "model_version", "7"))
+        raise RemarketingError("the model server for m v7 did not become ready")
+    got = store.get("scoring-1")
+    assert got.model_version == "7" and got.status == "failed" and got.error.step == "deploy"
+
+
 def test_a_sharded_step_runs_until_its_last_shard_succeeds(store):
     store.create(record())
     with store.step("training-1", "score", shards=3):

@@ -211,10 +211,16 @@ def test_an_idle_server_of_a_version_no_longer_in_use_is_stopped(emulator_settin
             storage.write_bytes(uri.replace(source, target), storage.read_bytes(uri))
     registry = ProcessRegistry(emulator_settings.state_dir)
     live = {"1"}  # the module's own server is in use: never retired here
+    asked: list[str] = []  # the registry is asked which versions are live only when a server is idle
+
+    def live_versions(name: str) -> set[str]:
+        asked.append(name)
+        return set(live)
+
     deployer = LocalDeployer(
         emulator_settings.model_copy(update={"model_server_idle_seconds": 3600}),
         startup_seconds=60,
-        live=lambda name: set(live),
+        live=live_versions,
     )
 
     def idle_for(version: str, seconds: float) -> None:
@@ -225,10 +231,10 @@ def test_an_idle_server_of_a_version_no_longer_in_use_is_stopped(emulator_settin
         deployer.deploy(MODEL, "7", bundle_uri(emulator_settings, MODEL, "7"))
         seven = registry.get(server_name(MODEL, "7"))
         deployer.deploy(MODEL, "8", bundle_uri(emulator_settings, MODEL, "8"))
-        assert seven.alive()  # not in use, but asked for a moment ago: kept
+        assert seven.alive() and asked == []  # not in use, but asked for a moment ago: kept
         idle_for("7", 3601)
         deployer.deploy(MODEL, "8", bundle_uri(emulator_settings, MODEL, "8"))  # reused; 7 idle an hour
-        assert registry.get(server_name(MODEL, "7")) is None and not seven.alive()
+        assert registry.get(server_name(MODEL, "7")) is None and not seven.alive() and asked == [MODEL]
         live.add("8")  # 8 becomes champion: idle or not, it stays
         idle_for("8", 3601)
         deployer.deploy(MODEL, "7", bundle_uri(emulator_settings, MODEL, "7"))
