@@ -115,8 +115,8 @@ class MlflowRegistry:
                 time.sleep(backoff * 2 ** (attempt - 1))
             try:
                 response = httpx.get(url, params=params, timeout=timeout, headers=_auth_headers())
-            except httpx.TransportError as exc:
-                failure = f"it did not answer ({type(exc).__name__})"
+            except httpx.TransportError:
+                failure = "it did not answer"
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 failure = f"it answered HTTP {response.status_code}"
