@@ -71,6 +71,19 @@ class Target(BaseModel):
     meaning: str = Field(default="converting", description="what the positive outcome is, in words")
 
 
+PersonalDataKind = Literal["direct identifier", "quasi-identifier", "neither"]
+
+
+class ColumnClass(BaseModel):
+    """A column's place in the data contract: how it identifies a person, and why the system keeps it."""
+
+    kind: PersonalDataKind = Field(
+        description="direct identifier (names one person), quasi-identifier (names one in combination), "
+        "or neither"
+    )
+    purpose: str = Field(min_length=3, description="why the column is read at all")
+
+
 class DatasetSpec(BaseModel):
     name: str
     description: str = ""
@@ -81,6 +94,32 @@ class DatasetSpec(BaseModel):
     order_column: str | None = None
     never_use: dict[str, str] = Field(default_factory=dict, description="column -> why it is never used")
     features: dict[str, Feature]
+    # The data contract: every column the file may carry, classed (outside the scored file and the lookup
+    # table, a direct identifier appears only as a pseudonym: remarketing.personal_data).
+    personal_data: dict[str, ColumnClass]
+
+    @model_validator(mode="after")
+    def _every_column_classed(self) -> DatasetSpec:
+        columns = {self.id_column, self.target.column, *self.never_use, *self.features}
+        if self.order_column:
+            columns.add(self.order_column)
+        unclassed = [
+            c for c in [self.id_column, *self.features, *self.never_use] if c not in self.personal_data
+        ]
+        unclassed += sorted(columns - set(self.personal_data) - set(unclassed))
+        if unclassed:
+            raise ValueError(
+                f"personal_data does not class {unclassed}: every column is a direct identifier, a "
+                "quasi-identifier or neither, with its purpose"
+            )
+        unknown = sorted(set(self.personal_data) - columns)
+        if unknown:
+            raise ValueError(f"personal_data classes columns the spec does not name: {unknown}")
+        return self
+
+    @property
+    def direct_identifiers(self) -> list[str]:
+        return [c for c, k in self.personal_data.items() if k.kind == "direct identifier"]
 
     @model_validator(mode="after")
     def _roles_do_not_overlap(self) -> DatasetSpec:

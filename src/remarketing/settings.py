@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["local", "gcp"]
 # Never passed to pipelines (KFP shows run parameters in its UI and stores them with the run).
-SECRETS = {"api_key", "url_signing_key"}
+SECRETS = {"api_key", "url_signing_key", "customer_id_key"}
 
 
 class Settings(BaseSettings):
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     predictions_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     url_signing_key: str = ""  # local HMAC key; empty: generated once in the state folder
     api_key: str = ""  # API key or bearer token for the API; empty: generated once in the state folder
+    customer_id_key: str = ""  # HMAC key of customer pseudonyms; empty: generated once in the state folder
+    lookup_runs_kept: int = Field(
+        default=8, ge=1, le=520, description="scoring runs per dataset the customer lookup table keeps"
+    )
     ui_port: int = 8501
     max_upload_bytes: int = Field(
         default=50 * 2**20, ge=1024, description="largest weekly file the API takes"
@@ -138,6 +142,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_local_addresses(self) -> Settings:
+        self.state_dir = self.state_dir.absolute()  # the same folder for a task started elsewhere
         if self.mode == "local":
             if not self.storage_emulator_host:
                 self.storage_emulator_host = f"http://127.0.0.1:{self.emulator_port}"
@@ -163,6 +168,11 @@ class Settings(BaseSettings):
         if (self.call_cost is None) != (self.conversion_value is None):
             raise ValueError("set both REMARKETING_CALL_COST and REMARKETING_CONVERSION_VALUE, or neither")
         return self
+
+    @property
+    def lookup_path(self) -> Path:
+        """The customer lookup table (SQLite; remarketing.customer_lookup), written by publish."""
+        return self.state_dir / "lookup" / "customers.sqlite"
 
     @property
     def landing_root(self) -> str:

@@ -1,5 +1,6 @@
 import pytest
 
+from remarketing import datasets
 from remarketing.datasets import available, load_spec
 from remarketing.errors import PreconditionFailed, SpecError
 from remarketing.settings import Settings
@@ -64,6 +65,26 @@ def test_a_spec_using_its_id_as_a_feature_is_refused(tmp_path):
     path.write_text(
         "name: bad\ntarget: {column: y, positive: '1', negative: '0'}\nid_column: id\n"
         "split: {train: 0.6, validation: 0.2, test: 0.2}\nfeatures: {id: {type: integer}}\n"
+        "personal_data: {id: {kind: direct identifier, purpose: a key},\n"
+        "                y: {kind: neither, purpose: the outcome}}\n"
     )
     with pytest.raises(SpecError, match="never features"):
+        load_spec(str(path))
+
+
+def test_every_column_of_a_spec_is_classed_as_personal_data_or_not(tmp_path):
+    bank = load_spec("bank-marketing")
+    assert bank.direct_identifiers == [bank.id_column]
+    assert {bank.personal_data[c].kind for c in ("age", "job")} == {"quasi-identifier"}
+    text = (datasets.SPEC_DIR / "bank-marketing.yaml").read_text()
+    unclassed = text.replace("  age: {kind: quasi-identifier, purpose: a feature}\n", "")
+    path = tmp_path / "unclassed.yaml"
+    path.write_text(unclassed)
+    with pytest.raises(SpecError, match=r"personal_data does not class \['age'\]"):
+        load_spec(str(path))
+    path.write_text(text + "  nickname: {kind: direct identifier, purpose: none}\n")
+    with pytest.raises(SpecError, match=r"classes columns the spec does not name: \['nickname'\]"):
+        load_spec(str(path))
+    path.write_text(text.replace("y: {kind: neither", "y: {kind: secret"))
+    with pytest.raises(SpecError, match="direct identifier"):
         load_spec(str(path))

@@ -1,0 +1,59 @@
+"""Roles, the access book on local storage, and customer pseudonyms."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from remarketing.access import AccessBook, allows
+from remarketing.errors import NotFoundError
+from remarketing.personal_data import Pseudonyms, pseudonyms
+from remarketing.settings import Settings
+from remarketing.storage import Storage
+
+
+@pytest.fixture
+def book(tmp_path) -> AccessBook:
+    return AccessBook(Storage(Settings(state_dir=tmp_path)), str(tmp_path / "artifacts"), "the-operators-key")
+
+
+def test_each_role_includes_the_ones_before_it():
+    assert allows("admin", "analyst") and allows("analyst", "viewer") and allows("viewer", "viewer")
+    assert not allows("viewer", "analyst") and not allows("analyst", "admin")
+    assert not allows("scheduler", "viewer") and not allows("", "viewer")
+
+
+def test_keys_authenticate_their_principal_until_revoked(book):
+    assert book.authenticate("the-operators-key").name == "operator"
+    key = book.create("ana", "analyst")
+    assert (book.authenticate(key).name, book.authenticate(key).role) == ("ana", "analyst")
+    assert book.authenticate(key + "x") is None
+    book.revoke("ana")
+    assert book.authenticate(key).revoked
+    assert [p["name"] for p in book.listed()] == ["operator", "ana"]
+    with pytest.raises(NotFoundError, match="no principal named 'bob'"):
+        book.revoke("bob")
+
+
+def test_keys_created_at_once_are_all_kept(book):
+    made: list[str] = []
+    threads = [
+        threading.Thread(target=lambda i=i: made.append(book.create(f"p{i}", "viewer"))) for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(book.authenticate(k).name for k in made) == [f"p{i}" for i in range(8)]
+
+
+def test_a_pseudonym_is_keyed_stable_and_names_its_key(tmp_path):
+    one, other = Pseudonyms(b"key one"), Pseudonyms(b"key two")
+    assert one.of("C000001") == one.of("C000001") != one.of("C000002")
+    assert one.of("C000001") != other.of("C000001")
+    assert one.of("C000001").startswith(f"k{one.key_id}:") and "C000001" not in one.of("C000001")
+    settings = Settings(state_dir=tmp_path)
+    assert pseudonyms(settings).of("x") == pseudonyms(settings).of("x")  # the key is made once
+    assert (tmp_path / "secrets" / "customer-id.key").stat().st_mode & 0o777 == 0o600
+    assert pseudonyms(settings.model_copy(update={"customer_id_key": "set"})).key == b"set"
