@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cli.access import audit, cli_principal, keys
 from cli.experiment import experiment
 from cli.output import demo_truth, emit, err, fail, or_fail, start_message
 from cli.runs import (
@@ -347,12 +348,14 @@ def _record(settings: Settings, dataset: str | None, action: str, version: str, 
         action=action,
         version=version,
         previous=previous,
-        by="cli (by hand)",
+        by=cli_principal(),
         evidence={"reason": f"{action} by hand from v{previous}"},
     )
 
 
 main.add_command(experiment)
+main.add_command(keys)
+main.add_command(audit)
 
 
 # --- pipelines -------------------------------------------------------------------------------------

@@ -1,14 +1,18 @@
 """FastAPI dependencies as ``Annotated[..., Depends()]`` aliases, so tests swap any of them with
-``app.dependency_overrides`` (settings, storage, registry, the API key check, the upload limit)."""
+``app.dependency_overrides`` (settings, storage, registry, the access book, the upload limit).
+
+Every route but the public ones (``/download``, ``/healthz``, ``/metrics``) declares the role it needs
+(:data:`VIEWER`, :data:`ANALYST`, :data:`ADMIN`, ``remarketing.access``); the check leaves the principal
+(or the refused one) on ``request.state`` for the audit trail."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from remarketing.access import AccessBook, Principal, Role, allows, key_hash
 from remarketing.errors import Unavailable
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
@@ -69,30 +73,67 @@ def get_api_key(request: Request, settings: SettingsDep) -> str:
     return _app_cached(request, "api_key", lambda: api_key(settings))
 
 
-_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
-_bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token")
+def get_access(request: Request, settings: SettingsDep, storage: StorageDep) -> AccessBook:
+    return _app_cached(
+        request, "access", lambda: AccessBook(storage, settings.artifacts_root, api_key(settings))
+    )
 
 
-def require_key(
-    expected: Annotated[str, Depends(get_api_key)],
-    key: Annotated[str | None, Security(_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    given = key or (bearer.credentials if bearer else None)
+AccessDep = Annotated[AccessBook, Depends(get_access)]
+
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the principal's key")
+_bearer = HTTPBearer(auto_error=False, description="the principal's key as a bearer token")
+KeyHeader = Annotated[str | None, Security(_key_header)]
+BearerHeader = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def _refused(request: Request, status: int, detail: str, who: str, role: str | None = None) -> HTTPException:
+    """The refusal, named for the audit trail (the middleware appends it with the answer's status)."""
+    request.state.principal = Principal(who, role or "")
+    return HTTPException(
+        status_code=status, detail=detail, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None
+    )
+
+
+def _principal(request: Request, book: AccessBook, given: str | None, needed: Role) -> Principal:
     if not given:
-        raise HTTPException(
-            status_code=401,
-            detail="missing credentials: send the API key as 'X-API-Key: <key>' or "
-            "'Authorization: Bearer <key>' (locally `remarketing up` prints it)",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise _refused(
+            request,
+            401,
+            "missing credentials: send your key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>' "
+            "(locally `remarketing up` prints the operator's; `remarketing keys create` makes others)",
+            "anonymous",
         )
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=401, detail="wrong API key or token", headers={"WWW-Authenticate": "Bearer"}
+    principal = book.authenticate(given)
+    if principal is None:
+        raise _refused(request, 401, "wrong key or token", f"unknown key sha256:{key_hash(given)[:12]}")
+    if principal.revoked:
+        raise _refused(
+            request, 401, f"the key of {principal.name!r} was revoked", principal.name, principal.role
         )
+    if not allows(principal.role, needed):
+        raise _refused(
+            request,
+            403,
+            f"{principal.name!r} is a {principal.role}: this needs the {needed} role",
+            principal.name,
+            principal.role,
+        )
+    request.state.principal = principal
+    return principal
 
 
-AuthDep = Depends(require_key)
+def requires(needed: Role) -> Any:
+    """The dependency of a route that needs ``needed`` (or a role that includes it)."""
+
+    def check(request: Request, book: AccessDep, key: KeyHeader, bearer: BearerHeader) -> Principal:
+        return _principal(request, book, key or (bearer.credentials if bearer else None), needed)
+
+    check.__name__ = f"requires_{needed}"
+    return Depends(check)
+
+
+VIEWER, ANALYST, ADMIN = requires("viewer"), requires("analyst"), requires("admin")
 
 
 def _scheduler_identity(token: str, settings: Settings) -> str | None:
@@ -121,25 +162,21 @@ def _scheduler_identity(token: str, settings: Settings) -> str | None:
     return claims.get("email") if claims.get("email_verified") else None
 
 
-def require_key_or_scheduler(
-    settings: SettingsDep,
-    expected: Annotated[str, Depends(get_api_key)],
-    key: Annotated[str | None, Security(_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    """The API key, or (in the cloud) Cloud Scheduler's ID token for ``scheduler_service_account``: the
-    schedule's job never has to carry the API key."""
+def require_admin_or_scheduler(
+    request: Request, settings: SettingsDep, book: AccessDep, key: KeyHeader, bearer: BearerHeader
+) -> Principal:
+    """An admin's key, or (in the cloud) Cloud Scheduler's ID token for ``scheduler_service_account``: the
+    schedule's job never has to carry a key."""
     token = bearer.credentials if bearer else None
     account = settings.scheduler_service_account
-    if account and not key and token and not hmac.compare_digest(token.encode(), expected.encode()):
+    if account and not key and token and book.authenticate(token) is None:
         if _scheduler_identity(token, settings) == account:
-            return
-        raise HTTPException(
-            status_code=401,
-            detail=f"the bearer token is neither the API key nor an ID token of {account}",
-            headers={"WWW-Authenticate": "Bearer"},
+            request.state.principal = Principal(f"scheduler {account}", "scheduler")
+            return request.state.principal
+        raise _refused(
+            request, 401, f"the bearer token is neither a key nor an ID token of {account}", "unknown token"
         )
-    require_key(expected, key, bearer)
+    return _principal(request, book, key or token, "admin")
 
 
-SchedulerAuthDep = Depends(require_key_or_scheduler)
+ADMIN_OR_SCHEDULER = Depends(require_admin_or_scheduler)

@@ -17,15 +17,19 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from frontend.api import audit_trail as audited
 from frontend.api import operations, views
 from frontend.api.deps import (
-    AuthDep,
+    ADMIN,
+    ADMIN_OR_SCHEDULER,
+    ANALYST,
+    VIEWER,
     ReconcileDep,
     RegistryDep,
-    SchedulerAuthDep,
     SettingsDep,
     StorageDep,
     UploadLimitDep,
@@ -33,6 +37,8 @@ from frontend.api.deps import (
 )
 from frontend.api.metrics import Metrics
 from remarketing import uploads
+from remarketing.access import allows
+from remarketing.audit import AuditLog
 from remarketing.errors import (
     Conflict,
     DataValidationError,
@@ -44,6 +50,7 @@ from remarketing.errors import (
     StorageError,
     Unavailable,
 )
+from remarketing.personal_data import pseudonyms
 from remarketing.settings import Settings
 from remarketing.storage import Storage
 from remarketing.urls import InvalidSignature, verify
@@ -110,24 +117,29 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 
 
 def _router() -> APIRouter:
-    """Every route that needs the key: uploads, runs, models."""
-    api = APIRouter(dependencies=[AuthDep], responses={401: {"description": "missing or wrong API key"}})
+    """Every route that needs a key; each declares its role (frontend.api.deps)."""
+    api = APIRouter(
+        responses={
+            401: {"description": "no key, or a wrong or revoked one"},
+            403: {"description": "the key's role does not allow this"},
+        }
+    )
     _upload_routes(api)
     _run_routes(api)
+    _customer_routes(api)
     _model_routes(api)
     _experiment_routes(api)
-    return api
-
-
-def _scheduler_router() -> APIRouter:
-    """The schedule's route: the API key, or Cloud Scheduler's ID token."""
-    api = APIRouter(dependencies=[SchedulerAuthDep], responses={401: {"description": "not authenticated"}})
     _retraining_routes(api)
     return api
 
 
 def _upload_routes(api: APIRouter) -> None:
-    @api.get("/datasets", tags=["uploads"], summary="The datasets, each file's rules and the upload limits")
+    @api.get(
+        "/datasets",
+        dependencies=[VIEWER],
+        tags=["uploads"],
+        summary="The datasets, each file's rules and the upload limits",
+    )
     def get_datasets(settings: SettingsDep) -> dict[str, Any]:
         """What the Upload page states where the user acts: the separator and columns of each dataset, what
         its target means, the size limit and the budget's rules."""
@@ -135,6 +147,7 @@ def _upload_routes(api: APIRouter) -> None:
 
     @api.post(
         "/uploads",
+        dependencies=[ANALYST],
         tags=["uploads"],
         status_code=202,
         summary="Upload this week's customer file to score",
@@ -211,6 +224,7 @@ def _upload_routes(api: APIRouter) -> None:
             raise
         metrics.accepted("weekly", len(data))
         status_url = str(request.url_for("get_run", run_id=receipt.run_id))
+        request.state.audit = {"run_id": receipt.run_id, "object": receipt.object, "sha256": receipt.sha256}
         log.info("upload %s stored as %s (run %s)", filename, receipt.object, receipt.run_id)
         return JSONResponse(
             {
@@ -233,6 +247,7 @@ def _upload_routes(api: APIRouter) -> None:
 def _run_routes(api: APIRouter) -> None:
     @api.post(
         "/runs/{run_id}/outcomes",
+        dependencies=[ANALYST],
         tags=["runs"],
         status_code=202,
         summary="The outcomes of a scoring run's campaign: measured by the monitoring pipeline",
@@ -281,6 +296,10 @@ def _run_routes(api: APIRouter) -> None:
             raise
         metrics.accepted("outcomes", len(data))
         monitoring = run_id_for(settings.landing_bucket, name, generation)
+        request.state.audit = {
+            "monitoring_run": monitoring,
+            "object": f"gs://{settings.landing_bucket}/{name}",
+        }
         status_url = str(request.url_for("get_run", run_id=monitoring))
         return JSONResponse(
             {
@@ -295,7 +314,7 @@ def _run_routes(api: APIRouter) -> None:
             headers={"Location": status_url},
         )
 
-    @api.get("/runs", tags=["runs"], summary="Training and scoring runs, newest first")
+    @api.get("/runs", dependencies=[VIEWER], tags=["runs"], summary="Training and scoring runs, newest first")
     def list_runs(
         settings: SettingsDep,
         storage: StorageDep,
@@ -309,19 +328,25 @@ def _run_routes(api: APIRouter) -> None:
 
     @api.get(
         "/runs/{run_id}",
+        dependencies=[VIEWER],
         tags=["runs"],
         name="get_run",
         summary="One run: status, steps, details, and the predictions URL once it succeeded",
         responses={404: {"model": Problems}},
     )
-    def get_run(run_id: str, settings: SettingsDep, storage: StorageDep, reconcile: ReconcileDep) -> Any:
+    def get_run(
+        run_id: str, request: Request, settings: SettingsDep, storage: StorageDep, reconcile: ReconcileDep
+    ) -> Any:
         """``queued`` while the upload has not been picked up; a finished scoring run answers
-        ``{"status": "success", "predictions URL": ...}`` (minted now, with ``predictions_url_expires``)
-        and ``details``: counts, model version, expected conversion rate and base rate, the error."""
-        return views.get_run(settings, storage, run_id, reconcile=reconcile)
+        ``{"status": "success", "predictions URL": ...}`` (minted now, with ``predictions_url_expires``;
+        for an analyst or admin only: the link opens the contact list) and ``details``: counts, model
+        version, expected conversion rate and base rate, the error."""
+        mint = allows(request.state.principal.role, "analyst")
+        return views.get_run(settings, storage, run_id, reconcile=reconcile, mint=mint)
 
     @api.get(
         "/runs/{run_id}/performance",
+        dependencies=[VIEWER],
         tags=["runs"],
         summary="A monitoring run's week: realized figures, the promise, calibration by decile, drift",
         responses={404: {"model": Problems}},
@@ -329,7 +354,12 @@ def _run_routes(api: APIRouter) -> None:
     def get_performance(run_id: str, settings: SettingsDep, storage: StorageDep) -> dict[str, Any]:
         return views.performance(settings, storage, run_id)
 
-    @api.get("/runs/{run_id}/predictions", tags=["runs"], summary="The top scored customers of a run")
+    @api.get(
+        "/runs/{run_id}/predictions",
+        dependencies=[ANALYST],
+        tags=["runs"],
+        summary="The top scored customers of a run",
+    )
     def get_predictions(
         run_id: str,
         settings: SettingsDep,
@@ -341,6 +371,7 @@ def _run_routes(api: APIRouter) -> None:
 
     @api.get(
         "/runs/{run_id}/explanations",
+        dependencies=[ANALYST],
         tags=["explanations"],
         summary="One scored customer's probability, reason codes and every SHAP contribution",
         responses={404: {"model": Problems}},
@@ -354,9 +385,29 @@ def _run_routes(api: APIRouter) -> None:
         return views.explanation(settings, storage, run_id, customer_id)
 
 
+def _customer_routes(api: APIRouter) -> None:
+    @api.get(
+        "/customers/{customer_id}",
+        dependencies=[ANALYST],
+        tags=["customers"],
+        summary="One customer: the latest score, reasons, every contribution, and the scores before",
+        responses={404: {"model": Problems}, 422: {"model": Problems}},
+    )
+    def get_customer(
+        customer_id: Annotated[str, PathParam(min_length=1, max_length=200)],
+        settings: SettingsDep,
+        dataset: Annotated[str | None, Query(description="default from settings")] = None,
+        history: Annotated[int, Query(ge=0, le=520, description="earlier scores to list")] = 12,
+    ) -> dict[str, Any]:
+        """From the lookup table every scoring run's publish step writes (``remarketing.customer_lookup``);
+        404 for a customer no kept run scored."""
+        return views.customer(settings, _dataset(settings, dataset), customer_id, history=history)
+
+
 def _model_routes(api: APIRouter) -> None:
     @api.get(
         "/models",
+        dependencies=[VIEWER],
         tags=["models"],
         summary="Model versions, aliases, backtest metrics (mean, worst, each period) and the rows fitted on",
     )
@@ -370,6 +421,7 @@ def _model_routes(api: APIRouter) -> None:
 
     @api.get(
         "/models/{version}/plots/{name}",
+        dependencies=[VIEWER],
         tags=["models"],
         summary="A version's evaluation plot (roc, pr, lift, calibration, shap_summary, shap_importance)",
         response_class=Response,
@@ -381,7 +433,12 @@ def _model_routes(api: APIRouter) -> None:
         data = views.plot(settings, registry, dataset or settings.default_dataset, version, name)
         return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
-    @api.get("/models/{version}/shap", tags=["models"], summary="A version's global SHAP importance")
+    @api.get(
+        "/models/{version}/shap",
+        dependencies=[VIEWER],
+        tags=["models"],
+        summary="A version's global SHAP importance",
+    )
     def get_shap(
         version: str, settings: SettingsDep, registry: RegistryDep, dataset: str | None = None
     ) -> dict[str, Any]:
@@ -402,6 +459,7 @@ def _experiment_routes(api: APIRouter) -> None:
 
     @api.get(
         "/experiments",
+        dependencies=[VIEWER],
         tags=["experiments"],
         summary="The running experiment (arms, sample so far, the latest test), earlier ones, and decisions",
     )
@@ -412,13 +470,18 @@ def _experiment_routes(api: APIRouter) -> None:
 
     @api.post(
         "/experiments",
+        dependencies=[ADMIN],
         tags=["experiments"],
         status_code=201,
         summary="Start testing a challenger against the champion on each week's customers",
         responses={409: {"model": Problems}, 422: {"model": Problems}},
     )
     def start_experiment(
-        body: ExperimentStart, settings: SettingsDep, storage: StorageDep, registry: RegistryDep
+        body: ExperimentStart,
+        request: Request,
+        settings: SettingsDep,
+        storage: StorageDep,
+        registry: RegistryDep,
     ) -> dict[str, Any]:
         started = experiments.start(
             storage,
@@ -430,27 +493,33 @@ def _experiment_routes(api: APIRouter) -> None:
             significance=body.significance,
             power=body.power,
             min_lift=body.min_lift,
-            by="api",
+            by=f"api: {request.state.principal.name}",
         )
         return started.as_dict()
 
     @api.post(
         "/experiments/stop",
+        dependencies=[ADMIN],
         tags=["experiments"],
         summary="End the running experiment now: the champion stays",
         responses={409: {"model": Problems}},
     )
     def stop_experiment(
-        settings: SettingsDep, storage: StorageDep, dataset: Annotated[str | None, Query()] = None
+        request: Request,
+        settings: SettingsDep,
+        storage: StorageDep,
+        dataset: Annotated[str | None, Query()] = None,
     ) -> dict[str, Any]:
+        by = f"api: {request.state.principal.name}"
         return experiments.stop(
-            storage, settings.artifacts_root, _dataset(settings, dataset), by="api"
+            storage, settings.artifacts_root, _dataset(settings, dataset), by=by
         ).as_dict()
 
 
 def _retraining_routes(api: APIRouter) -> None:
     @api.post(
         "/retraining",
+        dependencies=[ADMIN_OR_SCHEDULER],
         tags=["retraining"],
         summary="The schedule's turn (Cloud Scheduler calls it): retrain when the history has grown",
     )
@@ -505,6 +574,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(body, status_code=code)
+
+    @app.middleware("http")
+    async def audit_trail(request: Request, call_next: Any) -> Response:
+        """The audited request's record, appended before its answer leaves (frontend.api.audit_trail)."""
+        from starlette.concurrency import run_in_threadpool
+
+        response = await call_next(request)
+        action = audited.action_of(request, response.status_code)
+        if action is None:
+            return response
+        if not hasattr(app.state, "audit"):
+            app.state.audit = AuditLog(Storage(built), built.artifacts_root)
+            app.state.pseudonyms = pseudonyms(built)
+        try:
+            await run_in_threadpool(
+                audited.append, app.state.audit, app.state.pseudonyms, request, action, response.status_code
+            )
+        except RemarketingError as exc:
+            log.error("audit trail: %s %s not recorded: %s", request.method, request.url.path, exc)
+            if response.status_code in audited.REFUSED:  # a refusal releases nothing: still said
+                return response
+            return JSONResponse(
+                {"detail": f"the audit trail could not record this request, so it is not answered: {exc}"},
+                status_code=503,
+            )
+        return response
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Response:
@@ -579,7 +674,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(_router())
-    app.include_router(_scheduler_router())
     app.include_router(operations.router)
     return app
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Query
 
-from frontend.api.deps import AuthDep, SettingsDep
+from frontend.api.deps import VIEWER, SettingsDep
 from observability.dashboards import DASHBOARDS, KEY_PANELS, UNIT_WORDS, Panel
 from remarketing.errors import Unavailable
 from remarketing.settings import Settings
@@ -25,7 +25,9 @@ POINTS = 240  # per series: enough for a line chart, far below Prometheus's 11,0
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 DASHBOARD_TITLES = {d.name: d.title for d in DASHBOARDS}
 
-router = APIRouter(dependencies=[AuthDep], responses={401: {"description": "missing or wrong API key"}})
+router = APIRouter(
+    dependencies=[VIEWER], responses={401: {"description": "no key, or a wrong or revoked one"}}
+)
 
 
 class QueryFailed(Exception):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from remarketing import datasets, flow, uploads
 from remarketing.contact_file import unescape
-from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError
+from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError, Unavailable
 from remarketing.runs import RunRecord, RunStore, outcome
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
@@ -117,7 +117,10 @@ def queued_view(receipt: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Callable | None = None) -> dict:
+def get_run(
+    settings: Settings, storage: Storage, run_id: str, *, reconcile: Callable | None = None, mint: bool = True
+) -> dict:
+    """The run; ``mint=False`` (a viewer) leaves the predictions URL out and says so."""
     store = RunStore(storage, settings.artifacts_root)
     try:
         record = store.get(run_id)
@@ -128,7 +131,10 @@ def get_run(settings: Settings, storage: Storage, run_id: str, *, reconcile: Cal
         return queued_view(receipt)
     if reconcile is not None:
         record = reconcile(settings, store, record)
-    return run_view(settings, storage, record)
+    view = run_view(settings, storage, record, full=mint)
+    if not mint and record.kind == "scoring" and record.status == "success":
+        view["predictions_url_withheld"] = "the link opens the contact list: it needs the analyst role"
+    return view
 
 
 def list_runs(
@@ -352,3 +358,46 @@ def plot(settings: Settings, registry: Any, dataset: str, version: str, name: st
 def shap_importance(settings: Settings, registry: Any, dataset: str, version: str) -> dict[str, Any]:
     data = artifact(settings, registry, dataset, version, "shap/shap_importance.json")
     return {"version": version, "dataset": dataset, **json.loads(data)}
+
+
+def customer(settings: Settings, dataset: str, customer_id: str, *, history: int = 12) -> dict[str, Any]:
+    """One customer from the lookup table: the latest score with its reasons, every contribution and the
+    customer's values (the explanation's shape), and the scores of the runs before."""
+    from remarketing.customer_lookup import CustomerLookup
+
+    if settings.mode != "local":
+        raise Unavailable(
+            "the customer lookup table",
+            "Cloud SQL (not deployed)",
+            "look the customer up in a run's explanations (GET /runs/{run_id}/explanations)",
+            reason="the cloud deployment has no lookup table yet",
+        )
+    with CustomerLookup(settings.lookup_path) as lookup:
+        latest = lookup.latest(dataset, customer_id)
+        if latest is None:
+            raise NotFoundError(
+                f"no {dataset} scoring run kept in the lookup table scored customer {customer_id!r}"
+            )
+        earlier = lookup.history(dataset, customer_id, limit=history + 1)[1:]
+    detail = latest.pop("detail")
+    reasons = [
+        {
+            "text": detail[f"reason_{i}"],
+            "field": detail[f"reason_{i}_field"],
+            "value": detail[f"reason_{i}_value"],
+        }
+        for i in (1, 2, 3)
+        if detail.get(f"reason_{i}")
+    ]
+    return {
+        **latest,
+        "contact": detail.get("contact"),
+        "decile": detail.get("decile"),
+        "arm": detail.get("arm", "champion"),
+        "reasons": reasons,
+        "base_value": detail.get("base_value"),
+        "contributions": {k.removeprefix("shap_"): v for k, v in detail.items() if k.startswith("shap_")},
+        "values": {k.removeprefix("value_"): v for k, v in detail.items() if k.startswith("value_")},
+        "units": "calibrated log-odds: base_value + sum(contributions) = logit(probability)",
+        "history": earlier,
+    }

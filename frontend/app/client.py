@@ -126,6 +126,11 @@ class ApiClient:
     def explanation(self, run_id: str, customer_id: str) -> dict[str, Any]:
         return dict(self.get(f"/runs/{run_id}/explanations", customer_id=customer_id))
 
+    def customer(self, customer_id: str, dataset: str, history: int = 12) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return self.get(f"/customers/{quote(customer_id, safe='')}", dataset=dataset, history=history)
+
     def rules(self) -> dict[str, Any]:
         """The datasets with their file rules, the upload limit and the budget's rules."""
         return dict(self.get("/datasets"))

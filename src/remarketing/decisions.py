@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from remarketing.audit import AuditLog
 from remarketing.storage import Storage, join
 
 
@@ -47,6 +48,13 @@ def record(
         json.dumps(entry, indent=2, default=str),
         if_generation_match=0,
         content_type="application/json",
+    )
+    # every change to who serves is in the audit trail too (who did it; the evidence stays here)
+    AuditLog(storage, artifacts_root).append(
+        who=by,
+        action=action,
+        what={"dataset": dataset, "version": version, "previous": previous, "decision": name},
+        result="ok",
     )
     return entry
 

@@ -182,6 +182,7 @@ SCORING = Pipeline(
                 "holdout_share",
                 "explore_share",
                 "seed",
+                "lookup_runs_kept",
             ),
         ),
     ),

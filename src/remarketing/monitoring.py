@@ -21,6 +21,7 @@ import pandas as pd
 
 from remarketing.contact_file import unescape
 from remarketing.errors import DataValidationError, NotFoundError, PreconditionFailed, RemarketingError
+from remarketing.personal_data import pseudonyms
 from remarketing.ports import ExperimentLog, Registry, Tracker
 from remarketing.runs import RunRecord, RunStore
 from remarketing.step import RecordChange, StepContext, StepResult
@@ -481,17 +482,20 @@ def trainable(rows: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, int]:
 def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[str, Any]) -> StepResult:
     """Add the labelled rows to the dataset's history as a new immutable version
     (``history/<dataset>/<version>/``: ``part.csv`` and ``manifest.json`` listing every part with its sha256
-    and where it came from). The same outcomes again add nothing."""
+    and where it came from), each customer's id as its pseudonym. The same outcomes again add nothing."""
     storage, spec = ctx.storage, ctx.spec
     record = RunStore(storage, ctx.settings.artifacts_root).get(scoring["run_id"])
     root = history_root(ctx.settings, ctx.dataset)
     origin = {"outcomes_sha256": ctx.run.source.sha256, "scoring_run": record.run_id}
+    pseudonymous = pseudonyms(ctx.settings.whole)
     for _attempt in range(5):
         versions = history_versions(storage, root)
         for version in versions:
             if any(p.get("from") == origin for p in version["parts"]):
                 return _history_result(version["version"], added=False)
         rows, left_out = trainable(labelled_rows(storage, spec, record, outcomes), spec)
+        # the history keeps customers by pseudonym (training never reads the id; the count-once rule does)
+        rows[spec.id_column] = rows[spec.id_column].map(pseudonymous.of)
         known = _already_in(storage, spec, versions[-1] if versions else None, record.run_id)
         repeated = int(rows[spec.id_column].isin(known).sum())
         rows = rows[~rows[spec.id_column].isin(known)]  # a customer's outcome of a week counts once
@@ -519,7 +523,7 @@ def extend_history(ctx: StepContext, *, outcomes: pd.DataFrame, scoring: dict[st
 
 
 def _already_in(storage: Storage, spec: Any, version: dict[str, Any] | None, scoring_run: str) -> set[str]:
-    """The ids of this scoring run's customers whose outcomes an earlier file already added."""
+    """The ids (pseudonyms) of this scoring run's customers whose outcomes an earlier file already added."""
     ids: set[str] = set()
     for part in (version or {}).get("parts", []):
         if (part.get("from") or {}).get("scoring_run") == scoring_run:

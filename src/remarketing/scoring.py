@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -465,9 +466,15 @@ def publish(
     }
     experiment = contact_file.experiment_summary(arms, ranked)
     out = join(s.artifacts_root, "output", ctx.run_id)
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=1) as uploads:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ThreadPoolExecutor(max_workers=1) as uploads,
+        _lookup_writer(ctx, model) as lookup,  # its run commits after predictions.csv is uploaded
+    ):
         local = Path(tmp)
-        features_drift = _write_contributions(spec, meta, rows, scored, local / "contributions.parquet")
+        features_drift = _write_contributions(
+            spec, meta, rows, scored, local / "contributions.parquet", ranked, lookup
+        )
         # uploaded while predictions.csv is written (predictions.csv itself still goes last)
         contributions = uploads.submit(
             storage.upload_file,
@@ -610,10 +617,37 @@ def _manifest(
     }
 
 
+def _lookup_writer(ctx: StepContext, model: ModelRef) -> Any:
+    """The run's rows of the customer lookup table (remarketing.customer_lookup): SQLite in the state
+    folder; in the cloud none yet (the table there would be Cloud SQL), so nothing is written."""
+    from contextlib import nullcontext
+
+    from remarketing.customer_lookup import LookupWriter
+
+    s = ctx.settings
+    if s.mode != "local":
+        return nullcontext(None)
+    return LookupWriter(
+        s.lookup_path,
+        dataset=ctx.dataset,
+        run_id=ctx.run_id,
+        scored_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_version=str(model.version),
+        keep_runs=s.lookup_runs_kept,
+    )
+
+
 def _write_contributions(
-    spec: DatasetSpec, meta: dict[str, Any], rows: Chunks, scored: Chunks | MergedChunks, path: Path
+    spec: DatasetSpec,
+    meta: dict[str, Any],
+    rows: Chunks,
+    scored: Chunks | MergedChunks,
+    path: Path,
+    ranked: contact_file.Ranking,
+    lookup: Any,
 ) -> dict[str, Any]:
-    """Stream every chunk's contributions into one parquet file and count the drift on the way."""
+    """Stream every chunk's contributions into one parquet file and the lookup table, and count the
+    drift on the way."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -621,15 +655,29 @@ def _write_contributions(
 
     drift = DriftCounter(meta.get("training_profile", {}))
     skip = ["probability", *REASON_PARTS]
-    writer = None
+    writer, start = None, 0
     for features, result in zip(rows.frames(columns=spec.feature_names), scored.frames(), strict=True):
         drift.add(features)
         table = pa.Table.from_pandas(result.drop(columns=skip), preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
+        if lookup is not None:
+            end = start + len(result)
+            lookup.add(_lookup_rows(spec, features, result, ranked.plan.iloc[start:end]))
+            start = end
     if writer:
         writer.close()
     return drift.summary()
+
+
+def _lookup_rows(spec: DatasetSpec, features: pd.DataFrame, result: pd.DataFrame, plan: pd.DataFrame) -> Any:
+    """A chunk's rows of the lookup table: its predictions.csv rows (worded reasons, rank, group), the
+    base value, every contribution and the customer's own values."""
+    values = features.reset_index(drop=True).add_prefix("value_")
+    extra = result[["base_value", *(c for c in result.columns if c.startswith("shap_"))]].reset_index(
+        drop=True
+    )
+    return pd.concat([contact_file.rows_of(spec, result, plan), extra, values], axis=1)
 
 
 def _content_type(name: str) -> str:

@@ -119,16 +119,21 @@ def scored(trained, stack: Settings, client: TestClient, bank_bytes: bytes) -> S
 
     def post(i: int) -> None:
         barrier.wait()
-        answers[i] = client.post(
-            "/uploads", files={"file": ("weekly-same.csv", data, "text/csv")}, data={"budget": "25"}
-        )
+        try:
+            answers[i] = client.post(
+                "/uploads", files={"file": ("weekly-same.csv", data, "text/csv")}, data={"budget": "25"}
+            )
+        except Exception as exc:  # shown by the assertion below, not lost in the thread
+            answers[i] = exc
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    assert [getattr(a, "status_code", None) for a in answers] == [202, 202], [
+        getattr(a, "text", repr(a)) for a in answers
+    ]
     uploads = [a.json() for a in answers]
     for up in uploads:
         bucket, name = up["object"].removeprefix("gs://").split("/", 1)

@@ -463,7 +463,7 @@ def test_the_schedules_turn_takes_the_key_or_the_schedulers_token(app, client, a
     finally:
         app.dependency_overrides[deps.get_settings] = built
     assert forged.status_code == 401
-    assert "neither the API key nor an ID token of sched@p.iam.gserviceaccount.com" in forged.json()["detail"]
+    assert "neither a key nor an ID token of sched@p.iam.gserviceaccount.com" in forged.json()["detail"]
 
 
 def test_cloud_schedulers_id_token_is_taken_in_place_of_the_key(app, anonymous, settings, monkeypatch):

@@ -156,6 +156,24 @@ def test_explain_shows_the_waterfall_and_plain_reasons(page, scored):
     assert any(m.label == "Rank" and m.value == "1" for m in at.metric)
 
 
+def test_explain_looks_a_customer_up_by_id_with_the_scores_before(page, scored, client):
+    run_id = scored.uploads[0]["run_id"]
+    customer_id = str(
+        client.get(f"/runs/{run_id}/predictions", params={"limit": 1}).json()["rows"][0]["customer_id"]
+    )
+    at = page("pages/4_Explain.py")
+    at.query_params["lookup"] = "1"
+    at.query_params["customer_id"] = customer_id
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key="mode").value.startswith("a customer by id")
+    assert any(m.label == "Probability of subscribing to a term deposit" for m in at.metric)
+    assert any("Latest: scoring run" in c.value for c in at.caption)
+    assert "Scores before" in [h.value for h in at.subheader]  # the other run of the same file
+    at.text_input(key="lookup_id").set_value("nobody-at-all").run()
+    assert any("scored customer 'nobody-at-all'" in e.value for e in at.error), [e.value for e in at.error]
+
+
 @pytest.fixture
 def registry_down_api(stack, tmp_path):
     """The API as `remarketing up` starts it, on the stack's storage, with a registry that does not answer."""

@@ -88,7 +88,12 @@ def test_outcomes_are_measured_against_the_promise(week, stack):
     assert parts[0]["from"] == {"training_file": True} and parts[-1]["rows"] == len(later)
     assert parts[-1]["from"] == {"outcomes_sha256": out["source"]["sha256"], "scoring_run": scored["run_id"]}
     rows = pd.read_csv(io.StringIO(storage.read_text(parts[-1]["uri"])), sep=";")
-    assert set(rows["customer_id"]) == set(later["customer_id"]) and set(rows["y"]) <= {"yes", "no"}
+    # each customer by pseudonym (no raw id in the history), the one the deployment's key gives
+    from remarketing.personal_data import pseudonyms
+
+    named = pseudonyms(stack)
+    assert set(rows["customer_id"]) == {named.of(str(i)) for i in later["customer_id"]}
+    assert set(rows["y"]) <= {"yes", "no"}
 
 
 def test_the_same_outcomes_again_grow_the_history_once(week, stack):

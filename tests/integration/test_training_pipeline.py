@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import pandas as pd
@@ -131,13 +132,20 @@ def test_promote_and_rollback_move_the_alias_and_keep_every_version(trained, sta
     assert [v["version"] for v in listed.json["versions"]] == versions_before
     # both changes by hand are in the record of decisions, newest first
     from remarketing import decisions
+    from remarketing.audit import AuditLog
     from remarketing.storage import Storage
 
+    by = f"cli:{getpass.getuser()}"
     recorded = decisions.listed(Storage(stack), stack.artifacts_root, "bank-marketing")[:2]
     assert [(d["action"], d["version"], d["previous"], d["by"]) for d in recorded] == [
-        ("rolled-back", champion, challenger, "cli (by hand)"),
-        ("promoted", challenger, champion, "cli (by hand)"),
+        ("rolled-back", champion, challenger, by),
+        ("promoted", challenger, champion, by),
     ]
+    # ... and in the audit trail, by the same principal, the chain whole
+    audit = AuditLog(Storage(stack), stack.artifacts_root)
+    trail = [(r["action"], r["what"]["version"]) for r in audit.show(who=by, limit=2)]
+    assert trail == [("rolled-back", champion), ("promoted", challenger)]
+    assert audit.verify().ok
 
 
 def _bad_files(sample: bytes) -> dict[str, tuple[bytes, str]]:

@@ -14,32 +14,51 @@ st.set_page_config(page_title="Explain · Remarketing", page_icon="🔎", layout
 st.title("Why this customer?")
 api = ApiClient()
 
-runs = ui.or_stop(lambda: api.runs(kind="scoring", status="success"))
-if not runs:
-    st.info("No scored file yet: score one on the Upload page first.")
-    st.stop()
-ids = [r["run_id"] for r in runs]
-asked_run = st.query_params.get("run_id")
-run_id = st.selectbox(
-    "Scoring run",
-    ids,
-    index=ids.index(asked_run) if asked_run in ids else 0,
-    format_func=lambda i: ui.run_label(next(r for r in runs if r["run_id"] == i)),
-    key="run",
-)
-top = ui.or_stop(lambda: api.predictions(run_id, limit=200))
-customers = [str(r["customer_id"]) for r in top["rows"]]
-left, right = st.columns(2)
-picked = left.selectbox(
-    f"Customer (the top {len(customers)} of {top['total']:,}, by rank)", customers, key="customer"
-)
-typed = right.text_input("or any customer id", value=st.query_params.get("customer_id", ""), key="typed")
-customer = unescape((typed or picked or "").strip())  # the scored file escapes formula-like ids
+by_id = st.radio(
+    "Look up",
+    ["a customer of one scoring run", "a customer by id: the latest score and the ones before"],
+    horizontal=True,
+    key="mode",
+    index=1 if st.query_params.get("lookup") else 0,
+).startswith("a customer by id")
+history: list = []
+if by_id:
+    left, right = st.columns([1, 2])
+    dataset = left.selectbox("Dataset", available(), key="lookup_dataset")
+    typed = right.text_input("Customer id", value=st.query_params.get("customer_id", ""), key="lookup_id")
+    if not typed.strip():
+        st.info("Type a customer id: its latest score, reasons and contributions come from the lookup table.")
+        st.stop()
+    explanation = ui.or_stop(lambda: api.customer(typed.strip(), dataset))
+    history = explanation["history"]
+    meaning = load_spec(dataset).target.meaning
+    st.caption(f"Latest: scoring run {explanation['run_id']}, scored {explanation['scored_at']}.")
+else:
+    runs = ui.or_stop(lambda: api.runs(kind="scoring", status="success"))
+    if not runs:
+        st.info("No scored file yet: score one on the Upload page first.")
+        st.stop()
+    ids = [r["run_id"] for r in runs]
+    asked_run = st.query_params.get("run_id")
+    run_id = st.selectbox(
+        "Scoring run",
+        ids,
+        index=ids.index(asked_run) if asked_run in ids else 0,
+        format_func=lambda i: ui.run_label(next(r for r in runs if r["run_id"] == i)),
+        key="run",
+    )
+    top = ui.or_stop(lambda: api.predictions(run_id, limit=200))
+    customers = [str(r["customer_id"]) for r in top["rows"]]
+    left, right = st.columns(2)
+    picked = left.selectbox(
+        f"Customer (the top {len(customers)} of {top['total']:,}, by rank)", customers, key="customer"
+    )
+    typed = right.text_input("or any customer id", value=st.query_params.get("customer_id", ""), key="typed")
+    customer = unescape((typed or picked or "").strip())  # the scored file escapes formula-like ids
+    explanation = ui.or_stop(lambda: api.explanation(run_id, customer))
+    meaning = next((r.get("dataset") for r in runs if r["run_id"] == run_id), None)
+    meaning = load_spec(meaning).target.meaning if meaning in available() else "converting"
 
-explanation = ui.or_stop(lambda: api.explanation(run_id, customer))
-
-meaning = next((r.get("dataset") for r in runs if r["run_id"] == run_id), None)
-meaning = load_spec(meaning).target.meaning if meaning in available() else "converting"
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
@@ -69,3 +88,10 @@ with st.expander("Every contribution"):
     ).sort_values("contribution (log-odds)", key=abs, ascending=False)
     st.dataframe(frame, hide_index=True, width="stretch")
     st.caption(f"Base value {explanation['base_value']:.3f}; {explanation['units']}.")
+if history:
+    st.subheader("Scores before")
+    st.dataframe(
+        pd.DataFrame(history)[["scored_at", "run_id", "probability", "rank", "group", "model_version"]],
+        hide_index=True,
+        width="stretch",
+    )

@@ -1,0 +1,185 @@
+"""Roles instead of one key, and the audit trail, on the real stack: every route declares its role; a
+viewer, an analyst and a revoked key get what their role allows (401/403 otherwise), and every refusal,
+upload, download and lookup is a record of the hash-chained trail, with the customer pseudonymised."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from frontend.api.audit_trail import AUDITED
+from remarketing.access import AccessBook
+from remarketing.audit import AuditLog
+from remarketing.personal_data import pseudonyms
+from remarketing.secrets import api_key
+from remarketing.storage import Storage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def book(stack) -> AccessBook:
+    return AccessBook(Storage(stack), stack.artifacts_root, api_key(stack))
+
+
+@pytest.fixture(scope="module")
+def audit(stack) -> AuditLog:
+    return AuditLog(Storage(stack), stack.artifacts_root)
+
+
+def as_key(app, key: str) -> TestClient:
+    return TestClient(app, headers={"X-API-Key": key})
+
+
+def role_of(route: APIRoute) -> list[str]:
+    names = [d.call.__name__ for d in route.dependant.dependencies if d.call is not None]
+    return [n for n in names if n.startswith("require")]
+
+
+def test_every_route_but_the_public_ones_declares_one_role():
+    from frontend.api import operations
+    from frontend.api.main import _router
+
+    routes = [r for r in [*_router().routes, *operations.router.routes] if isinstance(r, APIRoute)]
+    assert len(routes) > 15
+    undeclared = [r.path for r in routes if len(role_of(r)) != 1]
+    assert undeclared == []
+    roles = {(sorted(r.methods)[0], r.path): role_of(r)[0] for r in routes}
+    assert roles[("GET", "/runs")] == "requires_viewer"
+    assert roles[("GET", "/runs/{run_id}/predictions")] == "requires_analyst"
+    assert roles[("GET", "/customers/{customer_id}")] == "requires_analyst"
+    assert roles[("POST", "/uploads")] == "requires_analyst"
+    assert roles[("POST", "/experiments")] == "requires_admin"
+    assert roles[("POST", "/retraining")] == "require_admin_or_scheduler"
+    # every audited route exists (a renamed route would silently stop being audited)
+    declared = {(m, r.path) for r in routes for m in r.methods} | {("GET", "/download")}
+    assert set(AUDITED) <= declared
+
+
+def test_a_viewer_sees_runs_and_models_but_no_customer(app, book, audit, scored, stack):
+    viewer = as_key(app, book.create("viewer-vera", "viewer"))
+    run_id = scored.uploads[0]["run_id"]
+    assert viewer.get("/runs").status_code == 200
+    assert viewer.get("/models").status_code == 200
+    run = viewer.get(f"/runs/{run_id}").json()
+    assert run["status"] == "success" and run["predictions URL"] is None
+    assert "analyst role" in run["predictions_url_withheld"]
+    for path in (f"/runs/{run_id}/predictions", "/customers/C036168", f"/runs/{run_id}/explanations"):
+        refused = viewer.get(path, params={"customer_id": "C036168"})
+        assert refused.status_code == 403, path
+        assert refused.json()["detail"] == "'viewer-vera' is a viewer: this needs the analyst role"
+    assert viewer.post("/experiments", json={"challenger": "1"}).status_code == 403
+    records = audit.show(who="viewer-vera")
+    assert [r["result"] for r in records] == ["403 refused: role"] * 4
+    lookup = next(r for r in records if r["action"] == "customer-lookup")
+    assert lookup["customer"] == pseudonyms(stack).of("C036168") and lookup["role"] == "viewer"
+    assert "C036168" not in json.dumps(records)  # the id itself is never in the trail
+
+
+def test_an_analyst_may_list_and_look_up_but_not_run_experiments(app, book, audit, scored):
+    analyst = as_key(app, book.create("analyst-ana", "analyst"))
+    run_id = scored.uploads[0]["run_id"]
+    assert analyst.get(f"/runs/{run_id}").json()["predictions URL"].startswith("http")
+    listed = analyst.get(f"/runs/{run_id}/predictions", params={"limit": 3})
+    assert listed.status_code == 200
+    assert analyst.post("/experiments", json={"challenger": "1"}).status_code == 403
+    seen = audit.show(who="analyst-ana", action="contact-list-view")
+    assert seen[0]["what"] == {"run_id": run_id, "limit": "3"} and seen[0]["result"] == "200"
+
+
+def test_a_revoked_or_unknown_key_is_401_and_audited(app, book, audit, anonymous):
+    key = book.create("leaver-leo", "analyst")
+    assert as_key(app, key).get("/runs").status_code == 200
+    book.revoke("leaver-leo")
+    refused = as_key(app, key).get("/runs")
+    assert refused.status_code == 401 and refused.json()["detail"] == "the key of 'leaver-leo' was revoked"
+    assert audit.show(who="leaver-leo")[0]["result"] == "401 refused: not authenticated"
+    assert anonymous.get("/models").status_code == 401
+    last = audit.show(limit=1)[0]
+    assert (last["who"], last["action"]) == ("anonymous", "request GET /models")
+    assert as_key(app, "rmk_made-up").get("/runs").status_code == 401
+    assert audit.show(limit=1)[0]["who"].startswith("unknown key sha256:")
+
+
+def test_keys_are_stored_hashed_and_names_are_checked(book, stack):
+    key = book.create("hashed-hal", "viewer")
+    stored = Storage(stack).read_text(book.uri)
+    assert key not in stored and json.loads(stored)["principals"]["hashed-hal"]["role"] == "viewer"
+    from remarketing.errors import Conflict, ParameterError
+
+    with pytest.raises(Conflict, match="exists"):
+        book.create("hashed-hal", "viewer")
+    with pytest.raises(ParameterError) as bad:
+        book.create("operator", "boss")
+    assert len(bad.value.problems) == 2
+
+
+def test_uploads_and_downloads_are_in_the_trail_and_the_chain_is_whole(
+    scored, audit, stack, anonymous, client
+):
+    uploads = audit.show(action="upload")
+    assert {r["what"]["run_id"] for r in uploads} >= {u["run_id"] for u in scored.uploads}
+    assert all(r["who"] == "operator" and r["result"] == "202" for r in uploads)
+    url = client.get(f"/runs/{scored.uploads[0]['run_id']}").json()["predictions URL"]
+    assert anonymous.get(url).status_code == 200
+    download = audit.show(action="download", limit=1)[0]
+    assert download["who"] == "signed link" and download["result"] == "200"
+    assert "signature" not in download["what"] and download["what"]["uri"].endswith("predictions.csv")
+    verdict = audit.verify()
+    assert verdict.ok and verdict.records >= len(uploads) + 1
+
+
+def test_a_customer_is_looked_up_by_id_with_the_latest_score_and_the_ones_before(
+    scored, client, audit, stack
+):
+    """The lookup table the two scoring runs' publish steps wrote: the newer run's row equals the
+    customer's row of that run's predictions.csv and explanation; the older run is the history."""
+    first, second = sorted(scored.records, key=lambda r: r.updated)
+    listed = client.get(f"/runs/{second.run_id}/predictions", params={"limit": 1})
+    assert listed.status_code == 200, listed.text
+    shown = listed.json()["rows"][0]
+    customer_id = str(shown["customer_id"])
+    found = client.get(f"/customers/{customer_id}")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert (body["run_id"], body["customer_id"]) == (second.run_id, customer_id)
+    explained = client.get(f"/runs/{second.run_id}/explanations", params={"customer_id": customer_id}).json()
+    for key in ("rank", "group", "reasons", "model_version"):
+        assert body[key] == explained[key], key
+    # the lookup keeps the values typed (the explanation reads them from the uploaded CSV's text)
+    assert {f: str(v) for f, v in body["values"].items()} == {
+        f: str(float(v)) if isinstance(body["values"][f], float) else v
+        for f, v in explained["values"].items()
+    }
+    assert body["probability"] == pytest.approx(explained["probability"], abs=5e-5)  # the CSV's 4 digits
+    assert body["contributions"] == pytest.approx(explained["contributions"])
+    assert body["base_value"] == pytest.approx(explained["base_value"])
+    assert [h["run_id"] for h in body["history"]] == [first.run_id]
+    record = audit.show(action="customer-lookup", limit=1)[0]
+    assert record["customer"] == pseudonyms(stack).of(customer_id) and record["result"] == "200"
+
+
+def test_a_formula_like_id_is_found_as_it_was_uploaded(scored, client):
+    from urllib.parse import quote
+
+    found = client.get(f"/customers/{quote('=HYPERLINK(A1)', safe='')}")
+    assert found.status_code == 200 and found.json()["customer_id"] == "=HYPERLINK(A1)"
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "status"),
+    [
+        ("x' OR '1'='1", 404),
+        ("C1; DROP TABLE scores; --", 404),
+        ("..%2F..%2Fsecrets%2Fapi-key", 404),
+        ("..", 404),
+        ("C" * 10_000, 422),
+    ],
+)
+def test_a_hostile_customer_id_is_404_or_422_never_a_500(scored, client, customer_id, status):
+    answer = client.get(f"/customers/{customer_id}")
+    assert answer.status_code == status, answer.text
+    assert client.get(f"/customers/{scored.records[0].source.sha256[:8]}").status_code == 404
