@@ -1,9 +1,9 @@
 """Which requests the audit trail records (``remarketing.audit``), declared once, and the record of one.
 
 A request is audited when its route is in :data:`AUDITED` (what touches customers' data or changes who
-serves), and every refused request (401, 403) whatever its route. The record is appended before the
-answer leaves: an answer whose record could not be written is not sent (503 naming the audit trail),
-except a refusal, which releases nothing (it is logged as not recorded).
+serves), and every refused request (401, 403) whatever its route. The record is queued as the answer
+leaves and written in order by the API's shipper (``remarketing.audit.AuditShipper``); while the trail
+cannot be written, audited answers are withheld (503 naming it), except refusals, which release nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
-from remarketing.audit import AuditLog
+from remarketing.audit import AuditShipper
 from remarketing.personal_data import Pseudonyms
 
 AUDITED: dict[tuple[str, str], str] = {
@@ -39,14 +39,14 @@ def action_of(request: Request, status: int) -> str | None:
     return action
 
 
-def append(audit: AuditLog, pseudonyms: Pseudonyms, request: Request, action: str, status: int) -> None:
+def append(audit: AuditShipper, pseudonyms: Pseudonyms, request: Request, action: str, status: int) -> None:
     params: dict[str, Any] = {**request.query_params, **request.path_params}
     customer = params.get("customer_id")
     what = {k: v for k, v in params.items() if k not in WITHHELD}
     what.update(getattr(request.state, "audit", {}))  # what the route adds (an upload's run id)
     principal = getattr(request.state, "principal", None)
     anonymous = "signed link" if action == "download" else "anonymous"
-    audit.append(
+    audit.append_soon(
         who=principal.name if principal else anonymous,
         role=(principal.role or None) if principal else None,
         action=action,

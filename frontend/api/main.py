@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -38,7 +40,7 @@ from frontend.api.deps import (
 from frontend.api.metrics import Metrics
 from remarketing import uploads
 from remarketing.access import allows
-from remarketing.audit import AuditLog
+from remarketing.audit import AuditLog, AuditShipper
 from remarketing.errors import (
     Conflict,
     DataValidationError,
@@ -549,7 +551,13 @@ def _dataset(settings: Settings, dataset: str | None) -> str:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.audit.settle(timeout=10)  # a clean stop writes the queued audit records first
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Remarketing API",
         version=importlib.metadata.version("remarketing"),
         description=(
@@ -561,6 +569,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     built = settings or Settings()  # built once, at the edge
     app.dependency_overrides[get_settings] = lambda: built
     app.state.metrics = Metrics()
+    app.state.audit = AuditShipper(AuditLog(Storage(built), built.artifacts_root))
+    app.state.pseudonyms = pseudonyms(built)
     guard = built.max_upload_bytes + CHUNK
 
     @app.exception_handler(RemarketingError)
@@ -577,28 +587,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def audit_trail(request: Request, call_next: Any) -> Response:
-        """The audited request's record, appended before its answer leaves (frontend.api.audit_trail)."""
-        from starlette.concurrency import run_in_threadpool
-
+        """The audited request's record, queued for the audit trail (frontend.api.audit_trail)."""
         response = await call_next(request)
         action = audited.action_of(request, response.status_code)
         if action is None:
             return response
-        if not hasattr(app.state, "audit"):
-            app.state.audit = AuditLog(Storage(built), built.artifacts_root)
-            app.state.pseudonyms = pseudonyms(built)
-        try:
-            await run_in_threadpool(
-                audited.append, app.state.audit, app.state.pseudonyms, request, action, response.status_code
-            )
-        except RemarketingError as exc:
-            log.error("audit trail: %s %s not recorded: %s", request.method, request.url.path, exc)
-            if response.status_code in audited.REFUSED:  # a refusal releases nothing: still said
-                return response
-            return JSONResponse(
-                {"detail": f"the audit trail could not record this request, so it is not answered: {exc}"},
+        shipper: AuditShipper = app.state.audit
+        failing = shipper.failing
+        if failing and response.status_code not in audited.REFUSED:  # a refusal releases nothing
+            response = JSONResponse(
+                {"detail": f"the audit trail cannot be written ({failing}), so this is not answered"},
                 status_code=503,
             )
+        audited.append(shipper, app.state.pseudonyms, request, action, response.status_code)
         return response
 
     @app.middleware("http")

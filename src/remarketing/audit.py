@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +34,7 @@ from typing import Any
 from remarketing.errors import Conflict, ParameterError, PreconditionFailed
 from remarketing.storage import ObjectNotFound, Storage, join
 
+log = logging.getLogger(__name__)
 ZERO_HASH = "0" * 64  # the ``prev`` of record 1
 MAX_ATTEMPTS = 1000  # record slots an append tries (each lost one is a record someone else wrote)
 _RECORD_NAME = re.compile(r"^(\d{12})\.json$")
@@ -68,6 +72,8 @@ class AuditLog:
         self._records_prefix = join(self.root, "records")
         self._head_uri = join(self.root, "head.json")
         self._lock = threading.Lock()  # threads of one process take turns instead of losing races
+        self._known: tuple[int, str] | None = None  # the last record this writer wrote or followed
+        self._head_written: tuple[int, int] | None = None  # (seq, generation) of this writer's last head
 
     # --- addresses and reads -------------------------------------------------------------------
     def _record_uri(self, seq: int) -> str:
@@ -128,8 +134,11 @@ class AuditLog:
         what: dict[str, Any] | None = None,
         customer: str | None = None,
         role: str | None = None,
+        at: str | None = None,
+        move_head: bool = True,
     ) -> dict[str, Any]:
         """Record one event at the end of the log; returns the record as written (with seq and hash).
+        ``at``: when it happened (default: now); ``move_head=False`` leaves the head to :meth:`move_head`.
 
         ``customer`` must already be hashed. Safe against other writers (threads, processes, machines):
         a slot someone else took is skipped, following their record's hash."""
@@ -142,9 +151,9 @@ class AuditLog:
             raise ParameterError(problems)
         # What is stored is what JSON keeps (tuples become lists, keys strings): hash that, return that.
         details = json.loads(json.dumps(what or {}, default=str))
-        at = datetime.now(UTC).isoformat(timespec="seconds")
+        at = at or datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
-            seq, prev = self._end()
+            seq, prev = self._known or self._end()
             for _ in range(MAX_ATTEMPTS):
                 seq += 1
                 record: dict[str, Any] = {
@@ -174,7 +183,9 @@ class AuditLog:
                     except ObjectNotFound:
                         seq -= 1  # gone since (removed by hand?): try the slot again
                     continue
-                self._advance_head(seq, record["hash"])
+                self._known = (seq, record["hash"])
+                if move_head:
+                    self._advance_head(seq, record["hash"])
                 return record
         raise PreconditionFailed(
             f"could not append to the audit log at {self.root}: other writers took {MAX_ATTEMPTS} slots in "
@@ -183,21 +194,33 @@ class AuditLog:
 
     def _advance_head(self, seq: int, digest: str) -> None:
         """Move the head to ``seq`` by compare-and-swap, only ever forward. Best effort: the record is
-        written already, and a lagging head only costs the next append a skipped slot."""
+        written already, and a lagging head only costs the next append a skipped slot. The head this
+        writer wrote last is tried first, without reading it."""
+        written_seq, generation = self._head_written or (0, None)
+        if seq <= written_seq:
+            return
         for _ in range(MAX_ATTEMPTS):
-            head, generation = self._read_head()
-            if head is not None and head[0] >= seq:
-                return
+            if generation is None:
+                head, generation = self._read_head()
+                if head is not None and head[0] >= seq:
+                    return
             try:
-                self.storage.write_text(
+                written = self.storage.write_text(
                     self._head_uri,
                     json.dumps({"seq": seq, "hash": digest}),
                     if_generation_match=generation,
                     content_type="application/json",
                 )
             except PreconditionFailed:
-                continue  # the head moved: look again
+                generation = None  # the head moved: look again
+                continue
+            self._head_written = (seq, written)
             return
+
+    def move_head(self) -> None:
+        """The head to the last record this writer wrote (after appends with ``move_head=False``)."""
+        if self._known is not None:
+            self._advance_head(*self._known)
 
     # --- reading -------------------------------------------------------------------------------
     def records(self) -> Iterator[dict[str, Any]]:
@@ -319,3 +342,55 @@ def _problem(seq: int, raw: bytes, prev: str) -> str | None:
             return "record 1 does not start the chain (its prev hash is not 64 zeros)"
         return f"record {seq} does not follow record {seq - 1} (its prev hash is not record {seq - 1}'s hash)"
     return None
+
+
+class AuditShipper:
+    """Appends a long-lived process's records (the API's) in the order they were queued, in a thread of
+    its own, so that a request does not wait for the bucket's writes (a lookup answers in milliseconds;
+    a record to GCS takes tens). What it costs: records queued and not yet written when the process is
+    killed are lost (on a clean stop they are written first: :meth:`settle`). While writes fail, the
+    shipper says so (:attr:`failing`) and keeps the records to try again: the API then answers 503 rather
+    than release data it cannot record."""
+
+    def __init__(self, log: AuditLog, *, limit: int = 10_000, retry_seconds: float = 1.0) -> None:
+        self.log = log
+        self.retry_seconds = retry_seconds
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=limit)  # full: appenders wait
+        self.failing: str | None = None
+        threading.Thread(target=self._ship_forever, name="audit-shipper", daemon=True).start()
+
+    def append_soon(self, **fields: Any) -> None:
+        """Queue one record (the fields of :meth:`AuditLog.append`), timed now."""
+        fields.setdefault("at", datetime.now(UTC).isoformat(timespec="seconds"))
+        self._queue.put(fields)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued record is written (True), or ``timeout`` passes (False)."""
+        done = threading.Event()
+
+        def drained() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=drained, daemon=True).start()
+        return done.wait(timeout)
+
+    def _ship_forever(self) -> None:
+        while True:
+            fields = self._queue.get()
+            while True:
+                try:
+                    self.log.append(**fields, move_head=False)
+                except Exception as exc:  # storage down, refusing: said, and tried again
+                    self.failing = str(exc)
+                    log.error("audit trail: a record is not written yet (%s); trying again", exc)
+                    time.sleep(self.retry_seconds)
+                    continue
+                self.failing = None
+                break
+            if self._queue.empty():  # the head once the queue is drained: one write, not one per record
+                try:
+                    self.log.move_head()
+                except Exception:  # a hint: moved with the next batch
+                    log.warning("audit trail: the head was not moved", exc_info=True)
+            self._queue.task_done()

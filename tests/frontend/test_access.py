@@ -25,9 +25,24 @@ def book(stack) -> AccessBook:
     return AccessBook(Storage(stack), stack.artifacts_root, api_key(stack))
 
 
+class Trail:
+    """The audit trail as the tests read it: once the app's shipper has written what it queued."""
+
+    def __init__(self, app, log: AuditLog) -> None:
+        self.app, self.log = app, log
+
+    def show(self, **filters):
+        assert self.app.state.audit.settle()
+        return self.log.show(**filters)
+
+    def verify(self):
+        assert self.app.state.audit.settle()
+        return self.log.verify()
+
+
 @pytest.fixture(scope="module")
-def audit(stack) -> AuditLog:
-    return AuditLog(Storage(stack), stack.artifacts_root)
+def audit(stack, app) -> Trail:
+    return Trail(app, AuditLog(Storage(stack), stack.artifacts_root))
 
 
 def as_key(app, key: str) -> TestClient:

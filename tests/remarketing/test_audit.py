@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from remarketing import audit
-from remarketing.audit import ZERO_HASH, AuditLog, record_hash
-from remarketing.errors import Conflict, ParameterError
+from remarketing.audit import ZERO_HASH, AuditLog, AuditShipper, record_hash
+from remarketing.errors import Conflict, ParameterError, StorageError
 from remarketing.settings import Settings
-from remarketing.storage import Storage
+from remarketing.storage import Storage, join
 
 
 @pytest.fixture
@@ -362,3 +362,44 @@ def test_show_since(log):
     assert [r["seq"] for r in log.show(since=datetime(2026, 1, 2, tzinfo=UTC))] == [3, 2]
     assert [r["seq"] for r in log.show(since=datetime(2026, 1, 2))] == [3, 2]  # naive: UTC
     assert [r["seq"] for r in log.show(since=datetime.now(UTC) + timedelta(hours=1))] == []
+
+
+def test_a_shipper_writes_queued_records_in_order_and_the_chain_stays_whole(tmp_path):
+    storage = Storage(Settings(state_dir=tmp_path))
+    root = str(tmp_path / "artifacts")
+    shipper = AuditShipper(AuditLog(storage, root))
+    cli = AuditLog(storage, root)
+    for i in range(5):
+        shipper.append_soon(who="api", action="lookup", result="200", what={"i": i})
+    assert shipper.settle()
+    cli.append(who="cli", action="key-created", result="ok")  # another writer between two batches
+    shipper.append_soon(who="api", action="lookup", result="200", what={"i": 5})
+    assert shipper.settle() and shipper.failing is None
+    records = list(AuditLog(storage, root).records())
+    assert [r["what"].get("i") for r in records] == [0, 1, 2, 3, 4, None, 5]
+    assert json.loads(storage.read_text(join(root, "audit", "head.json")))["seq"] == 7
+    verdict = AuditLog(storage, root).verify()
+    assert verdict.ok and verdict.records == 7
+
+
+def test_a_shipper_that_cannot_write_says_so_and_keeps_the_record(tmp_path, monkeypatch):
+    storage = Storage(Settings(state_dir=tmp_path))
+    log = AuditLog(storage, str(tmp_path / "artifacts"))
+    written = threading.Event()
+    real = log.append
+    calls = []
+
+    def flaky(**fields):
+        calls.append(fields)
+        if len(calls) == 1:
+            raise StorageError("storage at there is unavailable")
+        record = real(**fields)
+        written.set()
+        return record
+
+    monkeypatch.setattr(log, "append", flaky)
+    shipper = AuditShipper(log, retry_seconds=0.01)
+    shipper.append_soon(who="api", action="download", result="200")
+    assert written.wait(10) and shipper.settle()
+    assert len(calls) == 2 and calls[0] == calls[1]  # the same record again, its time kept
+    assert shipper.failing is None and [r["action"] for r in log.records()] == ["download"]
