@@ -167,6 +167,9 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
         "landing_pipelines_history_create": ["input/"],
         "landing_api_history_create": ["input/"],
         "landing_api_input_read": ["input/"],
+        "artifacts_audit_create": ["audit/"],  # audit/records/ (the pattern reads the first folder)
+        "artifacts_audit_read": ["audit/"],
+        "artifacts_api_access_read": ["access/"],
     }
     # The named prefix sets of `local.prefix_expr` (a for expression: read from the source text).
     source = (TERRAFORM / "modules" / "storage" / "main.tf").read_text(encoding="utf-8")
@@ -179,6 +182,12 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
         granted = named[key.group(1)] if key else re.findall(r"objects}?/([\w-]+/)", expression)
         assert sorted(granted) == sorted(prefixes), (name, granted)
     assert grants["artifacts_serving_read"]["role"] == "roles/storage.objectViewer"
+    # the audit trail's records can be created and read, never replaced or deleted; only the head moves
+    assert grants["artifacts_audit_create"]["role"] == "roles/storage.objectCreator"
+    assert "/audit/records/" in grants["artifacts_audit_create"]["condition"][0]["expression"]
+    assert grants["artifacts_audit_read"]["role"] == "roles/storage.objectViewer"
+    head = grants["artifacts_audit_head"]["condition"][0]["expression"]
+    assert head.startswith("resource.name ==") and "/audit/head.json" in head
     assert grants["landing_api_weekly_create"]["role"] == "roles/storage.objectCreator"
 
 

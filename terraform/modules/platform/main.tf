@@ -113,11 +113,14 @@ module "secrets" {
   name         = var.name
   kms_key_name = var.kms_key_name
   labels       = local.labels
-  accessors = [
-    { secret = "api-key", label = "api", member = local.m.api },
-    { secret = "api-key", label = "app", member = local.m.app },
-    { secret = "mlflow-db", label = "mlflow", member = local.m.mlflow },
-  ]
+  # The API reads its key and the pseudonym key (the HMAC key of customer ids, docs/personal-data.md).
+  accessors = concat(
+    [for name in ["api-key", "pseudonym-key"] : { secret = name, label = "api", member = local.m.api }],
+    [
+      { secret = "api-key", label = "app", member = local.m.app },
+      { secret = "mlflow-db", label = "mlflow", member = local.m.mlflow },
+    ],
+  )
 
   depends_on = [module.apis]
 }
@@ -258,7 +261,8 @@ module "api" {
     REMARKETING_RETRAIN_SCHEDULE          = var.retrain_schedule
   })
   secret_environment = {
-    REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
+    REMARKETING_API_KEY         = module.secrets.secret_ids["api-key"]
+    REMARKETING_CUSTOMER_ID_KEY = module.secrets.secret_ids["pseudonym-key"]
   }
   # Managed Prometheus scrapes the API's /metrics through the Cloud Run collector sidecar (job "api").
   metrics_sidecar = {

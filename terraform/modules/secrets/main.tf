@@ -1,5 +1,7 @@
 # Secret Manager holds every credential; nothing secret is in code or in a variable default.
 #   api-key        REMARKETING_API_KEY of the API; the Streamlit app sends it. Generated here.
+#   pseudonym-key REMARKETING_CUSTOMER_ID_KEY: the HMAC key of customer pseudonyms (docs/personal-data.md);
+#                  rotated by adding a version (records made under the old key keep its key id).
 #   mlflow-db      the MLflow database user's password. Generated here, also set on the Cloud SQL user.
 #   grafana-admin  Grafana's admin password. Generated here; modules/observability copies it into the
 #                  Kubernetes Secret the Grafana chart reads (operators: `gcloud secrets versions access`).
@@ -10,6 +12,7 @@
 locals {
   secrets = {
     api-key       = "API key of the Remarketing API (REMARKETING_API_KEY)"
+    pseudonym-key = "HMAC key of customer pseudonyms (REMARKETING_CUSTOMER_ID_KEY)"
     mlflow-db     = "Password of the MLflow Cloud SQL user"
     grafana-admin = "Password of Grafana's admin user (the Managed Prometheus dashboards)"
   }

@@ -2,7 +2,7 @@
 #
 #   landing   (Eventarc triggers attached)  input/  weekly/
 #   artifacts (no trigger)                  model-output/<model>/<version>/  output/<run_id>/  runs/<run_id>.json
-#                                           mlflow/ (MLflow's artifact root)
+#                                           mlflow/ (MLflow's artifact root)  audit/  access/
 #
 # Least privilege inside a bucket: GCS IAM has no per-folder grant on a plain bucket, so object access is
 # granted with IAM conditions on the object name prefix:
@@ -301,6 +301,62 @@ resource "google_storage_bucket_iam_member" "artifacts_api_experiments" {
     title       = "experiments-decisions-prefixes"
     description = "experiments/ and decisions/"
     expression  = local.prefix_expr.api_write
+  }
+}
+
+# The audit trail (docs/personal-data.md): its records are created and read, never replaced or deleted
+# (objectCreator cannot overwrite an object, objectViewer cannot change one); the head, a hint of where
+# the trail ends, is updated in place. The API audits requests; the pipelines audit the gate's and the
+# experiments' promotions.
+resource "google_storage_bucket_iam_member" "artifacts_audit_create" {
+  for_each = toset(["api", "pipelines"])
+
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectCreator"
+  member = var.members[each.key]
+  condition {
+    title       = "audit-records-create"
+    description = "Create audit records under audit/records/ (never replace them)"
+    expression  = "resource.name.startsWith(\"${local.artifacts_objects}/audit/records/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "artifacts_audit_read" {
+  for_each = toset(["api", "pipelines"])
+
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = var.members[each.key]
+  condition {
+    title       = "audit-read"
+    description = "Read the audit trail (each record follows the one before)"
+    expression  = "resource.name.startsWith(\"${local.artifacts_objects}/audit/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "artifacts_audit_head" {
+  for_each = toset(["api", "pipelines"])
+
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = var.members[each.key]
+  condition {
+    title       = "audit-head"
+    description = "Move the audit trail's head (audit/head.json) forward"
+    expression  = "resource.name == \"${local.artifacts_objects}/audit/head.json\""
+  }
+}
+
+# api: read the access book (principals, roles, hashed keys); the operator's own account writes it
+# (`remarketing keys`), never the API.
+resource "google_storage_bucket_iam_member" "artifacts_api_access_read" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = var.members.api
+  condition {
+    title       = "access-book-read"
+    description = "Read access/principals.json"
+    expression  = "resource.name.startsWith(\"${local.artifacts_objects}/access/\")"
   }
 }
 
