@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from functools import cached_property
 
+from remarketing.errors import RemarketingError
 from remarketing.secrets import local_secret
 from remarketing.settings import Settings
 
@@ -33,4 +34,11 @@ class Pseudonyms:
 
 
 def pseudonyms(settings: Settings) -> Pseudonyms:
+    """The deployment's pseudonyms. In the cloud the key must be given: a key generated in a task's own
+    folder would name the same customer differently in every run."""
+    if settings.mode != "local" and not settings.customer_id_key:
+        raise RemarketingError(
+            "REMARKETING_CUSTOMER_ID_KEY is not set: in the cloud the pseudonym key comes from Secret "
+            "Manager (the pseudonym-key secret), so that a customer has one pseudonym in every part and run"
+        )
     return Pseudonyms(local_secret(settings, "customer-id.key", settings.customer_id_key).encode())

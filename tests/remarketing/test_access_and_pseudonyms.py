@@ -57,3 +57,13 @@ def test_a_pseudonym_is_keyed_stable_and_names_its_key(tmp_path):
     assert pseudonyms(settings).of("x") == pseudonyms(settings).of("x")  # the key is made once
     assert (tmp_path / "secrets" / "customer-id.key").stat().st_mode & 0o777 == 0o600
     assert pseudonyms(settings.model_copy(update={"customer_id_key": "set"})).key == b"set"
+
+
+def test_in_the_cloud_the_pseudonym_key_must_be_given(tmp_path):
+    from remarketing.errors import RemarketingError
+
+    cloud = Settings(state_dir=tmp_path, mode="gcp", tracking_uri="https://mlflow.example")
+    with pytest.raises(RemarketingError, match="REMARKETING_CUSTOMER_ID_KEY is not set"):
+        pseudonyms(cloud)
+    assert not (tmp_path / "secrets" / "customer-id.key").exists()
+    assert pseudonyms(cloud.model_copy(update={"customer_id_key": "from secret manager"})).key_id
