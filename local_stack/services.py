@@ -96,6 +96,7 @@ def api(settings: Settings) -> tuple[Service, list[str], dict[str, str]]:
         str(settings.api_port),
         "--log-level",
         "warning",
+        "--no-access-log",  # a request's path may hold a customer's id (the audit trail has who asked)
     ]
     return service, command, settings.to_env()
 

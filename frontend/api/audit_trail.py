@@ -2,8 +2,9 @@
 
 A request is audited when its route is in :data:`AUDITED` (what touches customers' data or changes who
 serves), and every refused request (401, 403) whatever its route. The record is queued as the answer
-leaves and written in order by the API's shipper (``remarketing.audit.AuditShipper``); while the trail
-cannot be written, audited answers are withheld (503 naming it), except refusals, which release nothing.
+leaves and written in order by the API's shipper (``remarketing.audit.AuditShipper``). While the trail
+cannot be written (or is far behind), every route that needs a key is answered 503 naming it, before
+its handler runs: nothing is done or released that could not be recorded.
 """
 
 from __future__ import annotations
@@ -27,30 +28,37 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/retraining"): "retraining",
 }
 REFUSED = {401: "refused: not authenticated", 403: "refused: role"}
-# Parameters that are never written as they are: the customer's id (pseudonymised) and the link's parts.
-WITHHELD = {"customer_id", "signature"}
+PUBLIC = {"/download", "/healthz", "/metrics", "/docs", "/openapi.json", "/redoc"}
+# The parameters written as they are (what anyone sends is not written at will): the API's own names.
+# The customer's id is written only as its pseudonym; the link's signature never.
+KEPT = {"run_id", "dataset", "limit", "contacted_only", "history", "dry_run", "kind", "status", "uri"}
+KEPT |= {"generation", "expires", "version", "name"}
 
 
 def action_of(request: Request, status: int) -> str | None:
+    """The audited action of a request that was answered ``status``, or None (not audited)."""
     route = request.scope.get("route")
-    action = AUDITED.get((request.method, getattr(route, "path", "")))
+    action = getattr(request.state, "audit_action", None)  # a route that audits an answer of its own
+    action = action or AUDITED.get((request.method, getattr(route, "path", "")))
     if action is None and status in REFUSED:
-        return f"request {request.method} {getattr(route, 'path', request.url.path)}"
+        return f"request {request.method} {getattr(route, 'path', 'unmatched')}"
     return action
 
 
 def append(audit: AuditShipper, pseudonyms: Pseudonyms, request: Request, action: str, status: int) -> None:
     params: dict[str, Any] = {**request.query_params, **request.path_params}
     customer = params.get("customer_id")
-    what = {k: v for k, v in params.items() if k not in WITHHELD}
+    what = {k: str(v)[:300] for k, v in params.items() if k in KEPT}
     what.update(getattr(request.state, "audit", {}))  # what the route adds (an upload's run id)
+    what["client"] = request.client.host if request.client else None
     principal = getattr(request.state, "principal", None)
     anonymous = "signed link" if action == "download" else "anonymous"
+    refused = "refused: signature" if action == "download" else REFUSED.get(status)
     audit.append_soon(
         who=principal.name if principal else anonymous,
         role=(principal.role or None) if principal else None,
         action=action,
         what=what,
         customer=pseudonyms.of(str(customer)) if customer else None,
-        result=f"{status} {REFUSED[status]}" if status in REFUSED else str(status),
+        result=f"{status} {refused}" if status in REFUSED and refused else str(status),
     )

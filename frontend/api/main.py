@@ -344,7 +344,10 @@ def _run_routes(api: APIRouter) -> None:
         for an analyst or admin only: the link opens the contact list) and ``details``: counts, model
         version, expected conversion rate and base rate, the error."""
         mint = allows(request.state.principal.role, "analyst")
-        return views.get_run(settings, storage, run_id, reconcile=reconcile, mint=mint)
+        view = views.get_run(settings, storage, run_id, reconcile=reconcile, mint=mint)
+        if view.get("predictions URL"):  # the link opens the contact list: who was given it is audited
+            request.state.audit_action = "predictions-link"
+        return view
 
     @api.get(
         "/runs/{run_id}/performance",
@@ -398,12 +401,13 @@ def _customer_routes(api: APIRouter) -> None:
     def get_customer(
         customer_id: Annotated[str, PathParam(min_length=1, max_length=200)],
         settings: SettingsDep,
+        storage: StorageDep,
         dataset: Annotated[str | None, Query(description="default from settings")] = None,
         history: Annotated[int, Query(ge=0, le=520, description="earlier scores to list")] = 12,
     ) -> dict[str, Any]:
         """From the lookup table every scoring run's publish step writes (``remarketing.customer_lookup``);
         404 for a customer no kept run scored."""
-        return views.customer(settings, _dataset(settings, dataset), customer_id, history=history)
+        return views.customer(settings, storage, _dataset(settings, dataset), customer_id, history=history)
 
 
 def _model_routes(api: APIRouter) -> None:
@@ -581,25 +585,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body = {"detail": "the file cannot be used", "problems": exc.problems}
         elif isinstance(exc, ParameterError):
             body = {"detail": "the parameters are invalid", "problems": exc.problems}
-        if code >= 500:
-            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        if code >= 500:  # the route's template: a path may hold a customer's id
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            log.warning("%s %s: %s", request.method, route, exc)
         return JSONResponse(body, status_code=code)
 
     @app.middleware("http")
     async def audit_trail(request: Request, call_next: Any) -> Response:
         """The audited request's record, queued for the audit trail (frontend.api.audit_trail)."""
-        response = await call_next(request)
-        action = audited.action_of(request, response.status_code)
-        if action is None:
-            return response
         shipper: AuditShipper = app.state.audit
-        failing = shipper.failing
-        if failing and response.status_code not in audited.REFUSED:  # a refusal releases nothing
-            response = JSONResponse(
-                {"detail": f"the audit trail cannot be written ({failing}), so this is not answered"},
+        trouble = shipper.trouble()
+        if trouble and request.url.path not in audited.PUBLIC:  # before the handler: nothing is done
+            return JSONResponse(
+                {"detail": f"the audit trail {trouble}, so the API answers nothing that needs a key"},
                 status_code=503,
             )
-        audited.append(shipper, app.state.pseudonyms, request, action, response.status_code)
+        response = await call_next(request)
+        action = audited.action_of(request, response.status_code)
+        if action is not None:
+            audited.append(shipper, app.state.pseudonyms, request, action, response.status_code)
         return response
 
     @app.middleware("http")

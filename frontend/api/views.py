@@ -360,9 +360,26 @@ def shap_importance(settings: Settings, registry: Any, dataset: str, version: st
     return {"version": version, "dataset": dataset, **json.loads(data)}
 
 
-def customer(settings: Settings, dataset: str, customer_id: str, *, history: int = 12) -> dict[str, Any]:
+_SUCCEEDED: set[str] = set()  # scoring runs known to have succeeded (a success never changes)
+
+
+def _succeeded(settings: Settings, storage: Storage, run_id: str) -> bool:
+    if run_id not in _SUCCEEDED:
+        try:
+            if RunStore(storage, settings.artifacts_root).get(run_id).status != "success":
+                return False
+        except NotFoundError:
+            return False
+        _SUCCEEDED.add(run_id)
+    return True
+
+
+def customer(
+    settings: Settings, storage: Storage, dataset: str, customer_id: str, *, history: int = 12
+) -> dict[str, Any]:
     """One customer from the lookup table: the latest score with its reasons, every contribution and the
-    customer's values (the explanation's shape), and the scores of the runs before."""
+    customer's values (the explanation's shape), and the scores of the runs before. Only runs that
+    succeeded count: a publish whose run then failed to finish leaves rows no one is shown."""
     from remarketing.customer_lookup import CustomerLookup
 
     if settings.mode != "local":
@@ -373,12 +390,14 @@ def customer(settings: Settings, dataset: str, customer_id: str, *, history: int
             reason="the cloud deployment has no lookup table yet",
         )
     with CustomerLookup(settings.lookup_path) as lookup:
-        latest = lookup.latest(dataset, customer_id)
+        runs = lookup.history(dataset, customer_id, limit=settings.lookup_runs_kept)
+        runs = [r for r in runs if _succeeded(settings, storage, r["run_id"])]
+        latest = lookup.of_run(dataset, customer_id, runs[0]["run_id"]) if runs else None
         if latest is None:
             raise NotFoundError(
                 f"no {dataset} scoring run kept in the lookup table scored customer {customer_id!r}"
             )
-        earlier = lookup.history(dataset, customer_id, limit=history + 1)[1:]
+        earlier = runs[1 : history + 1]
     detail = latest.pop("detail")
     reasons = [
         {

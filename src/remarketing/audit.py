@@ -9,8 +9,9 @@ fails if the object exists), and each record carries the hash of the one before 
 (its hash no longer matches its content), a deleted one (a gap in the sequence, or the log ends before
 the head says it does) or one slipped in out of order (its ``prev`` is not its predecessor's hash) is
 named by ``verify``. What the chain cannot show from inside the bucket is a wholesale rewrite of a record
-and every later one plus the head: in the cloud the bucket's retention policy (and object holds) make
-records undeletable and unchangeable for the retention period, which closes that gap.
+and every later one plus the head. In the cloud the writers may only create and read records (IAM:
+objectCreator cannot replace an object); a retention lock would close the gap for anyone else, but it
+needs a bucket of the trail's own (not built).
 
 ``audit/head.json`` holds the newest record's seq and hash so an append finds the end without listing;
 it is a hint, moved forward by compare-and-swap, and may lag (a writer that died between its record and
@@ -36,6 +37,7 @@ from remarketing.storage import ObjectNotFound, Storage, join
 
 log = logging.getLogger(__name__)
 ZERO_HASH = "0" * 64  # the ``prev`` of record 1
+HEAD_EVERY = 50  # records a busy shipper writes between two moves of the head
 MAX_ATTEMPTS = 1000  # record slots an append tries (each lost one is a record someone else wrote)
 _RECORD_NAME = re.compile(r"^(\d{12})\.json$")
 
@@ -346,8 +348,8 @@ def _problem(seq: int, raw: bytes, prev: str) -> str | None:
 
 class AuditShipper:
     """Appends a long-lived process's records (the API's) in the order they were queued, in a thread of
-    its own, so that a request does not wait for the bucket's writes (a lookup answers in milliseconds;
-    a record to GCS takes tens). What it costs: records queued and not yet written when the process is
+    its own, so that a request does not wait for the bucket's writes (a lookup answers in milliseconds, a
+    record's write takes longer). What it costs: records queued and not yet written when the process is
     killed are lost (on a clean stop they are written first: :meth:`settle`). While writes fail, the
     shipper says so (:attr:`failing`) and keeps the records to try again: the API then answers 503 rather
     than release data it cannot record."""
@@ -357,7 +359,16 @@ class AuditShipper:
         self.retry_seconds = retry_seconds
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=limit)  # full: appenders wait
         self.failing: str | None = None
+        self._shipped = 0
         threading.Thread(target=self._ship_forever, name="audit-shipper", daemon=True).start()
+
+    def trouble(self) -> str | None:
+        """Why the trail cannot take more now, in words (None when it can): the API then answers 503."""
+        if self.failing:
+            return f"cannot be written ({self.failing})"
+        if self._queue.qsize() >= self._queue.maxsize * 0.9:
+            return f"is behind ({self._queue.qsize():,} records not written yet)"
+        return None
 
     def append_soon(self, **fields: Any) -> None:
         """Queue one record (the fields of :meth:`AuditLog.append`), timed now."""
@@ -388,7 +399,10 @@ class AuditShipper:
                     continue
                 self.failing = None
                 break
-            if self._queue.empty():  # the head once the queue is drained: one write, not one per record
+            self._shipped += 1
+            # the head once the queue is drained (one write, not one per record), and every HEAD_EVERY
+            # records while it is not, so another writer (the CLI, a pipeline) finds the end near it
+            if self._queue.empty() or self._shipped % HEAD_EVERY == 0:
                 try:
                     self.log.move_head()
                 except Exception:  # a hint: moved with the next batch

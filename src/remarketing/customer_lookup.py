@@ -90,6 +90,9 @@ _LATEST = """SELECT r.run_id, r.scored_at, s.model_version, s.probability, s.ran
     FROM scores AS s CROSS JOIN runs AS r ON r.run_key = s.run_key
     WHERE s.customer_id = ? AND r.dataset = ?
     ORDER BY r.scored_us DESC, r.run_key DESC LIMIT 1"""
+_OF_RUN = """SELECT r.run_id, r.scored_at, s.model_version, s.probability, s.rank, s.grp, r.fields, s.detail
+    FROM scores AS s CROSS JOIN runs AS r ON r.run_key = s.run_key
+    WHERE s.customer_id = ? AND r.dataset = ? AND r.run_id = ?"""
 _HISTORY = """SELECT r.run_id, r.scored_at, s.model_version, s.probability, s.rank, s.grp
     FROM scores AS s CROSS JOIN runs AS r ON r.run_key = s.run_key
     WHERE s.customer_id = ? AND r.dataset = ?
@@ -353,7 +356,13 @@ class CustomerLookup:
 
     def latest(self, dataset: str, customer_id: str) -> dict[str, Any] | None:
         """The customer's row of the newest run of ``dataset`` that holds it, with its parsed ``detail``."""
-        rows = self._query(_LATEST, (customer_id, dataset))
+        return self._row(dataset, customer_id, self._query(_LATEST, (customer_id, dataset)))
+
+    def of_run(self, dataset: str, customer_id: str, run_id: str) -> dict[str, Any] | None:
+        """The customer's row of one run, with its parsed ``detail``."""
+        return self._row(dataset, customer_id, self._query(_OF_RUN, (customer_id, dataset, run_id)))
+
+    def _row(self, dataset: str, customer_id: str, rows: list[tuple[Any, ...]]) -> dict[str, Any] | None:
         if not rows:
             return None
         *scalars, fields, detail = rows[0]

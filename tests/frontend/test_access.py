@@ -102,7 +102,9 @@ def test_an_analyst_may_list_and_look_up_but_not_run_experiments(app, book, audi
     assert listed.status_code == 200
     assert analyst.post("/experiments", json={"challenger": "1"}).status_code == 403
     seen = audit.show(who="analyst-ana", action="contact-list-view")
-    assert seen[0]["what"] == {"run_id": run_id, "limit": "3"} and seen[0]["result"] == "200"
+    assert seen[0]["what"] == {"run_id": run_id, "limit": "3", "client": "testclient"}
+    assert seen[0]["result"] == "200"
+    assert audit.show(who="analyst-ana", action="predictions-link")[0]["what"]["run_id"] == run_id
 
 
 def test_a_revoked_or_unknown_key_is_401_and_audited(app, book, audit, anonymous):
