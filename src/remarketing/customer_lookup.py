@@ -156,7 +156,8 @@ class LookupWriter:
         if self._conn is not None or self._run_key:
             raise RuntimeError("a LookupWriter writes one run: make a new one for the next")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        # one thread at a time, not always the one that opened it (publish adds chunks from a worker)
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":

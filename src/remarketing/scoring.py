@@ -14,8 +14,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -470,10 +472,13 @@ def publish(
         tempfile.TemporaryDirectory() as tmp,
         ThreadPoolExecutor(max_workers=1) as uploads,
         _lookup_writer(ctx, model) as lookup,  # its run commits after predictions.csv is uploaded
+        ExitStack() as stack,  # ... once its worker is done (closed first)
     ):
         local = Path(tmp)
+        background = _LookupInBackground(spec, lookup, ranked.plan)
+        stack.callback(background.close)
         features_drift = _write_contributions(
-            spec, meta, rows, scored, local / "contributions.parquet", ranked, lookup
+            spec, meta, rows, scored, local / "contributions.parquet", background
         )
         # uploaded while predictions.csv is written (predictions.csv itself still goes last)
         contributions = uploads.submit(
@@ -495,6 +500,7 @@ def publish(
         contributions.result()
         for name in ("rejects.csv", "manifest.json", "predictions.csv"):
             storage.upload_file(join(out, name), local / name, content_type=_content_type(name))
+        background.finish()  # every chunk in the table (an error here rolls the run's rows back)
     return StepResult(
         record=RecordChange(
             warnings=warnings,
@@ -643,10 +649,9 @@ def _write_contributions(
     rows: Chunks,
     scored: Chunks | MergedChunks,
     path: Path,
-    ranked: contact_file.Ranking,
-    lookup: Any,
+    lookup: _LookupInBackground,
 ) -> dict[str, Any]:
-    """Stream every chunk's contributions into one parquet file and the lookup table, and count the
+    """Stream every chunk's contributions into one parquet file and to the lookup table, and count the
     drift on the way."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -661,13 +666,41 @@ def _write_contributions(
         table = pa.Table.from_pandas(result.drop(columns=skip), preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table)
-        if lookup is not None:
-            end = start + len(result)
-            lookup.add(_lookup_rows(spec, features, result, ranked.plan.iloc[start:end]))
-            start = end
+        lookup.add(features, result, start)
+        start += len(result)
     if writer:
         writer.close()
     return drift.summary()
+
+
+class _LookupInBackground:
+    """The lookup table's rows built and written in a thread of their own while publish writes its files
+    (at a million customers the table takes about as long as predictions.csv); at most two chunks wait.
+    Without a table (the cloud) it does nothing."""
+
+    def __init__(self, spec: DatasetSpec, lookup: Any, plan: pd.DataFrame) -> None:
+        from collections import deque
+
+        self.spec, self.lookup, self.plan = spec, lookup, plan
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookup")
+        self.pending: Any = deque()
+
+    def add(self, features: pd.DataFrame, result: pd.DataFrame, start: int) -> None:
+        if self.lookup is None:
+            return
+        while len(self.pending) >= 2:
+            self.pending.popleft().result()
+        plan = self.plan.iloc[start : start + len(result)]
+        rows = partial(_lookup_rows, self.spec, features, result, plan)
+        self.pending.append(self.pool.submit(lambda: self.lookup.add(rows())))
+
+    def finish(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        """After an error too: the worker stops before the table's transaction is rolled back."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _lookup_rows(spec: DatasetSpec, features: pd.DataFrame, result: pd.DataFrame, plan: pd.DataFrame) -> Any:
