@@ -123,6 +123,12 @@ class AccessBook:
         return key
 
     def revoke(self, name: str) -> dict[str, Any]:
+        if name == OPERATOR:
+            raise Conflict(
+                "the operator's key is the deployment's own (REMARKETING_API_KEY, or secrets/api-key in the "
+                "state folder): it is not revoked but replaced, and everything using it given the new one"
+            )
+
         def mark(principals: dict[str, Any]) -> dict[str, Any]:
             if name not in principals:
                 raise NotFoundError(f"no principal named {name!r}: `remarketing keys list` shows them")

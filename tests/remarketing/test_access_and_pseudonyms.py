@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from remarketing.access import AccessBook, allows
-from remarketing.errors import NotFoundError
+from remarketing.errors import Conflict, NotFoundError
 from remarketing.personal_data import Pseudonyms, pseudonyms
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -34,6 +34,8 @@ def test_keys_authenticate_their_principal_until_revoked(book):
     assert [p["name"] for p in book.listed()] == ["operator", "ana"]
     with pytest.raises(NotFoundError, match="no principal named 'bob'"):
         book.revoke("bob")
+    with pytest.raises(Conflict, match="not revoked but replaced"):
+        book.revoke("operator")
 
 
 def test_keys_created_at_once_are_all_kept(book):
