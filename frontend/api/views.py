@@ -395,7 +395,8 @@ def customer(
         latest = lookup.of_run(dataset, customer_id, runs[0]["run_id"]) if runs else None
         if latest is None:
             raise NotFoundError(
-                f"no {dataset} scoring run kept in the lookup table scored customer {customer_id!r}"
+                f"customer {customer_id!r} is not among the {dataset} customers of the last "
+                f"{settings.lookup_runs_kept} scoring runs: check the id and the dataset"
             )
         earlier = runs[1 : history + 1]
     detail = latest.pop("detail")
@@ -416,7 +417,19 @@ def customer(
         "reasons": reasons,
         "base_value": detail.get("base_value"),
         "contributions": {k.removeprefix("shap_"): v for k, v in detail.items() if k.startswith("shap_")},
-        "values": {k.removeprefix("value_"): v for k, v in detail.items() if k.startswith("value_")},
+        "values": _typed_values(dataset, detail),
         "units": "calibrated log-odds: base_value + sum(contributions) = logit(probability)",
         "history": earlier,
+    }
+
+
+def _typed_values(dataset: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """The customer's values as the spec types them (an integer field's 5, not 5.0)."""
+    features = datasets.load_spec(dataset).features
+    values = {k.removeprefix("value_"): v for k, v in detail.items() if k.startswith("value_")}
+    return {
+        k: int(v)
+        if k in features and features[k].type == "integer" and isinstance(v, float) and v.is_integer()
+        else v
+        for k, v in values.items()
     }

@@ -171,7 +171,9 @@ def test_explain_looks_a_customer_up_by_id_with_the_scores_before(page, scored, 
     assert any("Latest: scoring run" in c.value for c in at.caption)
     assert "Scores before" in [h.value for h in at.subheader]  # the other run of the same file
     at.text_input(key="lookup_id").set_value("nobody-at-all").run()
-    assert any("scored customer 'nobody-at-all'" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("customer 'nobody-at-all' is not among" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]
 
 
 @pytest.fixture

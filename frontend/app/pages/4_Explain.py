@@ -32,7 +32,9 @@ if by_id:
     explanation = ui.or_stop(lambda: api.customer(typed.strip(), dataset))
     history = explanation["history"]
     meaning = load_spec(dataset).target.meaning
-    st.caption(f"Latest: scoring run {explanation['run_id']}, scored {explanation['scored_at']}.")
+    st.caption(
+        f"Latest: scoring run {explanation['run_id']}, scored {ui.local_time(explanation['scored_at'])}."
+    )
 else:
     runs = ui.or_stop(lambda: api.runs(kind="scoring", status="success"))
     if not runs:
@@ -63,7 +65,7 @@ c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
 c3.metric("Called", "yes" if explanation["contact"] else "no")
-c4.metric("Group", explanation.get("group") or "–")
+c4.metric("Group", (explanation.get("group") or "–").replace("_", " "))
 arm = explanation.get("arm")
 st.caption(
     f"Scored by model v{explanation.get('model_version')}"
@@ -90,8 +92,18 @@ with st.expander("Every contribution"):
     st.caption(f"Base value {explanation['base_value']:.3f}; {explanation['units']}.")
 if history:
     st.subheader("Scores before")
+    before = pd.DataFrame(history)
     st.dataframe(
-        pd.DataFrame(history)[["scored_at", "run_id", "probability", "rank", "group", "model_version"]],
+        pd.DataFrame(
+            {
+                "scored": before["scored_at"].map(ui.local_time),
+                "scoring run": before["run_id"],
+                f"probability of {meaning}": before["probability"].map(ui.percent),
+                "rank": before["rank"],
+                "group": before["group"].str.replace("_", " "),
+                "model version": before["model_version"],
+            }
+        ),
         hide_index=True,
         width="stretch",
     )
