@@ -61,7 +61,7 @@ else:
     meaning = next((r.get("dataset") for r in runs if r["run_id"] == run_id), None)
     meaning = load_spec(meaning).target.meaning if meaning in available() else "converting"
 
-c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1.6])  # the group in words fits
 c1.metric(f"Probability of {meaning}", ui.percent(explanation["probability"]))
 c2.metric("Rank", f"{explanation['rank']:,}" if explanation["rank"] else "–")
 c3.metric("Called", "yes" if explanation["contact"] else "no")
