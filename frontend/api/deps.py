@@ -73,10 +73,13 @@ def get_api_key(request: Request, settings: SettingsDep) -> str:
     return _app_cached(request, "api_key", lambda: api_key(settings))
 
 
-def get_access(request: Request, settings: SettingsDep, storage: StorageDep) -> AccessBook:
-    return _app_cached(
-        request, "access", lambda: AccessBook(storage, settings.artifacts_root, api_key(settings))
-    )
+def get_access(
+    request: Request,
+    settings: SettingsDep,
+    storage: StorageDep,
+    operator_key: Annotated[str, Depends(get_api_key)],
+) -> AccessBook:
+    return _app_cached(request, "access", lambda: AccessBook(storage, settings.artifacts_root, operator_key))
 
 
 AccessDep = Annotated[AccessBook, Depends(get_access)]

@@ -377,14 +377,9 @@ class AuditShipper:
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until every queued record is written (True), or ``timeout`` passes (False)."""
-        done = threading.Event()
-
-        def drained() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=drained, daemon=True).start()
-        return done.wait(timeout)
+        drained = self._queue.all_tasks_done  # the condition Queue.join waits on, with a timeout
+        with drained:
+            return drained.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
 
     def _ship_forever(self) -> None:
         while True:

@@ -14,10 +14,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -472,11 +470,9 @@ def publish(
         tempfile.TemporaryDirectory() as tmp,
         ThreadPoolExecutor(max_workers=1) as uploads,
         _lookup_writer(ctx, model) as lookup,  # its run commits after predictions.csv is uploaded
-        ExitStack() as stack,  # ... once its worker is done (closed first)
+        _LookupInBackground(spec, lookup, ranked.plan) as background,  # ... once its worker is done
     ):
         local = Path(tmp)
-        background = _LookupInBackground(spec, lookup, ranked.plan)
-        stack.callback(background.close)
         features_drift = _write_contributions(
             spec, meta, rows, scored, local / "contributions.parquet", background
         )
@@ -691,14 +687,19 @@ class _LookupInBackground:
         while len(self.pending) >= 2:
             self.pending.popleft().result()
         plan = self.plan.iloc[start : start + len(result)]
-        rows = partial(_lookup_rows, self.spec, features, result, plan)
-        self.pending.append(self.pool.submit(lambda: self.lookup.add(rows())))
+        self.pending.append(self.pool.submit(self._write, features, result, plan))
+
+    def _write(self, features: pd.DataFrame, result: pd.DataFrame, plan: pd.DataFrame) -> None:
+        self.lookup.add(_lookup_rows(self.spec, features, result, plan))
 
     def finish(self) -> None:
         while self.pending:
             self.pending.popleft().result()
 
-    def close(self) -> None:
+    def __enter__(self) -> _LookupInBackground:
+        return self
+
+    def __exit__(self, *_: object) -> None:
         """After an error too: the worker stops before the table's transaction is rolled back."""
         self.pool.shutdown(wait=True, cancel_futures=True)
 

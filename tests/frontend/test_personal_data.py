@@ -40,7 +40,9 @@ def offending(root: Path, ids: list[bytes]) -> list[str]:
     return sorted(found)
 
 
-def test_no_raw_customer_id_is_left_outside_the_scored_files_and_the_lookup(scored, monitored, client, stack):
+def test_no_raw_customer_id_is_left_outside_the_scored_files_and_the_lookup(
+    scored, monitored, client, app, stack
+):
     frame = pd.read_csv(io.BytesIO(scored.data), sep=";", dtype={"customer_id": str})
     ids = [i for i in frame["customer_id"] if i not in FORMULA_IDS]
     # a lookup and an explanation of some of them, so that their traces are in the logs and the trail
@@ -49,6 +51,7 @@ def test_no_raw_customer_id_is_left_outside_the_scored_files_and_the_lookup(scor
         run_id = scored.uploads[0]["run_id"]
         explained = client.get(f"/runs/{run_id}/explanations", params={"customer_id": customer_id})
         assert explained.status_code == 200
+    assert app.state.audit.settle()  # the API's audit records of those requests written too
     encoded = [i.encode() for i in ids]
     assert offending(Path(stack.state_dir), encoded) == []
     for url in (f"{stack.pushgateway_url}/metrics", f"{stack.prometheus_url}/federate?match[]={{job=~'.+'}}"):
