@@ -35,6 +35,7 @@ COPY tracking ./tracking
 COPY cli ./cli
 COPY local_stack ./local_stack
 COPY observability ./observability
+COPY cloud_auth ./cloud_auth
 RUN pip install --no-cache-dir --no-build-isolation -c constraints.txt ".[pipelines]" \
     && pip check
 

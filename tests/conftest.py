@@ -105,3 +105,81 @@ def settings(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for key, value in stack.to_env().items():
         monkeypatch.setenv(key, value)
     return stack
+
+
+# --- Google identity and HTTP, faked at the outermost client ---------------------------------------------
+# There is no metadata server here: Google's credentials are faked where they are made (google.auth.default,
+# google.oauth2.id_token.fetch_id_token_credentials) and every token they mint is kept, so a test asserts
+# what a client was given. Each token names its kind and audience.
+
+
+class FakeCredentials:
+    def __init__(self, minted: list[str], kind: str) -> None:
+        self.minted, self.kind = minted, kind
+        self.token: str | None = None
+        self.valid = False  # as google-auth's before the first refresh, or once expired
+
+    def refresh(self, request) -> None:
+        self.token = f"{self.kind}#{len(self.minted) + 1}"
+        self.valid = True
+        self.minted.append(self.token)
+
+
+class FakeGoogle:
+    def __init__(self) -> None:
+        self.minted: list[str] = []
+        self.scopes: list = []
+        self.credentials: dict[str, FakeCredentials] = {}
+
+    def default(self, scopes=None, **kwargs):
+        self.scopes.append(scopes)
+        return self.credentials.setdefault("access", FakeCredentials(self.minted, "access")), "project"
+
+    def id_token_credentials(self, audience, request=None, **kwargs):
+        return self.credentials.setdefault(audience, FakeCredentials(self.minted, f"id:{audience}"))
+
+    def expire(self) -> None:
+        for credentials in self.credentials.values():
+            credentials.valid = False
+
+
+@pytest.fixture
+def google_identity(monkeypatch):
+    import google.auth
+    from google.oauth2 import id_token
+
+    from cloud_auth import tokens
+
+    tokens.forget()
+    fake = FakeGoogle()
+    monkeypatch.setattr(google.auth, "default", fake.default)
+    monkeypatch.setattr(id_token, "fetch_id_token_credentials", fake.id_token_credentials)
+    yield fake
+    tokens.forget()
+
+
+class FakeHttpx:
+    """httpx's transport, faked (the addresses tested are a cloud's): every request is kept, ``answer``
+    makes the response."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.requests: list = []
+        self.answer = lambda request: httpx.Response(404, json={})
+
+    def handle_request(self, transport, request):
+        request.read()
+        self.requests.append(request)
+        return self.answer(request)
+
+
+@pytest.fixture
+def httpx_transport(monkeypatch):
+    import httpx
+
+    fake = FakeHttpx()
+    monkeypatch.setattr(
+        httpx.HTTPTransport, "handle_request", lambda self, request: fake.handle_request(self, request)
+    )
+    return fake
