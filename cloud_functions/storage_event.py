@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from werkzeug.exceptions import BadRequest
 
-from remarketing.errors import RemarketingError
+from remarketing.errors import RemarketingError, Unavailable
 from remarketing.settings import Settings
 
 log = logging.getLogger("remarketing.functions")
@@ -92,6 +92,11 @@ def handle(
         launched = launch(
             obj.bucket, obj.name, obj.generation, settings=settings, launcher=launcher_for(settings)
         )
+    except Unavailable as exc:
+        # Storage or Kubeflow Pipelines out of reach: the run stays queued (remarketing.launch), and the
+        # error makes the trigger deliver the event again, which launches it.
+        log.warning("not launched yet gs://%s/%s#%s: %s", obj.bucket, obj.name, obj.generation, exc)
+        raise
     except RemarketingError as exc:
         # A generation that no longer exists (replaced before delivery) cannot be launched: say so and
         # acknowledge, so the trigger does not retry forever.

@@ -3,7 +3,8 @@
 Called by the Cloud Functions and the CLI alike, each with the launcher of its mode (the pipelines
 adapter's local queue or Kubeflow client: :class:`remarketing.ports.Launcher`). It creates
 ``runs/<run_id>.json`` create-only; a caller that loses the race gets the existing run back and launches
-nothing.
+nothing. A launch that cannot reach what runs pipelines (:class:`Unavailable`) leaves the run queued
+for the next caller (the trigger's redelivery) instead of failing it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from remarketing.errors import RemarketingError
+from remarketing.errors import RemarketingError, Unavailable
 from remarketing.parameters import PARAMETERS
 from remarketing.ports import Launcher
 from remarketing.runs import RunRecord, RunStore, Source, kind_of, now, run_id_for
@@ -68,6 +69,13 @@ def launch(
     if created:
         try:
             run = launcher.submit(record, settings)
+        except Unavailable as exc:
+            # What runs pipelines is out of reach: a failed record would answer the trigger's redelivery
+            # "already launched" for good. The run stays queued, its claim given back, and the caller
+            # raises, so the trigger delivers the event again and that delivery launches it.
+            reason = str(exc)
+            store.update(record.run_id, lambda r: _release(r, reason))
+            raise
         except Exception as exc:
             store.fail(record.run_id, f"the pipeline could not be launched: {exc}", step="launch")
             raise
@@ -78,10 +86,19 @@ def launch(
 CLAIM_AFTER_SECONDS = 60.0
 
 
+def _release(record: RunRecord, reason: str) -> None:
+    record.pipeline_run = {"released": now(), "not_launched": reason}
+
+
 def _interrupted(record: RunRecord) -> bool:
-    """Claimed by a caller that never submitted it (a submission records its runner)."""
+    """Claimed by a caller that never submitted it (a submission records its runner), or given back by
+    one that could not reach what runs pipelines."""
     claimed = record.pipeline_run.get("claimed")
-    if record.status != "queued" or "runner" in record.pipeline_run or not claimed:
+    if record.status != "queued" or "runner" in record.pipeline_run:
+        return False
+    if "released" in record.pipeline_run:
+        return True
+    if not claimed:
         return False
     return (datetime.now(UTC) - datetime.fromisoformat(claimed)).total_seconds() > CLAIM_AFTER_SECONDS
 
@@ -94,7 +111,7 @@ def _claim(store: RunStore, run_id: str) -> bool:
         nonlocal claimed
         claimed = _interrupted(r)
         if claimed:
-            r.pipeline_run["claimed"] = now()
+            r.pipeline_run = {"claimed": now()}
 
     store.update(run_id, claim)
     return claimed

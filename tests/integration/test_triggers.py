@@ -232,3 +232,58 @@ def test_a_pipeline_process_that_dies_marks_its_run_failed(events):
     assert record.status == "failed"
     assert "ended without finishing the run" in record.error.message or record.error.step == "validate"
     assert store.get(run_id).finished
+
+
+def test_a_launch_that_cannot_reach_kfp_stays_queued_and_the_redelivery_launches_it(
+    stack, tmp_path, monkeypatch, google_identity
+):
+    """In the cloud: the function on the real emulator, Kubeflow Pipelines faked at kfp.Client's
+    constructor, first out of reach, then back. The failed delivery leaves the run queued (not failed, or
+    the redelivery would answer "already launched" for good) and errs, so Eventarc delivers it again."""
+    import kfp
+    import urllib3
+    from cloudevents.http import CloudEvent
+
+    from cloud_functions.storage_event import FINALIZED, handle
+    from remarketing.errors import Unavailable
+    from tests.pipelines.test_launchers import IMAGE, FakeKfpClient, uploaded
+
+    settings = stack.model_copy(
+        update={"mode": "gcp", "kfp_host": "https://kfp.example", "components_image": IMAGE}
+    )
+    generation = put(stack, "weekly/kfp-out-of-reach.csv", BAD_WEEKLY)
+    data = {
+        "bucket": stack.landing_bucket,
+        "name": "weekly/kfp-out-of-reach.csv",
+        "generation": str(generation),
+    }
+    event = CloudEvent({"type": FINALIZED, "source": "//storage.googleapis.com"}, {**data, "size": "22"})
+    run_id = run_id_for(stack.landing_bucket, "weekly/kfp-out-of-reach.csv", generation)
+    store = RunStore(Storage(stack), stack.artifacts_root)
+    made = []
+
+    def client(host, existing_token):
+        made.append(existing_token)
+        if len(made) == 1:
+            raise urllib3.exceptions.MaxRetryError(None, "/apis/v2beta1/healthz", "Connection refused")
+        fake = FakeKfpClient()
+        uploaded(fake, tmp_path)
+        return fake
+
+    monkeypatch.setattr(kfp, "Client", client)
+    with pytest.raises(Unavailable, match="Kubeflow Pipelines at https://kfp.example is unavailable"):
+        handle(event, "weekly/", settings, function="on_weekly_file")
+    record = store.get(run_id)
+    assert record.status == "queued" and "is unavailable" in record.pipeline_run["not_launched"]
+
+    assert handle(event, "weekly/", settings, function="on_weekly_file") == {
+        "run_id": run_id,
+        "created": True,
+    }
+    record = store.get(run_id)
+    assert record.status == "queued" and record.pipeline_run["kfp_run_id"] == "kfp-123"
+    assert "not_launched" not in record.pipeline_run and made == ["access#1", "access#1"]
+    assert handle(event, "weekly/", settings, function="on_weekly_file") == {
+        "run_id": run_id,
+        "created": False,
+    }

@@ -19,8 +19,7 @@ from remarketing.storage import Storage
 class FakeKfpClient:
     """kfp.Client's pipeline, version, experiment and run calls, kept in memory."""
 
-    def __init__(self, state: str = "RUNNING") -> None:
-        self.state = state
+    def __init__(self) -> None:
         self.pipelines: dict[str, str] = {}  # name -> id
         self.versions: dict[str, list[dict]] = {}  # pipeline id -> versions
         self.runs: list[dict] = []
@@ -68,9 +67,6 @@ class FakeKfpClient:
             }
         )
         return SimpleNamespace(run_id="kfp-123")
-
-    def get_run(self, run_id):
-        return SimpleNamespace(state=self.state, error=SimpleNamespace(message="OOMKilled in task train-mlp"))
 
 
 def gcp_settings(tmp_path) -> Settings:
@@ -177,18 +173,155 @@ def test_an_image_without_a_tag_cannot_name_a_version():
         image_tag("host:5000/r/components")
 
 
-def test_a_failed_kfp_run_is_reconciled_into_the_record_when_read(tmp_path):
-    settings = Settings(state_dir=tmp_path)  # the record store on local paths
+def test_a_launch_sends_kfp_this_identitys_access_token(tmp_path, monkeypatch, google_identity):
+    """The GKE DNS endpoint in front of KFP refuses a request without a Google token: kfp.Client (faked at
+    its constructor) gets one per launch, minted again once the last has expired."""
+    import kfp
+
+    made = []
+
+    def client(**kwargs):
+        made.append(kwargs)
+        fake = FakeKfpClient()
+        uploaded(fake, tmp_path)
+        return fake
+
+    monkeypatch.setattr(kfp, "Client", client)
+    settings = gcp_settings(tmp_path)
+    KfpLauncher().submit(record(), settings)
+    KfpLauncher().submit(record(), settings)
+    google_identity.expire()
+    KfpLauncher().submit(record(), settings)
+    assert made == [
+        {"host": "https://kfp.example", "existing_token": "access#1"},
+        {"host": "https://kfp.example", "existing_token": "access#1"},
+        {"host": "https://kfp.example", "existing_token": "access#2"},
+    ]
+
+
+class Unreachable(FakeKfpClient):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def get_pipeline_id(self, name):
+        raise self.error
+
+
+def api_exception(status: int):
+    from kfp_server_api.exceptions import ApiException
+
+    return ApiException(status=status, reason={403: "Forbidden", 400: "Bad Request", 0: "SSL"}[status])
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (
+            __import__("urllib3").exceptions.MaxRetryError(None, "/apis/v2beta1/pipelines", "refused"),
+            "it did not answer: MaxRetryError",
+        ),
+        (
+            TimeoutError("Failed getting healthz endpoint after 5 attempts."),
+            "it did not answer: TimeoutError",
+        ),
+        (api_exception(403), "HTTP 403 Forbidden"),  # IAM or RBAC not (yet) in place
+        (api_exception(0), "SSL"),
+    ],
+)
+def test_kfp_out_of_reach_is_unavailable_naming_it(error, reason, tmp_path):
+    from remarketing.errors import Unavailable
+
+    with pytest.raises(Unavailable) as caught:
+        KfpLauncher(Unreachable(error)).submit(record(), gcp_settings(tmp_path))
+    assert str(caught.value).startswith(
+        f"Kubeflow Pipelines at https://kfp.example is unavailable ({reason})"
+    )
+
+
+def test_a_request_kfp_refuses_is_an_error_not_unavailable(tmp_path):
+    from remarketing.errors import Unavailable
+
+    with pytest.raises(RemarketingError, match="refused: HTTP 400 Bad Request") as caught:
+        KfpLauncher(Unreachable(api_exception(400))).submit(record(), gcp_settings(tmp_path))
+    assert not isinstance(caught.value, Unavailable)
+
+
+def open_kfp_record(tmp_path):
+    settings = gcp_settings(tmp_path).model_copy(update={"mode": "local"})  # the record store on local paths
     store = RunStore(Storage(settings), str(tmp_path / "artifacts"))
     created, _ = store.create(
         record().model_copy(update={"pipeline_run": {"runner": "kfp", "kfp_run_id": "kfp-123"}})
     )
-    still = reconcile(settings, store, created, kfp_client=FakeKfpClient("RUNNING"))
-    assert still.status == "queued"
-    failed = reconcile(settings, store, created, kfp_client=FakeKfpClient("FAILED"))
-    assert (
-        failed.status == "failed"
-        and failed.error.message == "the Kubeflow run ended FAILED: OOMKilled in task train-mlp"
+    return settings.model_copy(update={"kfp_host": "https://kfp.example"}), store, created
+
+
+def kfp_answers(httpx_transport, state, status=200):
+    import httpx
+
+    error = {"code": 9, "message": "OOMKilled in task train-mlp"} if state == "FAILED" else None
+    httpx_transport.answer = lambda request: httpx.Response(
+        status, json={"run_id": "kfp-123", "state": state, "error": error}
+    )
+
+
+@pytest.mark.parametrize(
+    "state, status, error",
+    [
+        ("RUNTIME_STATE_UNSPECIFIED", "queued", None),
+        ("PENDING", "queued", None),
+        ("RUNNING", "queued", None),
+        ("PAUSED", "queued", None),
+        ("FAILED", "failed", "the Kubeflow run ended FAILED: OOMKilled in task train-mlp"),
+        ("CANCELING", "failed", "the Kubeflow run was canceled"),
+        ("CANCELED", "failed", "the Kubeflow run was canceled"),
+        ("SUCCEEDED", "failed", "the Kubeflow run ended SUCCEEDED without closing its run record"),
+        ("SKIPPED", "failed", "the Kubeflow run ended SKIPPED without closing its run record"),
+    ],
+)
+def test_each_kfp_run_state_is_reconciled_into_an_open_record(
+    state, status, error, tmp_path, httpx_transport, google_identity
+):
+    settings, store, created = open_kfp_record(tmp_path)
+    kfp_answers(httpx_transport, state)
+    after = reconcile(settings, store, created)
+    assert after.status == status
+    assert after.error is None if error is None else after.error.message.startswith(error)
+    (sent,) = httpx_transport.requests
+    assert str(sent.url) == "https://kfp.example/apis/v2beta1/runs/kfp-123"
+    assert sent.headers["Authorization"] == "Bearer access#1"
+
+
+def test_a_run_its_last_step_closed_meanwhile_is_left_as_it_closed(
+    tmp_path, httpx_transport, google_identity
+):
+    settings, store, created = open_kfp_record(tmp_path)  # read open; then its last step closes it
+    store.update(created.run_id, lambda r: setattr(r, "status", "success"))
+    kfp_answers(httpx_transport, "SUCCEEDED")
+    assert reconcile(settings, store, created).status == "success"
+
+
+@pytest.mark.parametrize("status", [403, 503])
+def test_kfp_out_of_reach_while_reconciling_is_unavailable_and_the_record_stays(
+    status, tmp_path, httpx_transport, google_identity
+):
+    from remarketing.errors import Unavailable
+
+    settings, store, created = open_kfp_record(tmp_path)
+    kfp_answers(httpx_transport, "FAILED", status=status)
+    with pytest.raises(
+        Unavailable, match=f"Kubeflow Pipelines at https://kfp.example is unavailable \\(HTTP {status}\\)"
+    ):
+        reconcile(settings, store, created)
+    assert store.get(created.run_id).status == "queued"
+
+
+def test_a_run_kfp_no_longer_has_fails_its_record(tmp_path, httpx_transport, google_identity):
+    settings, store, created = open_kfp_record(tmp_path)
+    kfp_answers(httpx_transport, "RUNNING", status=404)
+    after = reconcile(settings, store, created)
+    assert after.error.message == (
+        "the Kubeflow run ended FAILED: Kubeflow Pipelines at https://kfp.example has no run kfp-123"
     )
 
 
