@@ -12,9 +12,10 @@ from remarketing.ports import ExperimentLog
 
 class MlflowTracker:
     def __init__(self, tracking_uri: str) -> None:
-        from tracking.registry import fail_fast
+        from tracking.registry import fail_fast, use_google_id_tokens
 
         fail_fast()
+        use_google_id_tokens(tracking_uri)
         self.tracking_uri = tracking_uri
 
     def log(self, entry: ExperimentLog) -> str:

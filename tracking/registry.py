@@ -34,9 +34,23 @@ NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 DOWN_SIGNS = ("Max retries exceeded", "Connection refused", "ConnectionError", "Read timed out")
 
 
+# The request-auth plugin (tracking/google_auth.py) that sends MLflow's client's requests with a Google ID
+# token: an MLflow server on Cloud Run lets in only its invokers.
+AUTH_PROVIDER = "remarketing-google-id-token"
+
+
 def fail_fast() -> None:
     for key, value in FAST_FAILURE.items():
         os.environ.setdefault(key, value)
+
+
+def use_google_id_tokens(tracking_uri: str) -> None:
+    """MLflow's client sends an ID token to a tracking server on Cloud Run (an environment that names its
+    own MLFLOW_TRACKING_AUTH keeps it)."""
+    from cloud_auth.tokens import cloud_run_audience
+
+    if cloud_run_audience(tracking_uri):
+        os.environ.setdefault("MLFLOW_TRACKING_AUTH", AUTH_PROVIDER)
 
 
 def _setting(key: str) -> str:
@@ -46,7 +60,7 @@ def _setting(key: str) -> str:
 def _auth_headers() -> dict[str, str]:
     """The credentials MLflow's client sends from its environment variables (basic auth first, then a
     token). Its other sources (~/.mlflow/credentials, header plugins) are not read: the deployments here
-    reach MLflow on loopback or through the variables."""
+    reach MLflow on loopback, through the variables, or on Cloud Run (the ID token :meth:`_read` adds)."""
     import base64
 
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
@@ -87,6 +101,7 @@ class MlflowRegistry:
 
     def __init__(self, tracking_uri: str) -> None:
         fail_fast()  # before any mlflow call, the client's or mlflow.artifacts'
+        use_google_id_tokens(tracking_uri)
         self.tracking_uri = tracking_uri
 
     @functools.cached_property
@@ -104,6 +119,8 @@ class MlflowRegistry:
         429 or 5xx every time, is down."""
         import httpx
 
+        from cloud_auth.tokens import cloud_run_headers
+
         url = f"{self.tracking_uri.rstrip('/')}/api/2.0/mlflow/{endpoint}"
         timeout = float(_setting("MLFLOW_HTTP_REQUEST_TIMEOUT"))
         retries, backoff = (
@@ -114,7 +131,8 @@ class MlflowRegistry:
             if attempt:
                 time.sleep(backoff * 2 ** (attempt - 1))
             try:
-                response = httpx.get(url, params=params, timeout=timeout, headers=_auth_headers())
+                headers = {**_auth_headers(), **cloud_run_headers(url)}
+                response = httpx.get(url, params=params, timeout=timeout, headers=headers)
             except httpx.TransportError:
                 failure = "it did not answer"
                 continue
