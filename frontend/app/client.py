@@ -2,7 +2,8 @@
 
 The API address comes from ``REMARKETING_API_URL`` (default ``http://127.0.0.1:<api_port>``) and the key
 from ``remarketing.secrets.api_key(Settings())``: ``REMARKETING_API_KEY``, or the key generated in the
-state folder that ``remarketing up`` shows.
+state folder that ``remarketing up`` shows. On Cloud Run the API lets in only its invokers: each request
+also carries the app's Google ID token for the API (``X-Serverless-Authorization``, :mod:`cloud_auth`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from cloud_auth.tokens import cloud_run_headers
+from remarketing.errors import RemarketingError
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
 
@@ -51,7 +54,11 @@ class ApiClient:
         self._timeout = timeout
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-API-Key": self._key, **kwargs.pop("headers", {})}
+        try:
+            identity = cloud_run_headers(self.base_url)
+        except RemarketingError as exc:  # no ID token, no way past Cloud Run: said like an API that is down
+            raise ApiError(0, f"the API at {self.base_url} cannot be called: {exc}") from None
+        headers = {"X-API-Key": self._key, **identity, **kwargs.pop("headers", {})}
         timeout = kwargs.pop("timeout", self._timeout)
         try:
             response = httpx.request(method, self.base_url + path, headers=headers, timeout=timeout, **kwargs)
