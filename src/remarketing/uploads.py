@@ -295,7 +295,9 @@ def store(
     params: dict[str, Any],
     warnings: list[str],
 ) -> Receipt:
-    """Write the object (:func:`put`) and its receipt; return the receipt."""
+    """Write the object (:func:`put`) and its receipt; return the receipt. Once the object is there its
+    trigger launches the run, so nothing after it may turn the upload into an error: a receipt that
+    cannot be written is a warning (GET /runs/{id} then answers 404 until the run record exists)."""
     name, generation = put(storage, settings, data, filename, dataset=dataset, params=params)
     uri = f"gs://{settings.landing_bucket}/{name}"
     run_id = run_id_for(settings.landing_bucket, name, generation)
@@ -313,12 +315,18 @@ def store(
         uploaded_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         warnings=warnings,
     )
-    storage.write_text(
-        receipt_uri(settings, run_id),
-        json.dumps(receipt.as_dict(), indent=2),
-        content_type="application/json",
-        if_generation_match=0,
-    )
+    try:
+        storage.write_text(
+            receipt_uri(settings, run_id),
+            json.dumps(receipt.as_dict(), indent=2),
+            content_type="application/json",
+            if_generation_match=0,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever stops it (storage down, a missing role), the upload stands
+        receipt.warnings.append(
+            f"the file is stored and its run starts, but its receipt was not written "
+            f"({type(exc).__name__}: {exc}): GET /runs/{run_id} answers 404 until the run starts"
+        )
     return receipt
 
 

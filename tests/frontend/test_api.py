@@ -255,6 +255,30 @@ def test_an_upload_is_stored_with_metadata_and_queued_until_launched(client, set
     assert client.get("/runs/scoring-0000000000000000").status_code == 404
 
 
+def test_an_upload_whose_receipt_is_refused_still_answers_202(client, settings, small, monkeypatch):
+    """Once the weekly object is stored its trigger launches the run: a receipt that cannot be written
+    (IAM's refusal faked at the storage client's upload) is a warning in the 202, never an error."""
+    from google.api_core import exceptions as gexc
+    from google.cloud.storage import Blob
+
+    upload = Blob.upload_from_string
+
+    def refused_under_uploads(blob, *args, **kwargs):
+        if blob.name.startswith("uploads/"):
+            raise gexc.Forbidden("api@ does not have storage.objects.create access to the object")
+        return upload(blob, *args, **kwargs)
+
+    monkeypatch.setattr(Blob, "upload_from_string", refused_under_uploads)
+    response = post(client, "receipt-refused.csv", small)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert Storage(settings).read_bytes(body["object"]) == small
+    (warning,) = [w for w in body["warnings"] if "receipt" in w]
+    assert warning.startswith(
+        "the file is stored and its run starts, but its receipt was not written (Forbidden"
+    )
+
+
 # --- the same file twice at once, scored for real --------------------------------------------------
 def test_the_same_file_uploaded_twice_at_once_is_two_uploads_and_two_runs(scored, client):
     first, second = scored.uploads
