@@ -151,8 +151,9 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
             grants[name] = spec
     expected_prefixes = {
         "artifacts_serving_read": ["model-output/"],
-        "artifacts_api_read": ["runs/", "output/", "history/", "model-output/"],
-        "artifacts_api_experiments": ["experiments/", "decisions/"],
+        "artifacts_api_read": ["runs/", "output/", "history/", "model-output/", "uploads/"],
+        "artifacts_api_experiments": ["experiments/", "decisions/", "runs/"],
+        "artifacts_api_receipts_create": ["uploads/"],
         "artifacts_pipelines_write": [
             "model-output/",
             "output/",
@@ -189,6 +190,7 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
     head = grants["artifacts_audit_head"]["condition"][0]["expression"]
     assert head.startswith("resource.name ==") and "/audit/head.json" in head
     assert grants["landing_api_weekly_create"]["role"] == "roles/storage.objectCreator"
+    assert grants["artifacts_api_receipts_create"]["role"] == "roles/storage.objectCreator"
 
 
 def test_checkov_passes_with_inline_skips_only(checkov: Path) -> None:

@@ -10,7 +10,8 @@
 #                      kubeflow (Workload Identity for kubeflow/pipeline-runner, RBAC on InferenceServices)
 #   serving            storage (model-output/ read), kubeflow (Workload Identity for the predictor)
 #   api                storage (weekly/ write; runs/, output/ read), secrets (API key), signs URLs as itself,
-#                      observability (metric writer and its RunMonitoring config: the collector sidecar)
+#                      observability (metric writer and its RunMonitoring config: the collector sidecar),
+#                      gke custom role here + kubeflow RBAC (read KFP runs), mlflow (invoker)
 #   app                cloud run (invoker on the API), secrets (API key)
 #   mlflow             storage (mlflow/ prefix), secrets (database password)
 #   gke-nodes          container.defaultNodeServiceAccount here, registry (reader)
@@ -83,10 +84,18 @@ resource "google_project_iam_custom_role" "cluster_connect" {
   permissions = ["container.clusters.get", "container.clusters.connect"]
 }
 
-resource "google_project_iam_member" "functions_cluster_connect" {
+# The functions launch runs; the API reads them (GET /runs/{id} reconciles a record with its KFP run).
+resource "google_project_iam_member" "kfp_clients_cluster_connect" {
+  for_each = toset(["functions", "api"])
+
   project = var.project_id
   role    = google_project_iam_custom_role.cluster_connect.id
-  member  = google_service_account.this["functions"].member
+  member  = google_service_account.this[each.key].member
+}
+
+moved {
+  from = google_project_iam_member.functions_cluster_connect
+  to   = google_project_iam_member.kfp_clients_cluster_connect["functions"]
 }
 
 # Anyone who applies this stack or operates the cluster (the release pipeline's deployer, people) also needs

@@ -9,7 +9,8 @@
 # Identities inside the cluster
 #   kubeflow/pipeline-runner (KSA of every KFP run pod) -> Workload Identity -> pipelines GSA
 #   remarketing-serving/remarketing-predictor (KSA of the predictor pods) -> Workload Identity -> serving GSA
-#   functions GSA (a Google identity, user = its email) -> Role kfp-launcher: proxy to the ml-pipeline service
+#   functions GSA (a Google identity, user = its email) -> Role kfp-api-client: proxy to the ml-pipeline service
+#   api GSA -> Role kfp-api-reader: GET through the same proxy only (reading a run's state)
 #   pipelines -> Role inferenceservice-manager in the serving namespace (create, patch, delete InferenceServices)
 
 locals {
@@ -238,6 +239,43 @@ resource "kubernetes_role_binding" "kfp_client" {
   }
   dynamic "subject" {
     for_each = var.kfp_client_emails
+    content {
+      kind      = "User"
+      name      = subject.value
+      api_group = "rbac.authorization.k8s.io"
+    }
+  }
+}
+
+# The API only reads runs (GET /runs/{id} reconciles a record with its KFP run): the proxy's "get" verb is an
+# HTTP GET through it, so this Role cannot create, change or delete anything in KFP.
+resource "kubernetes_role" "kfp_reader" {
+  metadata {
+    name      = "kfp-api-reader"
+    namespace = local.kfp_namespace
+  }
+  rule {
+    api_groups     = [""]
+    resources      = ["services/proxy"]
+    resource_names = ["ml-pipeline", "ml-pipeline:8888", "ml-pipeline:http"]
+    verbs          = ["get"]
+  }
+
+  depends_on = [terraform_data.kfp]
+}
+
+resource "kubernetes_role_binding" "kfp_reader" {
+  metadata {
+    name      = "kfp-api-readers"
+    namespace = local.kfp_namespace
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role.kfp_reader.metadata[0].name
+  }
+  dynamic "subject" {
+    for_each = var.kfp_reader_emails
     content {
       kind      = "User"
       name      = subject.value

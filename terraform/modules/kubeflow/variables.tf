@@ -67,3 +67,9 @@ variable "kfp_client_emails" {
   description = "Google identities (emails) allowed to call the KFP API through the service proxy: the functions' service account, the release pipeline's deployer."
   type        = list(string)
 }
+
+variable "kfp_reader_emails" {
+  description = "Google identities (emails) allowed to read KFP through the service proxy (HTTP GET only): the API's service account, which reconciles run records."
+  type        = list(string)
+  default     = []
+}

@@ -92,19 +92,21 @@ resource "google_service_networking_connection" "private_services" {
 
 # Private clusters only open 443 and 10250 from the control plane to the nodes. The admission webhooks of
 # Knative (8443), KServe (9443) and cert-manager (10250, already open) must be reachable from it, or every
-# InferenceService and KnativeServing change is rejected.
+# InferenceService and KnativeServing change is rejected; and the API server's service proxy, the only way
+# to Kubeflow Pipelines (.../services/ml-pipeline:8888/proxy), connects to the ml-pipeline pod on 8888,
+# or every KFP call times out.
 resource "google_compute_firewall" "control_plane_webhooks" {
   project     = var.project_id
   name        = "${var.name}-gke-webhooks"
   network     = google_compute_network.this.id
   direction   = "INGRESS"
   priority    = 1000
-  description = "GKE control plane to admission webhooks (Knative, KServe)"
+  description = "GKE control plane to admission webhooks (Knative, KServe) and the KFP API (service proxy)"
 
   source_ranges = [var.gke_master_cidr]
   allow {
     protocol = "tcp"
-    ports    = ["8443", "9443"]
+    ports    = ["8443", "9443", "8888"]
   }
 
   log_config {

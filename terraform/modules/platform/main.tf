@@ -15,7 +15,9 @@ locals {
   registry = module.registry.repository_url
   images = {
     components = "${local.registry}/components:${var.image_tag}"
-    serving    = "${local.registry}/serving:${var.image_tag}"
+    # By digest: Knative resolves a tag to a digest with its controller's own identity, which cannot read
+    # this private registry, so an InferenceService of a tagged image never becomes Ready.
+    serving    = data.google_artifact_registry_docker_image.serving.self_link
     api        = "${local.registry}/api:${var.image_tag}"
     app        = "${local.registry}/app:${var.image_tag}"
     mlflow     = "${local.registry}/mlflow:${var.image_tag}"
@@ -55,6 +57,14 @@ locals {
     # settings to the runs they launch (Settings.for_pipeline), so the runs get it from here.
     REMARKETING_PUSHGATEWAY_URL = module.observability.pushgateway_url
   }
+}
+
+# The serving image's digest, looked up from its tag (the release pushes it before it applies).
+data "google_artifact_registry_docker_image" "serving" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = module.registry.repository_id
+  image_name    = "serving:${var.image_tag}"
 }
 
 module "apis" {
@@ -158,6 +168,7 @@ module "kubeflow" {
   serving_gsa_email    = local.sa.serving
   serving_gsa_id       = module.iam.ids.serving
   kfp_client_emails    = compact([local.sa.functions, var.deployer_service_account])
+  kfp_reader_emails    = [local.sa.api]
 }
 
 module "mlflow" {
@@ -179,8 +190,9 @@ module "mlflow" {
   kms_key_name                = var.kms_key_name
   deletion_protection         = var.deletion_protection
   labels                      = local.labels
+  # The pipelines log and register models; the API reads the registry (models, versions, artifacts).
   invokers = merge(
-    { pipelines = local.m.pipelines },
+    { pipelines = local.m.pipelines, api = local.m.api },
     { for i, member in var.mlflow_users : "user-${i}" => member },
   )
 
@@ -290,9 +302,11 @@ module "app" {
   max_instances         = var.app_max_instances
   deletion_protection   = var.deletion_protection
   labels                = local.labels
+  # Settings of gcp mode require the tracking URI (the app builds Settings: the API key, its own URL).
   environment = {
-    REMARKETING_MODE    = "gcp"
-    REMARKETING_API_URL = module.api.uri
+    REMARKETING_MODE         = "gcp"
+    REMARKETING_API_URL      = module.api.uri
+    REMARKETING_TRACKING_URI = module.mlflow.tracking_uri
   }
   secret_environment = {
     REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]

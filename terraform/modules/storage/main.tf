@@ -3,6 +3,7 @@
 #   landing   (Eventarc triggers attached)  input/  weekly/
 #   artifacts (no trigger)                  model-output/<model>/<version>/  output/<run_id>/  runs/<run_id>.json
 #                                           mlflow/ (MLflow's artifact root)  audit/  access/
+#                                           uploads/<run_id>.json (the API's receipt of an upload)
 #
 # Least privilege inside a bucket: GCS IAM has no per-folder grant on a plain bucket, so object access is
 # granted with IAM conditions on the object name prefix:
@@ -23,8 +24,9 @@ locals {
       runs         = ["runs/"]
       model_output = ["model-output/"]
       pipelines    = ["model-output/", "output/", "runs/", "history/", "experiments/", "decisions/"]
-      api_read     = ["runs/", "output/", "history/", "model-output/"]
-      api_write    = ["experiments/", "decisions/"]
+      api_read     = ["runs/", "output/", "history/", "model-output/", "uploads/"]
+      api_write    = ["experiments/", "decisions/", "runs/"]
+      api_receipts = ["uploads/"]
       mlflow       = ["mlflow/"]
     } : k => join(" || ", [for p in prefixes : "resource.name.startsWith(\"${local.artifacts_objects}/${p}\")"])
   }
@@ -280,27 +282,42 @@ resource "google_storage_bucket_iam_member" "artifacts_serving_read" {
   }
 }
 
-# api: read run records and scored files (and sign URLs for them, as itself: see modules/cloud_run_service).
+# api: read run records, scored files and upload receipts (and sign URLs for them, as itself: see
+# modules/cloud_run_service).
 resource "google_storage_bucket_iam_member" "artifacts_api_read" {
   bucket = google_storage_bucket.artifacts.name
   role   = "roles/storage.objectViewer"
   member = var.members.api
   condition {
     title       = "api-read-prefixes"
-    description = "runs/, output/, history/ (the schedule's turn) and model-output/ (bundle metadata)"
+    description = "runs/, output/, history/, model-output/ and uploads/ (receipts)"
     expression  = local.prefix_expr.api_read
   }
 }
 
-# api: start and stop experiments and record the decisions (experiments/, decisions/).
+# api: start and stop experiments and record the decisions (experiments/, decisions/); close a run record
+# whose Kubeflow run ended without closing it (runs/: GET /runs/{id} reconciles, pipelines.launchers).
 resource "google_storage_bucket_iam_member" "artifacts_api_experiments" {
   bucket = google_storage_bucket.artifacts.name
   role   = "roles/storage.objectUser"
   member = var.members.api
   condition {
-    title       = "experiments-decisions-prefixes"
-    description = "experiments/ and decisions/"
+    title       = "experiments-decisions-runs-prefixes"
+    description = "experiments/, decisions/ and runs/"
     expression  = local.prefix_expr.api_write
+  }
+}
+
+# api: the receipt of each upload (uploads/<run_id>.json, written create-only) that lets GET /runs/{id}
+# answer "queued" before the trigger has created the run record. objectCreator cannot replace one.
+resource "google_storage_bucket_iam_member" "artifacts_api_receipts_create" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectCreator"
+  member = var.members.api
+  condition {
+    title       = "upload-receipts-create"
+    description = "Create upload receipts under uploads/ (never replace them)"
+    expression  = local.prefix_expr.api_receipts
   }
 }
 
