@@ -151,6 +151,9 @@ class LocalBackend:
             yield from sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+UPLOAD_PART_BYTES = 32 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
+
+
 class GcsBackend:
     """``gs://`` through the real google-cloud-storage client (the emulator's, locally); no client is built
     before the first call."""
@@ -256,7 +259,9 @@ class GcsBackend:
 
     def upload_file(self, uri: str, source: Path, content_type: str) -> int:
         blob = self._blob(uri)
-        with self._guard(uri):  # streamed from the file (resumable past 8 MB); not retried, as above
+        # Resumable past 8 MB, in parts of this size (the client's default part, 100 MB, is held in memory)
+        blob.chunk_size = UPLOAD_PART_BYTES
+        with self._guard(uri):  # not retried, as above
             blob.upload_from_filename(str(source), content_type=content_type, retry=None)
         return int(blob.generation)
 
