@@ -109,14 +109,16 @@ def gate_verdict(settings: Any, candidate: Trained, current: Trained) -> dict[st
 def one_week(settings: Any, spec: Any, week: pd.DataFrame, key: str, trained: Trained) -> dict[str, Any]:
     """Score, build the contact list, measure the week with its outcomes, and ask the policy."""
     from remarketing import contacts, monitoring, retraining, scoring
+    from remarketing.expectation import ScoreBands
 
     probability = trained.model.predict_proba(week)
     ids = week[spec.id_column].astype(str).reset_index(drop=True)
     policy = scoring.contact_policy(settings, {}, len(week), key=key)
     plan = contacts.assign(ids, probability, policy)
+    totals = contacts.Totals.of(plan, probability, policy)
     outlook = {
-        **contacts.summary(plan, probability, policy),
-        **scoring.expectations(trained.backtest.predictions, probability, plan),
+        **contacts.summary(totals, policy),
+        **scoring.expectations(trained.backtest.predictions, totals, ScoreBands.of(probability)),
     }
     manifest = {
         "expected_conversion_rate": outlook["expected_conversion_rate"],

@@ -1,22 +1,14 @@
 """``predictions.csv``: the contact list best first, each customer with its group and worded reasons.
 
-A file of any size is written without holding every customer's row. Ranking needs every probability at
-once; a row's text (its id, its reasons) does not. So publish reads the scored chunks three times:
-
-1. :func:`rank_file`: the numbers alone (probability, arm, the random draw of :func:`contacts.uniform`)
-   give every customer's plan (rank, decile, group) and line in the file: about 40 bytes a customer;
-2. :func:`write_ranked`: each chunk's rows in full, worded and escaped, go to disk in buckets of
-   consecutive lines (an Arrow dataset partitioned by bucket, so Arrow does the sorting into buckets);
-3. then each bucket in turn, sorted by line, is appended to the CSV.
-
-Peak memory: the numbers, one chunk and one bucket. :func:`contact_list` is the same list in memory.
+A file of any size is written without holding every customer's row. Each customer's plan and line in the
+file come from :mod:`remarketing.streamed_plan` (ranked out of memory); publish then reads the scored
+chunks once more and gives each chunk's rows, worded and escaped, to :class:`RankedCsv`, which spills them
+to disk in buckets of consecutive lines and appends each bucket, sorted by line, to the CSV. Peak memory:
+one chunk and one bucket. :func:`contact_list` is the same list made in memory (the tests' reference).
 """
 
 from __future__ import annotations
 
-import itertools
-import tempfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,11 +21,13 @@ import pyarrow.compute as pc
 from remarketing import contacts
 from remarketing.datasets import DatasetSpec
 from remarketing.errors import RemarketingError
-from remarketing.ports import CHALLENGER, CHAMPION
+from remarketing.spill import MAX_BUCKETS, TableSpill
+from remarketing.streamed_plan import ARMS, BUCKET_ROWS, arm_codes
 
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 FORMULA_FIRST = pyarrow.array(FORMULA_PREFIXES)
 REASONS = (1, 2, 3)
+_LINE = "__line"  # each spilled row's line in the file
 REASON_PARTS = [f"reason_{k}_{part}" for k in REASONS for part in ("field", "value", "contribution")]
 SCORED_COLUMNS = ["customer_id", "arm", "model_version", "probability", *REASON_PARTS]  # what it reads
 PREDICTION_COLUMNS = [
@@ -58,10 +52,6 @@ TEXT_COLUMNS = {
     "arm",
     "model_version",
 }
-ARMS = tuple(sorted((CHALLENGER, CHAMPION)))  # customers of the same rank in two arms: in this order
-BUCKET_ROWS = 50_000  # lines per bucket, at least
-MAX_BUCKETS = 256  # files open while the buckets are written
-_LINE, _BUCKET = "__line", "__bucket"
 
 
 # --- cells --------------------------------------------------------------------------------------------
@@ -136,7 +126,7 @@ def reason_sentences(spec: DatasetSpec, scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# --- the ranking ----------------------------------------------------------------------------------------
+# --- the list in memory (the reference) ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -150,15 +140,6 @@ class Ranking:
 
     def __len__(self) -> int:
         return len(self.probability)
-
-
-def arm_codes(arms: pd.Series) -> np.ndarray:
-    """Each row's arm as its index in :data:`ARMS` (int8); an arm that is neither is refused."""
-    codes = pd.Categorical(arms, categories=ARMS).codes
-    if (codes < 0).any():
-        unknown = sorted(set(np.asarray(arms)[codes < 0].astype(str)))
-        raise RemarketingError(f"scored rows name an arm that is neither of {ARMS}: {', '.join(unknown)}")
-    return codes.astype("int8")
 
 
 def ranking(probability: np.ndarray, draws: np.ndarray, arm: np.ndarray, policy: contacts.Policy) -> Ranking:
@@ -188,24 +169,6 @@ def ranking(probability: np.ndarray, draws: np.ndarray, arm: np.ndarray, policy:
     return Ranking(probability, arm, plan, line)
 
 
-def rank_file(frames: Iterable[pd.DataFrame], policy: contacts.Policy, rows: int) -> Ranking:
-    """Pass 1: the ranking of a file of ``rows`` rows, read as chunks with ``customer_id``, ``arm`` and
-    ``probability`` (filled into arrays of the file's length: no second copy to concatenate)."""
-    probability, draws, arm = np.empty(rows), np.empty(rows), np.empty(rows, dtype="int8")
-    start = 0
-    for frame in frames:
-        end = start + len(frame)
-        if end > rows:
-            raise RemarketingError(f"the scored file has more than the {rows:,} rows it was counted with")
-        probability[start:end] = frame["probability"].to_numpy(dtype="float64")
-        draws[start:end] = contacts.uniform(frame["customer_id"], policy.seed, policy.key)
-        arm[start:end] = arm_codes(frame["arm"])
-        start = end
-    if start != rows:
-        raise RemarketingError(f"the scored file has {start:,} rows, not the {rows:,} it was counted with")
-    return ranking(probability, draws, arm, policy)
-
-
 def rows_of(spec: DatasetSpec, scored: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     """The predictions.csv rows of some scored customers (in their order) with their plan's rows."""
     scored = scored.reset_index(drop=True)
@@ -228,59 +191,40 @@ def contact_list(
     return rows.take(np.argsort(ranked.line)), plan
 
 
-def write_ranked(
-    spec: DatasetSpec,
-    chunks: Iterable[pd.DataFrame],
-    ranked: Ranking,
-    path: Path,
-    *,
-    bucket_rows: int = BUCKET_ROWS,
-) -> None:
-    """Passes 2 and 3: ``chunks`` (the scored file again, with :data:`SCORED_COLUMNS`, in the order
-    :func:`rank_file` read it) written to ``path`` as predictions.csv, best first."""
-    import pyarrow.dataset as ds
+# --- the list from disk ------------------------------------------------------------------------------------
 
-    size = max(bucket_rows, -(-len(ranked) // MAX_BUCKETS))
-    partitioning = ds.partitioning(pyarrow.schema([(_BUCKET, pyarrow.int64())]))
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix="buckets-") as buckets:
-        tables = _bucketed(spec, chunks, ranked, size)
-        first = next(tables, None)
-        if first is not None:
-            batches = (b for t in _same_schema(first, tables) for b in t.to_batches())
-            ds.write_dataset(
-                pyarrow.RecordBatchReader.from_batches(_text_schema(first), batches),
-                buckets,
-                format="arrow",
-                # lz4: the buckets on disk beside the CSV take about a third of its size, not all of it
-                file_options=ds.IpcFileFormat().make_write_options(compression="lz4"),
-                partitioning=partitioning,
-                max_open_files=MAX_BUCKETS + 1,
-            )
-        dataset = ds.dataset(buckets, format="arrow", partitioning=partitioning)
+
+class RankedCsv:
+    """predictions.csv from rows given in any order with their lines: spilled to disk in buckets of
+    consecutive lines (lz4 Arrow files, beside the CSV), then each bucket sorted and appended."""
+
+    def __init__(self, folder: Path, rows: int, *, bucket_rows: int = BUCKET_ROWS) -> None:
+        self.folder, self.rows = folder, rows
+        self.size = max(bucket_rows, -(-rows // MAX_BUCKETS))  # lines per bucket
+        self._spill: TableSpill | None = None
+        self._added = 0
+
+    def add(self, rows: pd.DataFrame, lines: np.ndarray) -> None:
+        """Some customers' rows (:func:`rows_of`) and their lines (0-based, best first)."""
+        if self._added + len(rows) > self.rows:
+            raise RemarketingError("the scored file has more rows than when it was ranked")
+        table = escape_cells(rows).append_column(_LINE, pyarrow.array(lines, type=pyarrow.int64()))
+        if self._spill is None:
+            self._spill = TableSpill(self.folder, "lines", _text_schema(table), -(-self.rows // self.size))
+        self._spill.add(table, np.asarray(lines) // self.size)
+        self._added += len(rows)
+
+    def write(self, path: Path) -> None:
+        if self._added != self.rows:
+            raise RemarketingError("the scored file has fewer rows than when it was ranked")
         with open(path, "wb") as out:
             _write_header(PREDICTION_COLUMNS, out)
-            for bucket in range(-(-len(ranked) // size)):
-                table = dataset.to_table(filter=ds.field(_BUCKET) == bucket)
-                table = table.take(pc.sort_indices(table[_LINE])).drop_columns([_LINE, _BUCKET])
+            for bucket in range(self._spill.buckets if self._spill else 0):
+                table = self._spill.read(bucket)  # type: ignore[union-attr]
+                table = table.take(pc.sort_indices(table[_LINE])).drop_columns([_LINE])
                 _append_csv(table.select(PREDICTION_COLUMNS), out)
-
-
-def _bucketed(
-    spec: DatasetSpec, chunks: Iterable[pd.DataFrame], ranked: Ranking, size: int
-) -> Iterator[pyarrow.Table]:
-    start = 0
-    for chunk in chunks:
-        end = start + len(chunk)
-        if end > len(ranked):
-            raise RemarketingError("the scored file has more rows than when it was ranked")
-        table = escape_cells(rows_of(spec, chunk, ranked.plan.iloc[start:end]))
-        lines = ranked.line[start:end]
-        yield table.append_column(_LINE, pyarrow.array(lines)).append_column(
-            _BUCKET, pyarrow.array(lines // size)
-        )
-        start = end
-    if start != len(ranked):
-        raise RemarketingError("the scored file has fewer rows than when it was ranked")
+        if self._spill is not None:
+            self._spill.delete()  # the buckets' disk back before the CSV is uploaded
 
 
 def _text_schema(table: pyarrow.Table) -> pyarrow.Schema:
@@ -293,24 +237,18 @@ def _text_schema(table: pyarrow.Table) -> pyarrow.Schema:
     return pyarrow.schema(fields)
 
 
-def _same_schema(first: pyarrow.Table, rest: Iterator[pyarrow.Table]) -> Iterator[pyarrow.Table]:
-    schema = _text_schema(first)
-    for table in itertools.chain([first], rest):
-        yield table if table.schema.equals(schema) else table.cast(schema)
-
-
-def experiment_summary(arms: Any, ranked: Ranking) -> dict[str, Any] | None:
-    """Each arm's customers, calls and expected conversions, for the manifest and the run record."""
+def experiment_summary(arms: Any, totals: dict[str, contacts.Totals]) -> dict[str, Any] | None:
+    """Each arm's customers, calls and expected conversions (``totals`` by arm), for the manifest and the
+    run record."""
     if arms.experiment_id is None:
         return None
-    called = ranked.plan["contact"].to_numpy(dtype=bool)
     out: dict[str, Any] = {"experiment_id": arms.experiment_id, "share": arms.share, "arms": {}}
     for arm, model in arms.models.items():
-        mine = ranked.arm == ARMS.index(arm)
+        mine = totals.get(arm, contacts.Totals())
         out["arms"][arm] = {
             "version": model.version,
-            "customers": int(mine.sum()),
-            "calls": int(called[mine].sum()),
-            "expected_conversions": float(ranked.probability[mine & called].sum()),
+            "customers": mine.count(*contacts.GROUPS),
+            "calls": mine.count(*contacts.CALLED),
+            "expected_conversions": mine.expected(*contacts.CALLED),
         }
     return out

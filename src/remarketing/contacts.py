@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,15 @@ def deciles_of(ranks: np.ndarray) -> np.ndarray:
     return np.minimum(DECILES, (ranks - 1) * DECILES // max(1, len(ranks)) + 1)
 
 
-def _quotas(sizes: np.ndarray, share: float) -> np.ndarray:
+def stratum_sizes(selected: int) -> np.ndarray:
+    """How many of ranks 1..``selected`` fall in each of their ten strata (``deciles_of`` those ranks),
+    from the count alone: stratum d holds ranks ``ceil((d - 1) * selected / 10) + 1`` to ``ceil(d * selected
+    / 10)``."""
+    edges = -(-np.arange(DECILES + 1) * selected // DECILES)
+    return np.diff(edges)
+
+
+def quotas(sizes: np.ndarray, share: float) -> np.ndarray:
     """``round(share * total)`` spread over strata in proportion to their sizes (largest remainder)."""
     exact = sizes * share
     quotas = np.floor(exact).astype(int)
@@ -108,9 +116,9 @@ def assign_drawn(u: np.ndarray, probabilities: np.ndarray, policy: Policy) -> pd
 
     chosen = np.flatnonzero(selected)
     strata = deciles_of(ranks[chosen])  # deciles of the selected's own scores
-    sizes = np.bincount(strata, minlength=DECILES + 1)[1:]
+    sizes = stratum_sizes(len(chosen))
     held_out = 0
-    for d, quota in enumerate(_quotas(sizes, policy.holdout_share), start=1):
+    for d, quota in enumerate(quotas(sizes, policy.holdout_share), start=1):
         members = chosen[strata == d]
         if not len(members):
             continue
@@ -143,16 +151,56 @@ def expected_of_top(probabilities: np.ndarray, n: int) -> tuple[float, float]:
     return float(p.sum()), float(p.mean())
 
 
-def summary(plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> dict[str, Any]:
+@dataclass
+class Totals:
+    """Each group's customers and the sum of their probabilities, and those worth a call: what
+    :func:`summary` reports, added up chunk by chunk for a file of any size."""
+
+    customers: np.ndarray = field(default_factory=lambda: np.zeros(len(GROUPS), dtype="int64"))
+    probability: np.ndarray = field(default_factory=lambda: np.zeros(len(GROUPS)))
+    worth_calling: int = 0
+
+    def add(self, group: pd.Series, probabilities: np.ndarray, policy: Policy) -> None:
+        """Some customers' groups (text or categorical) and probabilities."""
+        codes = pd.Categorical(group, categories=GROUPS).codes
+        if (codes < 0).any():
+            raise ValueError(f"a group is none of {GROUPS}")
+        p = np.asarray(probabilities, dtype="float64")
+        self.customers += np.bincount(codes, minlength=len(GROUPS))
+        self.probability += np.bincount(codes, weights=p, minlength=len(GROUPS))
+        if policy.by_value:
+            self.worth_calling += int((p > policy.break_even).sum())  # type: ignore[operator]
+
+    @classmethod
+    def of(cls, plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> Totals:
+        totals = cls()
+        totals.add(plan["group"], probabilities, policy)
+        return totals
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            self.customers + other.customers,
+            self.probability + other.probability,
+            self.worth_calling + other.worth_calling,
+        )
+
+    def count(self, *groups: str) -> int:
+        return int(sum(self.customers[GROUPS.index(g)] for g in groups))
+
+    def expected(self, *groups: str) -> float:
+        """Expected conversions of the groups' customers: the sum of their probabilities."""
+        return float(sum(self.probability[GROUPS.index(g)] for g in groups))
+
+
+def summary(totals: Totals, policy: Policy) -> dict[str, Any]:
     """Counts per group, expected conversions of the called and, with a cost and value, expected profit."""
-    p = np.asarray(probabilities, dtype="float64")
-    counts = {g: int((plan["group"] == g).sum()) for g in GROUPS}
-    called = plan["contact"].to_numpy()
-    targeted = (plan["group"] == "targeted").to_numpy()
+    counts = {g: totals.count(g) for g in GROUPS}
+    calls, targeted = totals.count(*CALLED), counts["targeted"]
     selected, others = counts["targeted"] + counts["holdout"], counts["explore"] + counts["not_selected"]
+    everyone = int(totals.customers.sum())
     out: dict[str, Any] = {
         "groups": counts,
-        "calls": int(called.sum()),
+        "calls": calls,
         "budget": policy.budget,
         "holdout_share": policy.holdout_share,
         "explore_share": policy.explore_share,
@@ -160,10 +208,10 @@ def summary(plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> di
         "explore_share_realised": counts["explore"] / others if others else 0.0,
         "seed": policy.seed,
         "draw_key": "sha256 of the file",
-        "expected_conversions": float(p[called].sum()),
-        "expected_conversions_targeted": float(p[targeted].sum()),
-        "expected_conversion_rate": float(p[targeted].mean()) if targeted.any() else None,
-        "base_rate": float(p.mean()),
+        "expected_conversions": totals.expected(*CALLED),
+        "expected_conversions_targeted": totals.expected("targeted"),
+        "expected_conversion_rate": totals.expected("targeted") / targeted if targeted else None,
+        "base_rate": totals.expected(*GROUPS) / everyone if everyone else float("nan"),
     }
     if policy.by_value:
         cost, value = float(policy.call_cost), float(policy.conversion_value)  # type: ignore[arg-type]
@@ -172,9 +220,9 @@ def summary(plan: pd.DataFrame, probabilities: np.ndarray, policy: Policy) -> di
                 "call_cost": cost,
                 "conversion_value": value,
                 "break_even_probability": policy.break_even,
-                "worth_calling": int((p > policy.break_even).sum()),  # type: ignore[operator]
-                "expected_profit": float((p[called] * value - cost).sum()),
-                "expected_profit_targeted": float((p[targeted] * value - cost).sum()),
+                "worth_calling": totals.worth_calling,
+                "expected_profit": totals.expected(*CALLED) * value - cost * calls,
+                "expected_profit_targeted": totals.expected("targeted") * value - cost * targeted,
             }
         )
     return out

@@ -15,7 +15,7 @@ period's did (a prior shift), :func:`score_shift` says so.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 from typing import Any
 
@@ -92,30 +92,51 @@ def rate_interval(expected: float, calls: int, errors: list[float], level: float
     )
 
 
-def psi(reference: np.ndarray, scores: np.ndarray) -> float:
+@dataclass
+class ScoreBands:
+    """Scores counted in :data:`SCORE_BANDS`, with their sum: a file's, added up chunk by chunk."""
+
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(len(SCORE_BANDS) + 1, dtype="int64"))
+    total: float = 0.0
+
+    def add(self, scores: np.ndarray) -> None:
+        band = np.searchsorted(np.asarray(SCORE_BANDS), scores, side="right")
+        self.counts += np.bincount(band, minlength=len(SCORE_BANDS) + 1)
+        self.total += float(np.sum(scores))
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> ScoreBands:
+        bands = cls()
+        bands.add(np.asarray(scores, dtype="float64"))
+        return bands
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(int(self.counts.sum()), 1)
+
+
+def psi(reference: ScoreBands, scores: ScoreBands) -> float:
     """Population stability index of ``scores`` against ``reference`` over fixed probability bands:
     differences within a band, such as 0.1% against 0.2%, do not change a decision."""
-    edges = np.asarray(SCORE_BANDS)
-    expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
-    actual = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(edges) + 1)
+    expected, actual = reference.counts, scores.counts
     e, a = expected / max(expected.sum(), 1), actual / max(actual.sum(), 1)
     return float(np.sum((a - e) * np.log((a + EDGE) / (e + EDGE))))
 
 
-def score_shift(backtest: pd.DataFrame, probabilities: np.ndarray) -> dict[str, Any]:
+def score_shift(backtest: pd.DataFrame, scores: ScoreBands) -> dict[str, Any]:
     """Whether this file's scores moved from the latest backtest period's further than any backtest
     period's moved from the one before it. The interval is made from how the promise carried across
     those moves; a larger one (a prior shift the backtests never saw) is when it may not hold."""
-    periods = [g["probability"].to_numpy() for _, g in backtest.groupby("period", sort=True)]
+    periods = [ScoreBands.of(g["probability"].to_numpy()) for _, g in backtest.groupby("period", sort=True)]
     moves = [psi(before, after) for before, after in zip(periods, periods[1:], strict=False)]
-    moved = psi(periods[-1], probabilities)
+    moved = psi(periods[-1], scores)
     largest = max(moves, default=0.0)
-    means = [float(p.mean()) for p in periods]
+    means = [p.mean for p in periods]
     out: dict[str, Any] = {
         "psi_against_latest_period": round(moved, 4),
         "largest_psi_between_backtest_periods": round(largest, 4),
         "bands": list(SCORE_BANDS),
-        "mean_probability": float(np.mean(probabilities)),
+        "mean_probability": scores.mean,
         "backtest_mean_probability": {"min": min(means), "max": max(means)},
         "detected": moved > largest and psi_level(moved) != "stable",
     }

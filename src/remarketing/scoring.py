@@ -24,14 +24,16 @@ import numpy as np
 import pandas as pd
 
 from remarketing import contact_file, contacts, parameters, tensors
-from remarketing.contact_file import REASON_PARTS, SCORED_COLUMNS, write_csv
+from remarketing.contact_file import REASON_PARTS, write_csv
 from remarketing.datasets import DatasetSpec
 from remarketing.drift import overview as drift_overview
 from remarketing.errors import DataValidationError, RemarketingError, Unavailable
+from remarketing.expectation import ScoreBands
 from remarketing.ports import CHALLENGER, CHAMPION, Deployer, Endpoint, ModelRef, Registry
 from remarketing.settings import Settings
 from remarketing.step import Chunks, MergedChunks, RecordChange, StepContext, StepResult
 from remarketing.storage import Storage, join
+from remarketing.streamed_plan import ARMS, StreamedPlan, plan_file
 
 BATCH_ROWS = 10_000  # rows per request to the model server (its explainer works 5,000 at a time)
 
@@ -422,7 +424,7 @@ def contact_policy(settings: Settings, params: dict[str, Any], rows: int, key: s
 
 
 def expectations(
-    backtest: pd.DataFrame | None, probabilities: np.ndarray, plan: pd.DataFrame
+    backtest: pd.DataFrame | None, totals: contacts.Totals, scores: ScoreBands
 ) -> dict[str, Any]:
     """The expected conversion rate of the targeted customers with its interval (from the backtests'
     calibration errors at the same share of the file), and whether the file's scores have shifted."""
@@ -430,13 +432,13 @@ def expectations(
 
     if backtest is None:
         return {"interval": None, "prior_shift": None}
-    targeted = (plan["group"] == "targeted").to_numpy()
+    targeted = totals.count("targeted")
     interval = None
-    if targeted.any():  # no one targeted (nobody worth a call, or all held out): nothing is promised
-        rate = float(probabilities[targeted].mean())
-        errors = backtest_errors(backtest, float(plan["selected"].mean()))
-        interval = rate_interval(rate, int(targeted.sum()), errors).as_dict()
-    return {"interval": interval, "prior_shift": score_shift(backtest, probabilities)}
+    if targeted:  # no one targeted (nobody worth a call, or all held out): nothing is promised
+        share = totals.count("targeted", "holdout") / int(totals.customers.sum())
+        errors = backtest_errors(backtest, share)
+        interval = rate_interval(totals.expected("targeted") / targeted, targeted, errors).as_dict()
+    return {"interval": interval, "prior_shift": score_shift(backtest, scores)}
 
 
 def publish(
@@ -455,27 +457,20 @@ def publish(
     _check_every_chunk_scored(rows, scored)
     n_scored = scored.rows()
     policy = contact_policy(s.whole, record.params, n_scored, key=record.source.sha256 or "")
-    # the numbers of every customer in memory, their rows chunk by chunk (remarketing.contact_file)
-    numbers = scored.frames(columns=["customer_id", "arm", "probability"])
-    ranked = contact_file.rank_file(numbers, policy, n_scored)
-    probabilities, plan = ranked.probability, ranked.plan
     meta = _model_metadata(storage, model.uri)
-    outlook = {
-        **contacts.summary(plan, probabilities, policy),
-        **expectations(_model_backtest(storage, model.uri), probabilities, plan),
-    }
-    experiment = contact_file.experiment_summary(arms, ranked)
     out = join(s.artifacts_root, "output", ctx.run_id)
     with (
         tempfile.TemporaryDirectory() as tmp,
         ThreadPoolExecutor(max_workers=1) as uploads,
         _lookup_writer(ctx, model) as lookup,  # its run commits after predictions.csv is uploaded
-        _LookupInBackground(spec, lookup, ranked.plan) as background,  # ... once its worker is done
+        _LookupInBackground(lookup) as background,  # ... once its worker is done
     ):
         local = Path(tmp)
-        features_drift = _write_contributions(
-            spec, meta, rows, scored, local / "contributions.parquet", background
+        plan = plan_file(
+            lambda: scored.frames(columns=["customer_id", "arm", "probability"]), n_scored, policy, local
         )
+        listed = _list_chunks(spec, meta, policy, plan, rows, scored, local, background)
+        plan.close()
         # uploaded while predictions.csv is written (predictions.csv itself still goes last)
         contributions = uploads.submit(
             storage.upload_file,
@@ -483,15 +478,19 @@ def publish(
             local / "contributions.parquet",
             content_type=_content_type("contributions.parquet"),
         )
-        outlook["drift"] = drift_overview(features_drift, meta.get("backtest_drift"))
+        totals = sum(listed.totals.values(), contacts.Totals())
+        outlook = {
+            **contacts.summary(totals, policy),
+            **expectations(_model_backtest(storage, model.uri), totals, listed.scores),
+        }
+        experiment = contact_file.experiment_summary(arms, listed.totals)
+        outlook["drift"] = drift_overview(listed.drift, meta.get("backtest_drift"))
         warnings = _outlook_warnings(outlook)
         manifest = _manifest(ctx.run_id, ctx.dataset, record, model, meta, outlook, policy, warnings, out)
-        manifest["drift"] = features_drift
+        manifest["drift"] = listed.drift
         manifest["experiment"] = experiment
         write_csv(rejects, local / "rejects.csv")
-        contact_file.write_ranked(
-            spec, scored.frames(columns=SCORED_COLUMNS), ranked, local / "predictions.csv"
-        )
+        listed.csv.write(local / "predictions.csv")
         (local / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         contributions.result()
         for name in ("rejects.csv", "manifest.json", "predictions.csv"):
@@ -501,10 +500,10 @@ def publish(
         record=RecordChange(
             warnings=warnings,
             metrics={
-                **_run_metrics(record, len(ranked), outlook),
+                **_run_metrics(record, n_scored, outlook),
                 "experiment": experiment,
                 # each feature's PSI against training (exported to Prometheus; the manifest has the rest)
-                "feature_psi": {c: d["psi"] for c, d in features_drift.items() if d.get("psi") is not None},
+                "feature_psi": {c: d["psi"] for c, d in listed.drift.items() if d.get("psi") is not None},
             },
             fields={
                 "predictions_uri": join(out, "predictions.csv"),
@@ -512,7 +511,7 @@ def publish(
             },
             finish=True,
         ),
-        metrics={"rows_scored": float(len(ranked)), "contacted": float(outlook["calls"])},
+        metrics={"rows_scored": float(n_scored), "contacted": float(outlook["calls"])},
     )
 
 
@@ -639,34 +638,62 @@ def _lookup_writer(ctx: StepContext, model: ModelRef) -> Any:
     )
 
 
-def _write_contributions(
+@dataclass
+class _Listed:
+    """What publish learns from reading the scored file once, chunk by chunk."""
+
+    csv: contact_file.RankedCsv  # predictions.csv's rows, spilled by line, to be written
+    totals: dict[str, contacts.Totals]  # each arm's groups
+    scores: ScoreBands
+    drift: dict[str, Any]  # each feature's drift against training
+
+
+def _list_chunks(
     spec: DatasetSpec,
     meta: dict[str, Any],
+    policy: contacts.Policy,
+    plan: StreamedPlan,
     rows: Chunks,
     scored: Chunks | MergedChunks,
-    path: Path,
+    folder: Path,
     lookup: _LookupInBackground,
-) -> dict[str, Any]:
-    """Stream every chunk's contributions into one parquet file and to the lookup table, and count the
-    drift on the way."""
+) -> _Listed:
+    """Each chunk once: its plan and predictions.csv rows (to :class:`contact_file.RankedCsv`), its
+    contributions (into contributions.parquet), its lookup rows; the list's totals, the scores' bands and
+    the drift on the way."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from remarketing.drift import DriftCounter
 
+    listed = _Listed(
+        contact_file.RankedCsv(folder, len(plan)),
+        {arm: contacts.Totals() for arm in ARMS},
+        ScoreBands(),
+        {},
+    )
     drift = DriftCounter(meta.get("training_profile", {}))
     skip = ["probability", *REASON_PARTS]
     writer, start = None, 0
     for features, result in zip(rows.frames(columns=spec.feature_names), scored.frames(), strict=True):
+        chunk_plan, lines = plan.of_rows(start, start + len(result))
+        predictions = contact_file.rows_of(spec, result, chunk_plan)
+        listed.csv.add(predictions, lines)
+        probability, arm = result["probability"].to_numpy(dtype="float64"), result["arm"].to_numpy()
+        for name, totals in listed.totals.items():
+            mine = arm == name
+            totals.add(chunk_plan["group"][mine], probability[mine], policy)
+        listed.scores.add(probability)
         drift.add(features)
         table = pa.Table.from_pandas(result.drop(columns=skip), preserve_index=False)
-        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer = writer or pq.ParquetWriter(folder / "contributions.parquet", table.schema)
         writer.write_table(table)
-        lookup.add(features, result, start)
+        lookup.add(predictions, features, result)
         start += len(result)
     if writer:
         writer.close()
-    return drift.summary()
+    listed.drift = drift.summary()
+    return listed
 
 
 class _LookupInBackground:
@@ -674,23 +701,22 @@ class _LookupInBackground:
     (at a million customers the table takes about as long as predictions.csv); at most two chunks wait.
     Without a table (the cloud) it does nothing."""
 
-    def __init__(self, spec: DatasetSpec, lookup: Any, plan: pd.DataFrame) -> None:
+    def __init__(self, lookup: Any) -> None:
         from collections import deque
 
-        self.spec, self.lookup, self.plan = spec, lookup, plan
+        self.lookup = lookup
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookup")
         self.pending: Any = deque()
 
-    def add(self, features: pd.DataFrame, result: pd.DataFrame, start: int) -> None:
+    def add(self, predictions: pd.DataFrame, features: pd.DataFrame, result: pd.DataFrame) -> None:
         if self.lookup is None:
             return
         while len(self.pending) >= 2:
             self.pending.popleft().result()
-        plan = self.plan.iloc[start : start + len(result)]
-        self.pending.append(self.pool.submit(self._write, features, result, plan))
+        self.pending.append(self.pool.submit(self._write, predictions, features, result))
 
-    def _write(self, features: pd.DataFrame, result: pd.DataFrame, plan: pd.DataFrame) -> None:
-        self.lookup.add(_lookup_rows(self.spec, features, result, plan))
+    def _write(self, predictions: pd.DataFrame, features: pd.DataFrame, result: pd.DataFrame) -> None:
+        self.lookup.add(_lookup_rows(predictions, features, result))
 
     def finish(self) -> None:
         while self.pending:
@@ -704,14 +730,14 @@ class _LookupInBackground:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _lookup_rows(spec: DatasetSpec, features: pd.DataFrame, result: pd.DataFrame, plan: pd.DataFrame) -> Any:
+def _lookup_rows(predictions: pd.DataFrame, features: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     """A chunk's rows of the lookup table: its predictions.csv rows (worded reasons, rank, group), the
     base value, every contribution and the customer's own values."""
     values = features.reset_index(drop=True).add_prefix("value_")
     extra = result[["base_value", *(c for c in result.columns if c.startswith("shap_"))]].reset_index(
         drop=True
     )
-    return pd.concat([contact_file.rows_of(spec, result, plan), extra, values], axis=1)
+    return pd.concat([predictions.reset_index(drop=True), extra, values], axis=1)
 
 
 def _content_type(name: str) -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from remarketing.contacts import Policy, assign, deciles_of, summary, uniform
+from remarketing.contacts import Policy, Totals, assign, deciles_of, summary, uniform
 
 N = 20_000
 
@@ -30,7 +30,7 @@ def test_with_cost_and_value_only_customers_worth_a_call_are_selected(customers)
     assert policy.break_even == 0.25
     assert plan["selected"].sum() == (p > 0.25).sum() < 10_000
     assert (p[plan["selected"]] > 0.25).all()
-    out = summary(plan, p, policy)
+    out = summary(Totals.of(plan, p, policy), policy)
     assert out["expected_profit"] == pytest.approx(float((p[p > 0.25] * 20 - 5).sum()))
     assert out["break_even_probability"] == 0.25 and out["worth_calling"] == (p > 0.25).sum()
     capped = assign(
@@ -62,7 +62,7 @@ def test_a_small_list_holds_out_the_rounded_share_and_says_so(customers):
     ids, p = customers
     plan = assign(ids, p, Policy(budget=30, holdout_share=0.05, explore_share=0))
     assert (plan["group"] == "holdout").sum() == 2  # round(1.5), spread by largest remainder
-    out = summary(plan, p, Policy(budget=30))
+    out = summary(Totals.of(plan, p, Policy(budget=30)), Policy(budget=30))
     assert out["holdout_share_realised"] == pytest.approx(2 / 30) and out["holdout_share"] == 0.05
 
 

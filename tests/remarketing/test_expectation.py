@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from remarketing.expectation import backtest_errors, rate_interval, score_shift
+from remarketing.expectation import ScoreBands, backtest_errors, rate_interval, score_shift
 
 
 def _period(index: int, probability: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -58,9 +58,9 @@ def test_the_interval_holds_about_as_often_as_it_says_on_exchangeable_periods():
 def test_a_file_whose_scores_moved_more_than_any_backtest_period_did_is_a_prior_shift():
     rng = np.random.default_rng(1)
     reference = pd.concat([_period(j, rng.beta(1, 12, 3_000), np.zeros(3_000)) for j in (1, 2, 3)])
-    same = score_shift(reference, rng.beta(1, 12, 5_000))
+    same = score_shift(reference, ScoreBands.of(rng.beta(1, 12, 5_000)))
     assert not same["detected"] and "message" not in same
-    moved = score_shift(reference, rng.beta(3, 6, 5_000))
+    moved = score_shift(reference, ScoreBands.of(rng.beta(3, 6, 5_000)))
     assert moved["detected"]
     assert moved["psi_against_latest_period"] > moved["largest_psi_between_backtest_periods"]
     assert moved["mean_probability"] > moved["backtest_mean_probability"]["max"]
@@ -72,7 +72,8 @@ def test_a_move_no_larger_than_the_backtests_saw_is_no_prior_shift():
     drifting = pd.concat(
         [_period(j, rng.beta(1 + j, 12, 3_000), np.zeros(3_000)) for j in (1, 2, 3, 4)]  # each moves up
     )
-    nudged = score_shift(drifting, rng.beta(5.5, 12, 5_000))  # half a step further than the last moves
+    # half a step further than the last moves
+    nudged = score_shift(drifting, ScoreBands.of(rng.beta(5.5, 12, 5_000)))
     assert not nudged["detected"]
 
 
@@ -84,4 +85,14 @@ def test_differences_too_small_to_change_a_decision_are_no_shift():
         for j in (1, 2)
     ]
     refit = np.r_[rng.uniform(0, 0.001, 4_500), rng.uniform(0.99, 1.0, 500)]
-    assert not score_shift(pd.concat(periods), refit)["detected"]
+    assert not score_shift(pd.concat(periods), ScoreBands.of(refit))["detected"]
+
+
+def test_scores_counted_chunk_by_chunk_are_the_scores_counted_at_once():
+    scores = np.random.default_rng(6).beta(1, 6, 10_001)
+    chunked = ScoreBands()
+    for part in np.array_split(scores, 7):
+        chunked.add(part)
+    whole = ScoreBands.of(scores)
+    assert (chunked.counts == whole.counts).all() and chunked.counts.sum() == 10_001
+    assert chunked.mean == pytest.approx(scores.mean(), rel=1e-12)

@@ -8,17 +8,18 @@ from remarketing import contacts, experiments
 from remarketing.contact_file import (
     PREDICTION_COLUMNS,
     SCORED_COLUMNS,
+    RankedCsv,
     contact_list,
     escape_cells,
-    rank_file,
+    rows_of,
     write_csv,
-    write_ranked,
 )
 from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
 from remarketing.ports import ModelRef
 from remarketing.runs import RunRecord, Source
 from remarketing.scoring import _manifest
+from remarketing.streamed_plan import plan_file
 
 SPEC = load_spec("bank-marketing")
 
@@ -86,8 +87,7 @@ def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
     whole = pd.concat(chunks)
     policy = contacts.Policy(budget=90, holdout_share=0.1, explore_share=0.05, key="sha")
 
-    ranked = rank_file((c[["customer_id", "arm", "probability"]] for c in chunks), policy, 600)
-    write_ranked(SPEC, iter(chunks), ranked, tmp_path / "streamed.csv", bucket_rows=17)
+    write_streamed(chunks, policy, tmp_path, bucket_rows=17)
     in_memory, _ = contact_list(SPEC, whole, policy)
     write_csv(in_memory, tmp_path / "whole.csv")
 
@@ -96,14 +96,35 @@ def test_a_file_written_chunk_by_chunk_equals_the_list_made_in_memory(tmp_path):
     back = pd.read_csv(tmp_path / "streamed.csv", dtype={"customer_id": str})
     assert len(back) == 600 and back["customer_id"].is_unique and "'=HYPERLINK(1)" in set(back["customer_id"])
     assert (back["rank"].diff().dropna() >= 0).all()  # best first, rank by rank
-    assert not list(tmp_path.glob("buckets-*"))  # the buckets are gone once the file is written
+    assert {p.name for p in tmp_path.iterdir()} == {"streamed.csv", "whole.csv"}  # no spill left
 
 
-def test_a_file_that_changed_between_the_passes_is_refused(tmp_path):
-    chunks = [customers(50)[SCORED_COLUMNS]]
-    ranked = rank_file(iter(chunks), contacts.Policy(budget=5), 50)
+def write_streamed(chunks: list[pd.DataFrame], policy: contacts.Policy, folder, **sizes) -> RankedCsv:
+    """As publish writes predictions.csv: the plan ranked out of memory, then each chunk's rows."""
+    rows = sum(len(c) for c in chunks)
+    plan = plan_file(lambda: iter(chunks), rows, policy, folder, **sizes)
+    csv, start = RankedCsv(folder, rows, **sizes), 0
+    for chunk in chunks:
+        chunk_plan, lines = plan.of_rows(start, start + len(chunk))
+        csv.add(rows_of(SPEC, chunk, chunk_plan), lines)
+        start += len(chunk)
+    plan.close()
+    csv.write(folder / "streamed.csv")
+    return csv
+
+
+def test_rows_beyond_those_ranked_are_refused(tmp_path):
+    chunk = customers(50)[SCORED_COLUMNS]
+    plan = plan_file(lambda: iter([chunk]), 50, contacts.Policy(budget=5), tmp_path)
+    csv = RankedCsv(tmp_path, 50)
+    rows = rows_of(SPEC, chunk, plan.of_rows(0, 50)[0])
+    csv.add(rows, plan.of_rows(0, 50)[1])
     with pytest.raises(RemarketingError, match="more rows than when it was ranked"):
-        write_ranked(SPEC, iter(chunks * 2), ranked, tmp_path / "p.csv")
+        csv.add(rows, plan.of_rows(0, 50)[1])
+    short = RankedCsv(tmp_path, 60)
+    short.add(rows, plan.of_rows(0, 50)[1])
+    with pytest.raises(RemarketingError, match="fewer rows than when it was ranked"):
+        short.write(tmp_path / "p.csv")
 
 
 def test_text_a_spreadsheet_would_run_is_escaped_and_numbers_are_not():
@@ -154,7 +175,7 @@ def test_the_manifest_says_what_was_asked_decided_and_promised():
     policy = contacts.Policy(budget=40, key="abc")
     ranked, plan = contact_list(SPEC, scored, policy)
     outlook = {
-        **contacts.summary(plan, scored["probability"].to_numpy(), policy),
+        **contacts.summary(contacts.Totals.of(plan, scored["probability"].to_numpy(), policy), policy),
         "interval": {"low": 0.5},
         "prior_shift": None,
         "drift": {"level": "stable", "major": [], "moderate": [], "features_measured": 13},
