@@ -163,7 +163,9 @@ class RemarketingModel(Model):
             return await self._infer(payload)
         with self._counting_errors("predict"):
             rows = self.rows(payload)
-            probabilities = np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")
+            probabilities = np.asarray(
+                self._campaign_model().predict_proba(rows, prepared=True), dtype="float64"
+            )
         if self.metrics:
             self.metrics.scored(probabilities)
         return {"predictions": probabilities.tolist()}
@@ -184,7 +186,8 @@ class RemarketingModel(Model):
                 loop = asyncio.get_running_loop()
                 columns = await loop.run_in_executor(None, self.explain_columns, rows)
             else:
-                columns = {OUTPUT: np.asarray(self._campaign_model().predict_proba(rows), dtype="float64")}
+                probability = self._campaign_model().predict_proba(rows, prepared=True)
+                columns = {OUTPUT: np.asarray(probability, dtype="float64")}
         if self.metrics:
             self.metrics.scored(columns[OUTPUT])
             if explaining:
@@ -214,9 +217,7 @@ class RemarketingModel(Model):
 
     def explain_rows(self, rows: pd.DataFrame) -> dict:
         """One explanation per row, computed in one vectorised call for the whole request."""
-        model = self._campaign_model()
-        explanation = model.explain(rows)
-        probabilities = model.predict_proba(rows)
+        probabilities, explanation = self._campaign_model().scores(rows, prepared=True)
         return {
             "explanations": explain_rows(
                 explanation.contributions, rows, explanation.base_value, probabilities
@@ -230,9 +231,9 @@ class RemarketingModel(Model):
         base = 0.0
         for start in range(0, len(rows), EXPLAIN_BATCH):
             batch = rows.iloc[start : start + EXPLAIN_BATCH]
-            explanation = model.explain(batch)  # the core runs one SHAP call at a time
+            probability, explanation = model.scores(batch, prepared=True)  # one SHAP call at a time
             base = explanation.base_value
-            part = {OUTPUT: np.asarray(model.predict_proba(batch), dtype="float64")}
+            part = {OUTPUT: np.asarray(probability, dtype="float64")}
             part.update(
                 {f"contribution_{c}": explanation.contributions[c].to_numpy() for c in model.features}
             )

@@ -188,26 +188,37 @@ class CampaignModel:
                 frame[name] = text
         return pd.DataFrame(frame)
 
-    def design(self, rows: pd.DataFrame) -> np.ndarray:
+    def design(self, rows: pd.DataFrame, *, prepared: bool = False) -> np.ndarray:
+        """The estimator's input. ``prepared``: the rows are already as :meth:`prepare` leaves them (a
+        server's, from :meth:`rows_from_columns` or :meth:`rows_from_records`), so they are not again."""
         if self._fast_design is None:
             self._fast_design = FastDesign(self.preprocessor)
-        return self._fast_design(self.prepare(rows))
+        return self._fast_design(rows if prepared else self.prepare(rows))
 
-    def margin(self, rows: pd.DataFrame) -> np.ndarray:
+    def margin(self, rows: pd.DataFrame, *, prepared: bool = False) -> np.ndarray:
         """Uncalibrated log-odds."""
-        return _margin(self.family, self.estimator, self.design(rows))
+        return _margin(self.family, self.estimator, self.design(rows, prepared=prepared))
 
-    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, rows: pd.DataFrame, *, prepared: bool = False) -> np.ndarray:
         a, b = self.calibration
-        return expit(a * self.margin(rows) + b)
+        return expit(a * self.margin(rows, prepared=prepared) + b)
 
     def explain(self, rows: pd.DataFrame) -> Explanation:
-        X = self.design(rows)
+        return self._explanation(self.design(rows), rows.index)
+
+    def scores(self, rows: pd.DataFrame, *, prepared: bool = False) -> tuple[np.ndarray, Explanation]:
+        """:meth:`predict_proba` and :meth:`explain` of the same rows from one design matrix (what a model
+        server answers for each batch: the matrix is most of a linear model's cost)."""
+        X = self.design(rows, prepared=prepared)
+        a, b = self.calibration
+        return expit(a * _margin(self.family, self.estimator, X) + b), self._explanation(X, rows.index)
+
+    def _explanation(self, X: np.ndarray, index: pd.Index) -> Explanation:
         phi, base = self._shap(X)
         a, b = self.calibration
         fields = output_fields(self.preprocessor)
         folded = (a * phi) @ field_matrix(fields, self.features)
-        return Explanation(pd.DataFrame(folded, columns=self.features, index=rows.index), float(a * base + b))
+        return Explanation(pd.DataFrame(folded, columns=self.features, index=index), float(a * base + b))
 
     def _shap(self, X: np.ndarray) -> tuple[np.ndarray, float]:
         if self.family == "logreg":

@@ -67,6 +67,23 @@ def test_linear_shap_equals_shap_linear_explainer(splits):
     np.testing.assert_allclose(ours, expected, atol=1e-9)
 
 
+def test_rows_a_server_reads_are_already_prepared_and_scored_once_as_twice(splits):
+    """A model server scores rows from rows_from_columns / rows_from_records with prepared=True: they must be
+    what prepare() makes of them, and scores() must equal predict_proba() and explain()."""
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
+    raw = splits.test.head(25)
+    padded = raw.assign(job=" " + raw["job"] + "  ")  # a client's spaces
+    columns = {c: padded[c].to_numpy() for c in SPEC.feature_names}
+    records = padded[SPEC.feature_names].to_dict("records")
+    for rows in (model.rows_from_columns(columns), model.rows_from_records(records)):
+        pd.testing.assert_frame_equal(rows, model.prepare(rows).reset_index(drop=True))
+        probability, explanation = model.scores(rows, prepared=True)
+        np.testing.assert_array_equal(probability, model.predict_proba(raw))
+        pd.testing.assert_frame_equal(
+            explanation.contributions, model.explain(raw).contributions.reset_index(drop=True)
+        )
+
+
 def test_fold_to_fields_sums_each_fields_columns():
     folded = fold_to_fields(np.array([[1.0, 2.0, 3.0]]), ["a", "b", "a"], ["a", "b"])
     assert folded.to_dict("records") == [{"a": 4.0, "b": 2.0}]
