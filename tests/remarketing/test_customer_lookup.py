@@ -3,11 +3,13 @@
 import math
 import sqlite3
 
+import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
 from remarketing.customer_lookup import CustomerLookup, LookupWriter
-from remarketing.errors import DataValidationError, StorageError
+from remarketing.errors import DataValidationError, StorageError, Unavailable
 
 
 def scored(ids, *, probability=0.5, version="7", **detail):
@@ -143,7 +145,7 @@ def test_hostile_ids_are_plain_data(tmp_path):
     with sqlite3.connect(db) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         stored = sorted(i for (i,) in conn.execute("SELECT customer_id FROM scores"))
-    assert tables == {"runs", "scores"}
+    assert tables == {"runs", "scores", "run_values"}
     assert stored == sorted(HOSTILE_IDS * 2)
 
 
@@ -321,3 +323,228 @@ def test_a_second_writer_waits_for_the_first_and_then_gives_up(tmp_path):
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             second.__enter__()
     assert CustomerLookup(db).history("bank", "C1")[0]["run_id"] == "run-1"
+
+
+def details(path, ids):
+    lookup = CustomerLookup(path)
+    return {customer: lookup.latest("bank", customer)["detail"] for customer in ids}
+
+
+def typed(values):
+    """Values with their types: 1, 1.0 and True are equal in Python but not in what a reader is given."""
+    return {k: (type(v).__name__, v) for k, v in values.items()}
+
+
+def layouts(path):
+    with sqlite3.connect(path) as conn:
+        return [orjson.loads(layout) for (layout,) in conn.execute("SELECT layouts FROM runs")]
+
+
+def test_each_codec_gives_back_the_values_and_types_the_chunk_held(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    chunk = scored(["C1", "C2", "C3", "C4"])
+    chunk["score"] = [0.1234567890123, math.nan, math.inf, -1e-300]
+    chunk["half"] = np.array([0.1, 2.5, np.nan, -3.0], dtype="float32")
+    chunk["small"] = [-127, 0, 5, 127]
+    chunk["edge"] = [-128, 1, 2, 3]  # int8's lowest is its 'missing': int16
+    chunk["wide"] = [-(2**63) + 1, 2**63 - 1, 0, 7]
+    chunk["lowest"] = [-(2**63), 0, 1, 2]  # int64's lowest: no width has it, kept exact as text
+    chunk["huge"] = np.array([2**64 - 1, 0, 1, 2], dtype="uint64")
+    chunk["calls"] = pd.array([3, None, 0, -1], dtype="Int64")
+    chunk["flag"] = [True, False, True, False]
+    chunk["maybe"] = pd.array([True, None, False, None], dtype="boolean")
+    chunk["text"] = ['say "hi", \\o/', "Łódź 東京 🙂\u2028", "x" * 100_000, None]
+    chunk["mixed"] = [5, "5", 1.5, True]  # numbers inside a text column stay numbers, text stays text
+    chunk["gaps"] = pd.Series([None, math.nan, 1, 1.0], dtype=object)
+    seen = "2024-01-02T03:04:05Z"
+    chunk["when"] = pd.to_datetime([seen, None, seen, "2025-06-01T00:00:00Z"])
+    chunk["kind"] = pd.Categorical([2, 1, None, 2])
+    write(db, "run-1", "2024-01-01T06:00:00+00:00", chunk)
+
+    found = details(db, ["C1", "C2", "C3", "C4"])
+    assert typed(found["C1"]) == typed({
+        "score": 0.1234567890123, "half": float(np.float32(0.1)), "small": -127, "edge": -128,
+        "wide": -(2**63) + 1, "lowest": -(2**63), "huge": 2**64 - 1, "calls": 3, "flag": True,
+        "maybe": True, "text": 'say "hi", \\o/', "mixed": 5, "gaps": None,
+        "when": "2024-01-02T03:04:05+00:00", "kind": 2,
+    })  # fmt: skip
+    assert typed(found["C2"]) == typed({
+        "score": None, "half": 2.5, "small": 0, "edge": 1, "wide": 2**63 - 1, "lowest": 0, "huge": 0,
+        "calls": None, "flag": False, "maybe": None, "text": "Łódź 東京 🙂\u2028", "mixed": "5",
+        "gaps": None, "when": None, "kind": 1,
+    })  # fmt: skip
+    assert typed(found["C3"]) == typed({
+        "score": None, "half": None, "small": 5, "edge": 2, "wide": 0, "lowest": 1, "huge": 1,
+        "calls": 0, "flag": True, "maybe": False, "text": "x" * 100_000, "mixed": 1.5, "gaps": 1,
+        "when": "2024-01-02T03:04:05+00:00", "kind": None,
+    })  # fmt: skip
+    assert typed(found["C4"]) == typed({
+        "score": -1e-300, "half": -3.0, "small": 127, "edge": 3, "wide": 7, "lowest": 2, "huge": 2,
+        "calls": -1, "flag": False, "maybe": None, "text": None, "mixed": True, "gaps": 1.0,
+        "when": "2025-06-01T00:00:00+00:00", "kind": 2,
+    })  # fmt: skip
+    assert layouts(db) == [
+        [["f8", "f4", "i1", "i2", "i8", "t1", "t1", "i1", "b1", "b1", "t1", "t1", "t1", "t1", "t1"]]
+    ]
+
+
+def test_a_row_takes_only_its_codecs_bytes(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    write(
+        db, "run-1", "2024-01-01T06:00:00+00:00", scored(["C1", "C2"], age=[41, 300], share=0.5, job="admin.")
+    )
+    with sqlite3.connect(db) as conn:
+        assert [n for (n,) in conn.execute("SELECT length(detail) FROM scores")] == [2 + 8 + 1] * 2
+        assert conn.execute("SELECT code, value FROM run_values").fetchall() == [(1, '"admin."')]
+    assert layouts(db) == [[["i2", "f8", "t1"]]]
+
+
+def test_text_codes_widen_as_a_runs_dictionary_grows(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    ids = [f"C{i}" for i in range(300)]
+    write(
+        db,
+        "run-1",
+        "2024-01-01T06:00:00+00:00",
+        scored(ids[:200], note=ids[:200]),
+        scored(ids[200:], note=ids[200:]),
+    )
+    assert layouts(db) == [[["t1"], ["t2"]]]  # codes 1-200, then 201-300
+    assert details(db, ["C0", "C254", "C299"]) == {
+        "C0": {"note": "C0"},
+        "C254": {"note": "C254"},
+        "C299": {"note": "C299"},
+    }
+
+
+def test_a_column_typed_differently_in_each_chunk_reads_back_as_each_chunk_gave_it(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    write(
+        db,
+        "run-1",
+        "2024-01-01T06:00:00+00:00",
+        scored(["C1"], age=41, seen=True),
+        scored(["C2", "C3"], age=[52.5, math.nan], seen=[False, None]),  # floats with NaN; objects
+        scored(["C4"], age="unknown", seen=False),
+        scored(["C5"], age=63, seen=True),
+    )
+    found = details(db, ["C1", "C2", "C3", "C4", "C5"])
+    assert {c: typed(d) for c, d in found.items()} == {
+        "C1": typed({"age": 41, "seen": True}),
+        "C2": typed({"age": 52.5, "seen": False}),
+        "C3": typed({"age": None, "seen": None}),
+        "C4": typed({"age": "unknown", "seen": False}),
+        "C5": typed({"age": 63, "seen": True}),
+    }
+    assert layouts(db) == [[["i1", "b1"], ["f8", "t1"], ["t1", "b1"]]]  # the first one again for C5
+
+
+def test_rows_given_out_of_id_order_keep_their_own_values(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    ids = ["C3", "C1", "C4", "C2"]
+    chunk = scored(ids, note=[f"note of {c}" for c in ids], flag=[c in ("C1", "C4") for c in ids])
+    chunk["model_version"] = [f"v{c}" for c in ids]
+    write(db, "run-1", "2024-01-01T06:00:00+00:00", chunk)
+
+    lookup = CustomerLookup(db)
+    for rank, customer in enumerate(ids, start=1):
+        found = lookup.latest("bank", customer)
+        assert (found["rank"], found["probability"], found["model_version"], found["group"]) == (
+            rank,
+            0.5 + (rank - 1) / 1000,
+            f"v{customer}",
+            "call" if rank % 2 else "hold-out",
+        )
+        assert found["detail"] == {"note": f"note of {customer}", "flag": customer in ("C1", "C4")}
+
+
+def values_of(path):
+    with sqlite3.connect(path) as conn:
+        orphans = conn.execute(
+            "SELECT count(*) FROM run_values WHERE run_key NOT IN (SELECT run_key FROM runs)"
+        ).fetchone()[0]
+        assert orphans == 0
+        return sorted(v for (v,) in conn.execute("SELECT value FROM run_values"))
+
+
+def test_a_retired_or_replaced_run_takes_its_dictionary_with_it(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    write(db, "run-1", "2024-01-01T06:00:00+00:00", scored(["C1"], note="first"), keep_runs=1)
+    write(db, "run-2", "2024-01-08T06:00:00+00:00", scored(["C1", "C2"], note=["a", "b"]), keep_runs=1)
+    assert values_of(db) == ['"a"', '"b"']  # run-1's retired with it
+
+    reader = CustomerLookup(db)
+    assert reader.latest("bank", "C2")["detail"] == {"note": "b"}
+    write(db, "run-2", "2024-01-08T06:00:00+00:00", scored(["C1", "C2"], note=["c", "a"]), keep_runs=1)
+    assert values_of(db) == ['"a"', '"c"']  # the retry's own dictionary: "a" is now its code 2
+    assert reader.latest("bank", "C1")["detail"] == {"note": "c"}
+    assert reader.latest("bank", "C2")["detail"] == {"note": "a"}
+
+    write(db, "old", "2023-01-01T06:00:00+00:00", scored(["C9"], note="older"), keep_runs=1)  # retires itself
+    assert values_of(db) == ['"a"', '"c"']
+
+
+SCHEMA_1 = (
+    """CREATE TABLE runs (run_key INTEGER PRIMARY KEY, dataset TEXT NOT NULL, run_id TEXT NOT NULL,
+        scored_at TEXT NOT NULL, scored_us INTEGER NOT NULL, model_version TEXT NOT NULL,
+        fields TEXT NOT NULL DEFAULT '[]', customers INTEGER NOT NULL DEFAULT 0, UNIQUE (dataset, run_id))""",
+    "CREATE INDEX runs_by_time ON runs (dataset, scored_us, run_key)",
+    """CREATE TABLE scores (run_key INTEGER NOT NULL REFERENCES runs (run_key), customer_id TEXT NOT NULL,
+        model_version TEXT NOT NULL, probability REAL, rank INTEGER, grp TEXT, detail TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX scores_by_customer ON scores (customer_id, run_key)",
+    "CREATE INDEX scores_by_run ON scores (run_key)",
+    """INSERT INTO runs VALUES (1, 'bank', 'run-1', '2024-01-01T06:00:00+00:00', 1704088800000000, '7',
+        '["reason_1"]', 1)""",
+    "INSERT INTO scores VALUES (1, 'C1', '7', 0.5, 1, 'call', '[\"age\"]')",
+    "PRAGMA user_version=1",
+)
+
+
+def schema_1_file(path):
+    """A file as the first version of the lookup wrote it (details as JSON text)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for statement in SCHEMA_1:
+            conn.execute(statement)
+    conn.close()
+
+
+def test_a_file_of_the_earlier_schema_is_refused_by_readers_until_a_writer_starts_it_afresh(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    schema_1_file(db)
+    reader = CustomerLookup(db)
+    for read in (lambda: reader.latest("bank", "C1"), lambda: reader.history("bank", "C1")):
+        with pytest.raises(
+            Unavailable, match=r"lookup\.sqlite is unavailable \(the file has schema 1.*next scoring run"
+        ):
+            read()
+
+    with pytest.raises(RuntimeError, match="scoring broke"):  # a failed run leaves the file as it was
+        with LookupWriter(db, dataset="bank", run_id="run-2", scored_at="2024-01-08", model_version="8") as w:
+            w.add(scored(["C2"], note="new"))
+            raise RuntimeError("scoring broke")
+    with pytest.raises(Unavailable):
+        reader.customers("bank")
+
+    write(db, "run-2", "2024-01-08T06:00:00+00:00", scored(["C2"], note="new"))
+    assert reader.latest("bank", "C2")["detail"] == {"note": "new"}  # the same reader, once committed
+    assert reader.latest("bank", "C1") is None  # the earlier schema's runs are not carried over
+    assert reader.history("bank", "C1") == []
+    assert (count(db, "runs"), count(db, "scores")) == (1, 1)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_file_of_a_newer_schema_is_refused_by_both(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE later (x)")
+        conn.execute("PRAGMA user_version=3")
+    conn.close()
+    with pytest.raises(Unavailable, match="newer version"):
+        CustomerLookup(db).latest("bank", "C1")
+    with pytest.raises(StorageError, match="schema 3; this code writes 2"):
+        write(db, "run-1", "2024-01-01T06:00:00+00:00", scored(["C1"]))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
