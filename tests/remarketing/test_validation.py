@@ -159,3 +159,41 @@ def test_a_streamed_file_names_the_line_of_bad_bytes(tmp_path):
     path.write_bytes(HEADER + ROW * 3 + ROW.replace(b"management", b"gest\xe3o"))
     with pytest.raises(DataValidationError, match="not UTF-8.*line 5"):
         list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=2))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbf" + (HEADER + ROW * 5 + ROW_YES * 4).replace(b"\n", b"\r\n"),  # BOM, CRLF
+        HEADER + ROW.replace(b';"management"', b';  "management"  ') * 5 + ROW_YES * 4,  # spaces, quotes
+        HEADER + ROW.replace(b'"management"', b'"manage\nment"') + ROW_YES * 4,  # a line break in a cell
+    ],
+    ids=["bom-crlf", "space-before-quote", "newline-in-cell"],
+)
+def test_a_streamed_file_reads_as_the_whole_file_does(tmp_path, data):
+    """validate_file reads with Arrow (pandas where only its skipinitialspace unquotes a cell): the same
+    rows, types and rejects as validate, which reads with pandas."""
+    import pandas as pd
+
+    from remarketing.validation import validate_file
+
+    path = tmp_path / "weekly.csv"
+    path.write_bytes(data)
+    whole = validate(data, SPEC, Purpose.SCORING)
+    chunks = list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=3))
+    pd.testing.assert_frame_equal(pd.concat([c.frame for c in chunks], ignore_index=True), whole.frame)
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(rejects, whole.rejects, check_dtype=False)
+
+
+def test_a_streamed_row_with_a_cell_too_many_is_named(tmp_path):
+    from remarketing.validation import validate_file
+
+    path = tmp_path / "weekly.csv"
+    # past the head the upload's check reads (64 KiB), so the chunks' reader is the one that finds it
+    path.write_bytes(HEADER + ROW * 1000 + ROW.replace(b'"no"\n', b'"no";"extra"\n'))
+    with pytest.raises(
+        DataValidationError, match="not valid CSV: .*Expected 17 fields in line 1002, saw 18"
+    ) as info:
+        list(validate_file(path, SPEC, Purpose.SCORING, chunk_rows=2, source="weekly/w.csv"))
+    assert "weekly/w.csv" in str(info.value)
