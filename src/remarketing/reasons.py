@@ -61,7 +61,7 @@ def reason_columns(contributions: pd.DataFrame, rows: pd.DataFrame, k: int = TOP
     fields = list(contributions.columns)
     n = len(values)
     order = np.argsort(-np.abs(values), axis=1, kind="stable")
-    texts = {name: _text(rows[name].to_numpy()) for name in fields}
+    cells = {name: rows[name].to_numpy() for name in fields}  # worded only where a reason shows them
     out: dict[str, np.ndarray] = {}
     for i in range(k):
         field_out = np.full(n, "", dtype=object)
@@ -73,7 +73,7 @@ def reason_columns(contributions: pd.DataFrame, rows: pd.DataFrame, k: int = TOP
             for j, name in enumerate(fields):
                 mine = (column == j) & (contribution != 0)
                 field_out[mine] = name
-                value_out[mine] = texts[name][mine]
+                value_out[mine] = _text(cells[name][mine])
         out[f"reason_{i + 1}_field"] = field_out
         out[f"reason_{i + 1}_value"] = value_out
         out[f"reason_{i + 1}_contribution"] = contribution
