@@ -7,7 +7,7 @@ DATA_DIR ?= data
 export OMP_WAIT_POLICY := PASSIVE
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages test-packages checks-venv test test-unit screenshots lint compile demo up down status benchmarks clean
+.PHONY: help install system-packages test-packages checks-venv test test-unit screenshots lint compile demo smoke up down status benchmarks clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ lint: install ## ruff, mypy, and the layering (import-linter contracts in pyproj
 
 compile: install ## Compile the pipelines to Kubeflow IR YAML in build/pipelines
 	$(BIN)/remarketing pipelines compile --output-dir build/pipelines
+
+smoke: install ## Upload a small weekly file through the API, wait for its run, download its predictions (API_URL=..., default: the local stack's)
+	$(BIN)/remarketing smoke $(if $(API_URL),--api-url $(API_URL))
 
 up: install system-packages ## Start the whole local stack (emulator, MLflow, API, app, functions, event bridge)
 	$(BIN)/remarketing up

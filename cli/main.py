@@ -25,6 +25,7 @@ from cli.runs import (
     run_summary,
     wait,
 )
+from cli.smoke import smoke
 from remarketing.errors import NotFoundError, RemarketingError
 from remarketing.settings import Settings
 
@@ -356,6 +357,7 @@ def _record(settings: Settings, dataset: str | None, action: str, version: str, 
 main.add_command(experiment)
 main.add_command(keys)
 main.add_command(audit)
+main.add_command(smoke)
 
 
 # --- pipelines -------------------------------------------------------------------------------------
