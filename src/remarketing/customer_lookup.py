@@ -47,14 +47,15 @@ Runs are ordered by ``scored_at`` (any ISO 8601 time; one without a zone is take
 order they were written.
 
 Retention: a run's writer keeps the newest ``keep_runs`` runs of its dataset (its own included) and
-deletes the older ones, rows, dictionary and all, in the run's transaction. Writing a run_id again (a
-retried publish) replaces that run's rows. Every statement takes its values as ``?`` parameters: an id is
-plain data, whatever its characters or length.
+deletes the older ones, rows, dictionary and all, in the run's transaction; their pages are overwritten
+(``secure_delete``), not only freed. Writing a run_id again (a retried publish) replaces that run's
+rows. Every statement takes its values as ``?`` parameters: an id is plain data, whatever its characters
+or length.
 
 Schema versions (``PRAGMA user_version``). A file of an earlier schema (1: details as JSON text) is
 started afresh by the next writer, in its run's transaction: the table is derived, each run's scores stay
-in its ``output/`` folder, so its runs are dropped, not converted (their pages are reused by the next
-runs; the file does not shrink). Until then a reader refuses it as unavailable, naming the file.
+in its ``output/`` folder, so its runs are dropped, not converted (their pages are zeroed and reused by
+the next runs; the file does not shrink). Until then a reader refuses it as unavailable, naming the file.
 """
 
 from __future__ import annotations
@@ -236,6 +237,9 @@ class LookupWriter:
             conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             conn.execute("PRAGMA temp_store=MEMORY")
+            # Deleted runs' pages (customers' ids and values) are overwritten, not only freed, whatever
+            # the SQLite build's default (Debian's is on).
+            conn.execute("PRAGMA secure_delete=ON")
             # The write lock now (waiting up to timeout for another writer), not at the first insert.
             conn.execute("BEGIN IMMEDIATE")
             self._prepare(conn)

@@ -467,6 +467,11 @@ def values_of(path):
         return sorted(v for (v,) in conn.execute("SELECT value FROM run_values"))
 
 
+def stored_bytes(path):
+    """Everything the database's files hold (the file, its WAL and shared memory)."""
+    return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
 def test_a_retired_or_replaced_run_takes_its_dictionary_with_it(tmp_path):
     db = tmp_path / "lookup.sqlite"
     write(db, "run-1", "2024-01-01T06:00:00+00:00", scored(["C1"], note="first"), keep_runs=1)
@@ -484,6 +489,15 @@ def test_a_retired_or_replaced_run_takes_its_dictionary_with_it(tmp_path):
     assert values_of(db) == ['"a"', '"c"']
 
 
+def test_a_retired_runs_rows_are_overwritten_not_only_freed(tmp_path):
+    db = tmp_path / "lookup.sqlite"
+    gone = [f"gone-{i}" for i in range(2000)]
+    write(db, "run-1", "2024-01-01T06:00:00+00:00", scored(gone, note=gone), keep_runs=1)
+    assert b"gone-1999" in stored_bytes(db)
+    write(db, "run-2", "2024-01-08T06:00:00+00:00", scored(["C1"], note="kept"), keep_runs=1)
+    assert b"gone-" not in stored_bytes(db)  # its pages are free, and zeroed
+
+
 SCHEMA_1 = (
     """CREATE TABLE runs (run_key INTEGER PRIMARY KEY, dataset TEXT NOT NULL, run_id TEXT NOT NULL,
         scored_at TEXT NOT NULL, scored_us INTEGER NOT NULL, model_version TEXT NOT NULL,
@@ -495,7 +509,8 @@ SCHEMA_1 = (
     "CREATE INDEX scores_by_run ON scores (run_key)",
     """INSERT INTO runs VALUES (1, 'bank', 'run-1', '2024-01-01T06:00:00+00:00', 1704088800000000, '7',
         '["reason_1"]', 1)""",
-    "INSERT INTO scores VALUES (1, 'C1', '7', 0.5, 1, 'call', '[\"age\"]')",
+    """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+        INSERT INTO scores SELECT 1, 'C' || i, '7', 0.5, i, 'call', '["an old secret"]' FROM n""",
     "PRAGMA user_version=1",
 )
 
@@ -533,6 +548,7 @@ def test_a_file_of_the_earlier_schema_is_refused_by_readers_until_a_writer_start
     assert (count(db, "runs"), count(db, "scores")) == (1, 1)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert b"an old secret" not in stored_bytes(db)  # dropped pages are overwritten, not only freed
 
 
 def test_a_file_of_a_newer_schema_is_refused_by_both(tmp_path):
