@@ -105,7 +105,7 @@ TRAINING = Pipeline(
             inputs=("rows", "plan"),
             outputs=("candidate",),
             per_family=True,
-            settings=("seed", "shap_background_rows", "budget", "budget_share"),
+            settings=("seed", "shap_background_rows", "budget", "budget_share", "min_category_rows"),
         ),
         Step(
             "evaluate",

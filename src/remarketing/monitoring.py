@@ -315,6 +315,12 @@ def report(scoring_run: str, model: str, figures: dict[str, Any]) -> str:
         )
     if "realized_profit" in figures:
         lines.append(f"- Realized profit of the calls with an outcome: {figures['realized_profit']:,.0f}.")
+    drift = figures.get("drift") or {}
+    if drift:  # the scoring run's reading, aggregates only (remarketing.drift)
+        said = f": {drift['message']}" if drift.get("message") else ""
+        lines.append(f"- Drift of the week's customers from the training rows: {drift['level']}{said}.")
+        if drift.get("suppressed"):
+            lines.append(f"- Aggregates only: {drift['suppressed']}.")
     lines += ["", "| decile | customers | expected | actual |", "|---|---|---|---|"]
     lines += [
         f"| {d['decile']} | {d['customers']} | {pct(d['expected'])} | {pct(d['actual'])} |"

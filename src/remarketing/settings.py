@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     budget_share: float = Field(default=0.10, gt=0, le=1)
     budget: int | None = Field(default=None, ge=1)
     shap_background_rows: int = Field(default=200, ge=10)
+    # Drift profiles and reports show aggregates only: a category (or a numeric value of its own) held by
+    # fewer training rows than this is counted in one "other (fewer than N each)" bucket (remarketing.drift).
+    min_category_rows: int = Field(
+        default=10, ge=1, description="rows a category needs to be named in a drift profile or report"
+    )
     seed: int = 42
 
     # The contact list (each can also be given per upload). With a call's cost and a conversion's value,

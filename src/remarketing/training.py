@@ -137,8 +137,14 @@ def train(ctx: StepContext, *, rows: pd.DataFrame, plan: Plan, candidate: Folder
         },
         "backtest": result.as_dict(),
         "fit_seconds": time.perf_counter() - started,
-        "training_profile": reference_profile(rows, spec.feature_names),
-        "backtest_drift": backtest_drift(rows, spec.feature_names, [(p.start, p.end) for p in plan.scored]),
+        # aggregates only: no category or value of its own held by fewer than min_category_rows rows
+        "training_profile": reference_profile(rows, spec.feature_names, min_rows=s.min_category_rows),
+        "backtest_drift": backtest_drift(
+            rows,
+            spec.feature_names,
+            [(p.start, p.end) for p in plan.scored],
+            min_rows=s.min_category_rows,
+        ),
     }
     bundle.save(model, candidate.path, metadata)
     result.predictions.to_parquet(candidate.path / BACKTEST_PARQUET, index=False)

@@ -79,22 +79,23 @@ def test_each_period_is_scored_by_a_fit_on_every_row_before_it(history):
 
 def test_the_deployed_model_learns_from_every_labelled_row(history, tmp_path):
     """The train step refits the family on all rows (not only those before the last period) and gives it
-    the calibration the backtest found for the latest period."""
+    the calibration the backtest found for the latest period; its drift profile names no category fewer
+    than ``min_category_rows`` of the rows hold (job 'unknown': 30 rows of this sample)."""
+    import json
+
     from remarketing import bundle, training
+    from remarketing.drift import OTHER
+    from remarketing.flow import TRAINING
     from remarketing.runs import RunRecord, Source
     from remarketing.settings import Settings
     from remarketing.step import Folder, StepContext, StepSettings
 
-    settings = Settings()
+    settings = Settings(min_category_rows=40)
     run = RunRecord(
         run_id="training-x", kind="training", dataset="bank-marketing", source=Source(uri="f", generation=1)
     )
     ctx = StepContext(
-        StepSettings(settings, "train-logreg", ("seed", "shap_background_rows", "budget", "budget_share")),
-        SPEC,
-        run,
-        None,
-        "logreg",
+        StepSettings(settings, "train-logreg", TRAINING.step("train").settings), SPEC, run, None, "logreg"
     )
     the_plan = plan(len(history), periods=3, period_share=0.1)
     result = training.train(ctx, rows=history, plan=the_plan, candidate=Folder(tmp_path / "m"))
@@ -111,6 +112,14 @@ def test_the_deployed_model_learns_from_every_labelled_row(history, tmp_path):
     assert meta["calibrated_on"]["rows"] == [backtested.periods[-1].start + 1, backtested.periods[-1].end]
     assert [p["train_rows"] for p in meta["backtest"]["periods"]] == [p.start for p in backtested.periods]
     assert result.metrics["backtest_mean_roc_auc"] == pytest.approx(backtested.summary()["mean"]["roc_auc"])
+    counts = history["job"].value_counts()
+    rare = counts[counts < 40]
+    assert list(rare.index) == ["unknown"]  # what this test is about
+    job = meta["training_profile"]["job"]
+    assert set(job["shares"]) == {*counts[counts >= 40].index, OTHER}
+    assert job["shares"][OTHER] == pytest.approx(rare.sum() / len(history))
+    assert job["other"] == {"label": "other (fewer than 40 each)", "categories": 1}
+    assert "unknown" not in json.dumps(job)
 
 
 def test_a_step_reading_a_setting_its_declaration_does_not_list_is_stopped():

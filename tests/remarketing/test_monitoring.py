@@ -14,6 +14,7 @@ from remarketing.monitoring import (
     performance,
     read_outcomes,
     realized_lift,
+    report,
 )
 
 SPEC = load_spec("bank-marketing")
@@ -140,3 +141,25 @@ def test_the_policy_retrains_on_evidence_and_drift_only_when_asked():
     assert reasons({**week, "outcomes": 50}, Settings()) == []  # too few outcomes decide nothing
     fine = {**week, "promise": {"actual_conversion_rate": 0.4, "interval": [0.3, 0.5], "inside": True}}
     assert reasons(fine, Settings()) == []
+
+
+def test_the_weeks_report_says_what_was_suppressed_and_names_no_rare_category():
+    """performance.json and performance.md carry the scoring run's drift reading: aggregates only."""
+    import json
+
+    from remarketing.drift import DriftCounter, overview, reference_profile
+
+    rng = np.random.default_rng(9)
+    jobs = ["blue-collar"] * 600 + ["admin."] * 394 + ["astronaut"] * 6
+    training = pd.DataFrame({"job": rng.permutation(jobs), "age": rng.normal(41, 10, 1_000).round()})
+    counter = DriftCounter(reference_profile(training, ["job", "age"], min_rows=10))
+    counter.add(pd.DataFrame({"job": ["astronaut"] * 5 + ["admin."] * 95, "age": [80.0] * 100}))
+    manifest = {"drift_overview": overview(counter.summary())}
+    figures = performance(_week(), manifest)
+    text = report("scoring-x", "remarketing-bank-marketing v1", figures)
+    assert "astronaut" not in text and "astronaut" not in json.dumps(figures, default=float)
+    assert "- Drift of the week's customers from the training rows: major: major drift" in text
+    assert (
+        "- Aggregates only: categories held by fewer than 10 training rows are counted together as "
+        "'other (fewer than 10 each)' (1 in job)" in text
+    )
