@@ -7,10 +7,10 @@ The first 60% of bank-full (time order) is the initial history; the rest is cut 
 about 1,500 customers. Each week, for each strategy:
 
 1. the week's customers are scored with the strategy's current model;
-2. the contact list is built as the scoring pipeline builds it (``scoring.contact_policy`` with the default
+2. the contact list is built as the scoring pipeline builds it (``publish.contact_policy`` with the default
    settings: 10% budget, 5% holdout, 1% explore, seed 42; the draw's key is the sha256 of the week's
    file, as scoring keys it), with the expected conversion of the targeted and its interval from the
-   model's backtests (``scoring.expectations``);
+   model's backtests (``publish.expectations``);
 3. the week's real labels come back as outcomes for every customer, and the week's figures are computed by
    ``monitoring.performance`` on a minimal manifest (no feature drift);
 4. the strategy decides: (a) ``policy``: ``retraining.reasons`` on those figures with the default settings;
@@ -108,17 +108,17 @@ def gate_verdict(settings: Any, candidate: Trained, current: Trained) -> dict[st
 
 def one_week(settings: Any, spec: Any, week: pd.DataFrame, key: str, trained: Trained) -> dict[str, Any]:
     """Score, build the contact list, measure the week with its outcomes, and ask the policy."""
-    from remarketing import contacts, monitoring, retraining, scoring
+    from remarketing import contacts, monitoring, publish, retraining
     from remarketing.expectation import ScoreBands
 
     probability = trained.model.predict_proba(week)
     ids = week[spec.id_column].astype(str).reset_index(drop=True)
-    policy = scoring.contact_policy(settings, {}, len(week), key=key)
+    policy = publish.contact_policy(settings, {}, len(week), key=key)
     plan = contacts.assign(ids, probability, policy)
     totals = contacts.Totals.of(plan, probability, policy)
     outlook = {
         **contacts.summary(totals, policy),
-        **scoring.expectations(trained.backtest.predictions, totals, ScoreBands.of(probability)),
+        **publish.expectations(trained.backtest.predictions, totals, ScoreBands.of(probability)),
     }
     manifest = {
         "expected_conversion_rate": outlook["expected_conversion_rate"],
@@ -490,7 +490,7 @@ def main() -> None:
         {
             "label": LABEL,
             "what": "the outcomes loop over bank-full's last 40% in weekly files: score with the current "
-            "model, build the contact list (scoring.contact_policy, contacts.assign), measure the week "
+            "model, build the contact list (publish.contact_policy, contacts.assign), measure the week "
             "(monitoring.performance) with its real labels, then retrain by the policy in settings "
             "(retraining.reasons), never, or every week",
             "model": f"{FAMILY}, fitted by training.split and training.train in-process (backtests, fit on "
@@ -542,10 +542,10 @@ def write_markdown(args, settings, frame, first, weeks, results, totals, said, s
         f"{1 - args.history_share:.0%} is cut into {len(weeks)} consecutive weeks of "
         f"{min(map(len, weeks)):,}-{max(map(len, weeks)):,} customers (about {args.week_rows:,} asked). "
         "Each week the current model scores the customers; the contact list is the scoring pipeline's "
-        f"(`scoring.contact_policy` and `contacts.assign`: {settings.budget_share:.0%} budget, "
+        f"(`publish.contact_policy` and `contacts.assign`: {settings.budget_share:.0%} budget, "
         f"{settings.holdout_share:.0%} of it held out, {settings.explore_share:.0%} of the others called "
         "at random, the draw keyed by the week file's sha256) with the promise and its interval from the "
-        "model's backtests (`scoring.expectations`); every customer's real label comes back; "
+        "model's backtests (`publish.expectations`); every customer's real label comes back; "
         "`monitoring.performance` measures the week on a minimal manifest (no feature drift); then the "
         "strategy decides. A retrain fits the logistic family, the one the pipeline chooses at every "
         "bank-full cut-off from 60% on (`results/decision_quality.json`), with the training pipeline's own "

@@ -20,20 +20,10 @@ the index's inserts sweep it once rather than jump about it: a million customers
 4.7 s to insert, 3.1 s sorted (the sort costs 0.5 s; a file in id order costs nothing more).
 
 ``detail`` (reasons, contributions, values: every column of a chunk beyond the scalar ones) is a BLOB per
-row: the row's values side by side, each in its column's codec, made for a whole chunk at once by numpy
-(a structured array whose records are the rows' blobs) and read back for one row by ``struct``. The
-column names are stored once in the run's ``fields``; the codecs once per distinct *layout* in the run's
-``layouts``, each row naming its layout. A chunk's codec of a column follows its dtype:
-
-- ``f8``/``f4``: floats as they are (NaN and infinities read as None, as JSON's null did);
-- ``i1``/``i2``/``i4``/``i8``: integers in the narrowest width that holds the chunk's values, its lowest
-  number kept for a missing one (pandas' nullable integers); a column that needs int64's lowest (or a
-  uint64 above int64's highest) is coded as text, exactly;
-- ``b1``: booleans, 0 or 1, -1 missing;
-- ``t1``/``t2``/``t4``: anything else (text, timestamps, categories, a column of mixed values) as a code
-  into the run's dictionary ``run_values``: each distinct value once a run, as JSON text (so 5 stays a
-  number and "5" text), keyed ``(run_key, code)``; code 0 is a missing value. Its width is the narrowest
-  that holds the chunk's largest code.
+row: the row's values side by side, each in its column's codec (:mod:`remarketing.row_codec`: floats,
+narrow integers and booleans as they are, anything else as a code into the run's dictionary
+``run_values``, keyed ``(run_key, code)``). The column names are stored once in the run's ``fields``; the
+codecs once per distinct *layout* in the run's ``layouts``, each row naming its layout.
 
 A layout per chunk rather than per run: a column that is whole numbers in one chunk and floats with NaN
 in the next (or text) is read back as each chunk gave it, as JSON did, with no rule to choose between
@@ -61,13 +51,11 @@ the next runs; the file does not shrink). Until then a reader refuses it as unav
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from pathlib import Path
 from types import TracebackType
@@ -78,6 +66,14 @@ import orjson
 import pandas as pd
 
 from remarketing.errors import DataValidationError, StorageError, Unavailable
+from remarketing.row_codec import (
+    TextDictionary,
+    decode_value,
+    encode_column,
+    fields_of,
+    layouts_of,
+    pack_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,25 +85,6 @@ WRITE_CACHE_KIB = 128 * 1024  # the writer's page cache: the customer index of a
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 CHECKPOINT_WAIT_MS = 1000
 ROW_BITS = 32  # a row's key is its run's key times 2**32 plus its number in the run
-
-# Each codec: the numpy type of its bytes in a row's detail (little-endian, no padding) and the struct
-# letter that reads them back. The kind is its first letter, its width in bytes the digit.
-CODECS = {
-    "f4": ("<f4", "f"),
-    "f8": ("<f8", "d"),
-    "i1": ("<i1", "b"),
-    "i2": ("<i2", "h"),
-    "i4": ("<i4", "i"),
-    "i8": ("<i8", "q"),
-    "b1": ("<i1", "b"),
-    "t1": ("<u1", "B"),
-    "t2": ("<u2", "H"),
-    "t4": ("<u4", "I"),
-}
-_MISSING_INTEGER = {f"i{w}": int(np.iinfo(f"i{w}").min) for w in (1, 2, 4, 8)}  # each width's lowest
-_MISSING_BOOL = -1
-_MISSING_JSON = "null"  # a missing value among a text column's values: code 0, not a dictionary entry
-_INT64_MAX = int(np.iinfo("i8").max)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -220,7 +197,7 @@ class LookupWriter:
         self._rows = 0
         self._fields: list[str] | None = None  # the detail columns, in the first chunk's order
         self._layouts: dict[tuple[str, ...], int] = {}  # each distinct tuple of codecs, by its number
-        self._texts = _Dictionary()
+        self._texts = TextDictionary()
         self._broken: BaseException | None = None
 
     def __enter__(self) -> LookupWriter:
@@ -361,10 +338,10 @@ class LookupWriter:
                 [f"a chunk has the detail columns {names}; the run's first chunk had {first}"],
                 source="the lookup",
             )
-        encoded = [_encoded(chunk.iloc[:, columns[name]], self._texts) for name in self._fields]
+        encoded = [encode_column(chunk.iloc[:, columns[name]], self._texts) for name in self._fields]
         codecs = tuple(codec for codec, _ in encoded)
         layout = self._layouts.setdefault(codecs, len(self._layouts))
-        return layout, _packed(encoded, len(chunk))
+        return layout, pack_rows(encoded, len(chunk))
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
@@ -410,133 +387,6 @@ class LookupWriter:
         for (key,) in conn.execute(_OLD_RUNS, (self.dataset, self.keep_runs)).fetchall():
             if key != sparing:
                 _delete_run(conn, key)
-
-
-class _Dictionary:
-    """A run's distinct text values, each as JSON text numbered from 1 (0 is a missing value); those not
-    yet written to ``run_values`` wait in :meth:`unwritten`."""
-
-    def __init__(self) -> None:
-        self._codes: dict[str, int] = {}
-        self._unwritten: list[tuple[int, str]] = []
-
-    def codes_of(self, texts: list[str]) -> np.ndarray:
-        return np.fromiter((self._code(t) for t in texts), dtype=np.uint32, count=len(texts))
-
-    def _code(self, text: str) -> int:
-        if text == _MISSING_JSON:
-            return 0
-        code = self._codes.get(text)
-        if code is None:
-            code = self._codes[text] = len(self._codes) + 1
-            self._unwritten.append((code, text))
-        return code
-
-    def unwritten(self) -> list[tuple[int, str]]:
-        """The entries added since the last call, as (code, JSON text)."""
-        entries, self._unwritten = self._unwritten, []
-        return entries
-
-
-def _encoded(column: pd.Series, texts: _Dictionary) -> tuple[str, np.ndarray]:
-    """A chunk's column as its codec and the values that codec stores, one per row."""
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return _text_codes(column, texts)  # its categories are its values, whatever their type
-    if pd.api.types.is_bool_dtype(dtype):
-        return "b1", column.to_numpy(dtype="int8", na_value=_MISSING_BOOL)
-    if pd.api.types.is_integer_dtype(dtype):
-        return _integers(column) or _text_codes(column, texts)
-    if pd.api.types.is_float_dtype(dtype) and dtype.itemsize <= 8:
-        bits = 32 if dtype.itemsize <= 4 else 64  # a float32 as float32: its own value, not a wider one
-        return f"f{bits // 8}", column.to_numpy(dtype=f"float{bits}", na_value=np.nan)
-    return _text_codes(column, texts)
-
-
-def _integers(column: pd.Series) -> tuple[str, np.ndarray] | None:
-    """The narrowest integer codec that holds the chunk's values with its lowest number left for a
-    missing one; None when no width does (int64's lowest, or a uint64 above int64's highest)."""
-    missing = column.isna().to_numpy()
-    present = column[~missing]
-    low, high = (int(present.min()), int(present.max())) if len(present) else (0, 0)
-    if high > _INT64_MAX:
-        return None
-    values = column.to_numpy(dtype="int64", na_value=0)
-    for codec, lowest in _MISSING_INTEGER.items():
-        if lowest < low and high <= -lowest - 1:
-            return codec, np.where(missing, lowest, values)
-    return None
-
-
-def _text_codes(column: pd.Series, texts: _Dictionary) -> tuple[str, np.ndarray]:
-    """A column as codes into the run's dictionary, in the narrowest width that holds the chunk's."""
-    row_codes, distinct = _distinct(column)
-    codes = np.append(texts.codes_of(distinct), np.uint32(0))[row_codes]  # -1 (missing) takes the last: 0
-    largest = int(codes.max())
-    width = next(w for w in (1, 2, 4) if largest < 1 << (8 * w))
-    return f"t{width}", codes
-
-
-def _distinct(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Each row's index into the column's distinct values (-1 missing), and each value as JSON text."""
-    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
-        # Mixed values: 1, 1.0 and True are one key to a hash table but three values in JSON, so each
-        # row's value is encoded before it is counted (a Python call a row, for such columns only).
-        row_codes, distinct = pd.factorize(np.array([_json(v) for v in column.tolist()], dtype=object))
-        return row_codes, distinct.tolist()
-    row_codes, distinct = pd.factorize(column)  # text only (or dates, categories): equal is equal in JSON
-    return row_codes, [_json(v) for v in np.asarray(distinct, dtype=object).tolist()]
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def _jsonable(value: Any) -> Any:
-    """What orjson does not encode itself: pandas' missing values, its timestamps, anything else as text."""
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, date | pd.Timedelta):
-        return value.isoformat()
-    return str(value)
-
-
-def _packed(columns: list[tuple[str, np.ndarray]], rows: int) -> np.ndarray:
-    """Each row's detail as one raw record (``.tolist()`` makes them bytes): its values side by side in
-    their codecs' widths, no padding."""
-    if not columns:
-        return np.full(rows, b"", dtype=object)
-    record = np.dtype([(f"v{i}", CODECS[codec][0]) for i, (codec, _) in enumerate(columns)])
-    packed = np.empty(rows, dtype=record)
-    for i, (_, values) in enumerate(columns):
-        packed[f"v{i}"] = values
-    return packed.view(f"V{record.itemsize}")
-
-
-@lru_cache(maxsize=64)
-def _layouts(layouts: str) -> list[tuple[tuple[str, ...], struct.Struct]]:
-    """A run's layouts (its ``layouts`` column), each as its codecs and the struct that reads a row."""
-    return [
-        (tuple(codecs), struct.Struct("<" + "".join(CODECS[c][1] for c in codecs)))
-        for codecs in orjson.loads(layouts)
-    ]
-
-
-@lru_cache(maxsize=64)
-def _fields(fields: str) -> tuple[str, ...]:
-    return tuple(orjson.loads(fields))
-
-
-def _decoded(codec: str, raw: Any) -> Any:
-    """One stored value as the chunk gave it; a text code stays a code (0 for missing: None)."""
-    kind = codec[0]
-    if kind == "f":
-        return raw if math.isfinite(raw) else None
-    if kind == "i":
-        return None if raw == _MISSING_INTEGER[codec] else raw
-    if kind == "b":
-        return None if raw == _MISSING_BOOL else bool(raw)
-    return raw or None
 
 
 class CustomerLookup:
@@ -654,7 +504,7 @@ def _row(
         "dataset": dataset,
         "customer_id": customer_id,
         **dict(zip(HISTORY_KEYS, scalars, strict=True)),
-        "detail": _detail(conn, run_key, _fields(fields), _layouts(layouts)[layout], detail),
+        "detail": _detail(conn, run_key, fields_of(fields), layouts_of(layouts)[layout], detail),
     }
 
 
@@ -667,7 +517,7 @@ def _detail(
 ) -> dict[str, Any]:
     """A row's detail by name, its text codes looked up in its run's dictionary."""
     codecs, reading = layout
-    values = [_decoded(codec, raw) for codec, raw in zip(codecs, reading.unpack(detail), strict=True)]
+    values = [decode_value(codec, raw) for codec, raw in zip(codecs, reading.unpack(detail), strict=True)]
     texts = [i for i, codec in enumerate(codecs) if codec[0] == "t" and values[i] is not None]
     if texts:
         found = _dictionary(conn, run_key, {values[i] for i in texts})

@@ -172,7 +172,7 @@ SCORING = Pipeline(
         ),
         Step(
             "publish",
-            "remarketing.scoring:publish",
+            "remarketing.publish:publish",
             inputs=("model", "arms", "rows", "scored", "rejects"),
             settings=(
                 "budget",

@@ -18,7 +18,7 @@ from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
 from remarketing.ports import ModelRef
 from remarketing.runs import RunRecord, Source
-from remarketing.scoring import _manifest
+from remarketing.publish import _manifest
 from remarketing.streamed_plan import plan_file
 
 SPEC = load_spec("bank-marketing")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from remarketing.errors import RemarketingError
-from remarketing.scoring import _check_every_chunk_scored
+from remarketing.publish import _check_every_chunk_scored
 from remarketing.step import Chunks, MergedChunks
 
 
