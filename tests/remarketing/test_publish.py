@@ -17,8 +17,8 @@ from remarketing.contact_file import (
 from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
 from remarketing.ports import ModelRef
-from remarketing.runs import RunRecord, Source
 from remarketing.publish import _manifest
+from remarketing.runs import RunRecord, Source
 from remarketing.streamed_plan import plan_file
 
 SPEC = load_spec("bank-marketing")
