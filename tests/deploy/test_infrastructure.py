@@ -9,7 +9,12 @@ breaks, so a test can show it failing on an edited copy:
   and prefix condition (the paths come from the code's own functions where it has them);
 - invokers: every service-to-service call's caller is a run.invoker of the callee;
 - Kubeflow Pipelines: every caller can connect to the cluster (IAM), is let through the ml-pipeline service
-  proxy with the verb it needs (RBAC), and the control plane may reach the port it proxies to.
+  proxy with the verb it needs (RBAC), and the control plane may reach the port it proxies to (the
+  firewall and the KFP API's NetworkPolicy); only the listed pods reach the KFP API, its database and its
+  object store; the pipeline root is granted to the run pods' account;
+- the two roots: the in-cluster root reads what the infrastructure root hands it (cluster_inputs) from that
+  root's state; Kourier is a ClusterIP service; each environment has a project of its own; the functions'
+  build account holds the role Google documents for builds.
 
 That the clients send the credentials these grants expect is held by tests/cloud_auth, tests/pipelines,
 tests/tracking and tests/frontend/test_client_auth.py.
@@ -67,10 +72,25 @@ class Terraform:
     def module(self, name: str) -> dict:
         return self.blocks(PLATFORM, "module")[name]
 
+    def module_of(self, path: str, name: str = "platform") -> dict:
+        """A module block of another file (an environment root's call of the platform)."""
+        return self.blocks(path, "module").get(name, {})
+
 
 @pytest.fixture(scope="module")
 def infrastructure(hcl2_python: Path) -> Terraform:
     return Terraform(hcl2_python, TERRAFORM)
+
+
+def edited_nth(hcl2_python: Path, tmp_path: Path, path: str, old: str, new: str, nth: int) -> Terraform:
+    """A copy of the tree with the ``nth`` (1-based) occurrence of ``old`` in one file replaced."""
+    root = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, root, ignore=shutil.ignore_patterns(".terraform", "build"))
+    text = (root / path).read_text(encoding="utf-8")
+    parts = text.split(old)
+    assert len(parts) > nth, f"{path} has {old!r} fewer than {nth} times: update this test"
+    (root / path).write_text(old.join(parts[:nth]) + new + old.join(parts[nth:]), encoding="utf-8")
+    return Terraform(hcl2_python, root)
 
 
 def edited(hcl2_python: Path, tmp_path: Path, path: str, old: str, new: str = "") -> Terraform:
@@ -201,17 +221,19 @@ class Scope:
 # --- settings: every part that builds Settings can, from what Terraform gives it ---------------------------
 # The deployed parts that build Settings: where Terraform sets their environment (a platform module and its
 # arguments) and where the code builds them.
+SWEEP = "cluster_observability"
 SETTINGS_USERS = {
     "api": ("api", ("environment", "secret_environment"), "frontend/api/main.py: create_app"),
     "app": ("app", ("environment", "secret_environment"), "frontend/app/client.py: ApiClient"),
     "functions": ("functions", ("environment",), "cloud_functions/storage_event.py: handle"),
-    "pushgateway sweep": ("observability", ("sweeper_environment",), "observability/push.py: sweep"),
+    # In the in-cluster root: the environment the infrastructure root hands over (cluster_inputs.settings).
+    "pushgateway sweep": (SWEEP, ("sweeper_environment",), "observability/push.py: sweep"),
 }
 # How each module puts the environment it is given on what runs.
 WIRING = {
     "modules/cloud_run_service/main.tf": ("${var.environment}", "${var.secret_environment}"),
     "modules/functions/main.tf": ("${var.environment}",),
-    "modules/observability/sweeper.tf": ("${var.sweeper_environment}",),
+    "modules/cluster_observability/sweeper.tf": ("${var.sweeper_environment}",),
 }
 SETTINGS_NAMES = {f"REMARKETING_{name.upper()}" for name in Settings.model_fields}
 # Settings a part uses in the cloud that Settings cannot require of every part.
@@ -224,6 +246,8 @@ READ_DIRECTLY = {"REMARKETING_API_URL": "frontend/app/client.py"}
 
 
 def environment(tf: Terraform, module: str, arguments: tuple[str, ...]) -> dict[str, str]:
+    if module == SWEEP:
+        return sweep_environment(tf)
     scope, spec, env = Scope(tf), tf.module(module), {}
     for argument in arguments:
         given = scope.value(spec.get(argument) or {})
@@ -231,6 +255,16 @@ def environment(tf: Terraform, module: str, arguments: tuple[str, ...]) -> dict[
             given = {name: Reference(f"secret.{name}") for name in given}
         env.update({name: str(v) for name, v in given.items()})
     return env
+
+
+def sweep_environment(tf: Terraform) -> dict[str, str]:
+    """The sweep's environment: modules/cluster gives it the settings the infrastructure root handed over
+    (cluster_inputs.settings = local.settings); nothing when that chain is broken."""
+    given = tf.blocks("modules/cluster/main.tf", "module")["observability"].get("sweeper_environment")
+    handed = tf.blocks(PLATFORM, "locals")["cluster_inputs"].get("settings")
+    if given != "${local.i.settings}" or handed != "${local.settings}" or handover_problems(tf):
+        return {}
+    return {name: str(v) for name, v in Scope(tf).value(tf.blocks(PLATFORM, "locals")["settings"]).items()}
 
 
 def settings_problems(tf: Terraform) -> list[str]:
@@ -316,7 +350,7 @@ def test_a_misspelt_setting_and_a_tagged_serving_image_are_reported(hcl2_python,
         hcl2_python,
         tmp_path / "tagged",
         PLATFORM,
-        "data.google_artifact_registry_docker_image.serving.self_link",
+        'data.google_artifact_registry_docker_image.release["serving"].self_link',
         '"${local.registry}/serving:${var.image_tag}"',
     )
     assert any(p.startswith("api: the serving image is not named by digest") for p in settings_problems(tf))
@@ -430,7 +464,8 @@ def storage_grants(tf: Terraform) -> list[Grant]:
     for name, spec in tf.resources(path, "google_storage_bucket_iam_member").items():
         bucket = LANDING if "google_storage_bucket.landing" in spec["bucket"] else ARTIFACTS
         accounts = re.findall(r'"([\w-]+)"', spec["for_each"]) if "for_each" in spec else []
-        accounts = accounts or re.findall(r"var\.members\.([\w-]+)", spec["member"])
+        accounts = accounts or re.findall(r'var\.members(?:\.([\w-]+)|\["([\w-]+)"\])', spec["member"])
+        accounts = [a if isinstance(a, str) else "".join(a) for a in accounts]
         expression = (spec.get("condition") or [{}])[0].get("expression")
         objects = None
         if expression:
@@ -500,6 +535,7 @@ def test_a_missing_storage_role_is_reported(hcl2_python, tmp_path):
 CALLS = [
     ("app", "api", "frontend/app/client.py: ApiClient"),
     ("scheduler", "api", "Cloud Scheduler: POST /retraining (modules/platform)"),
+    ("deployer", "api", "cli/smoke.py: the release's smoke test (cloudbuild-deploy.yaml)"),
     ("api", "mlflow", "frontend/api/deps.py: get_registry -> tracking.registry"),
     ("pipelines", "mlflow", "components/runner.py: the registry and the experiment log"),
     ("eventarc", "functions", "Eventarc: the storage triggers"),
@@ -507,11 +543,13 @@ CALLS = [
 
 
 def invokers(tf: Terraform) -> dict[str, set[str]]:
-    """The service accounts each callee lets in (the platform's arguments, through its module)."""
-    found = {
-        callee: set(re.findall(r'local\.m(?:\.|\["?)([\w-]+)', tf.module(callee).get("invokers", "")))
-        for callee in ("api", "mlflow")
-    }
+    """The service accounts each callee lets in (the platform's arguments, through its module); the
+    release's deployer is ``local.deployer_member``."""
+    found = {}
+    for callee in ("api", "mlflow"):
+        given = tf.module(callee).get("invokers", "")
+        found[callee] = set(re.findall(r'local\.m(?:\.|\["?)([\w-]+)', given))
+        found[callee] |= set(re.findall(r"(\w+)\s*=\s*local\.deployer_member", given))
     trigger = tf.module("functions")["trigger_service_account_email"]
     found["functions"] = set(re.findall(r'local\.sa(?:\.|\["?)([\w-]+)', trigger))
     wired = {
@@ -559,6 +597,176 @@ def test_a_missing_invoker_binding_is_reported(hcl2_python, tmp_path):
     assert invoker_problems(tf) == [
         "api is not a run.invoker of mlflow (frontend/api/deps.py: get_registry -> tracking.registry)"
     ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "deployer",
+        PLATFORM,
+        "local.deployer_member == null ? {} : { deployer = local.deployer_member },\n",
+    )
+    assert invoker_problems(tf) == [
+        "deployer is not a run.invoker of api "
+        "(cli/smoke.py: the release's smoke test (cloudbuild-deploy.yaml))"
+    ]
+
+
+# --- the two roots: the in-cluster root reads what the infrastructure root hands over -------------------
+ENVS = ("dev", "prod")
+
+
+def handover_problems(tf: Terraform) -> list[str]:
+    """Each environment's in-cluster root reads cluster_inputs from its own infrastructure root's state
+    (the prefix that root is initialised with: cloudbuild-deploy.yaml, docs/deploy.md)."""
+    problems = []
+    if (
+        tf.blocks("modules/platform/outputs.tf", "output")["cluster_inputs"]["value"]
+        != "${local.cluster_inputs}"
+    ):
+        problems.append("modules/platform does not output its cluster_inputs")
+    for env in ENVS:
+        out = tf.blocks(f"envs/{env}/infra/outputs.tf", "output").get("cluster_inputs", {})
+        if out.get("value") != "${module.platform.cluster_inputs}":
+            problems.append(f"envs/{env}/infra does not output cluster_inputs")
+        main = f"envs/{env}/cluster/main.tf"
+        state = tf.blocks(main, "data").get("terraform_remote_state", {}).get("infra", {})
+        config = state.get("config") or {}
+        if state.get("backend") != "gcs" or config.get("prefix") != f"remarketing/{env}/infra":
+            problems.append(f"envs/{env}/cluster does not read the state of envs/{env}/infra")
+        cluster = tf.blocks(main, "module").get("cluster", {})
+        if cluster.get("inputs") != "${data.terraform_remote_state.infra.outputs.cluster_inputs}":
+            problems.append(f"envs/{env}/cluster does not hand modules/cluster the infrastructure's outputs")
+    return problems
+
+
+def test_the_cluster_root_reads_what_the_infrastructure_root_hands_over(
+    infrastructure, hcl2_python, tmp_path
+):
+    assert handover_problems(infrastructure) == []
+    tf = edited(
+        hcl2_python, tmp_path, "envs/prod/cluster/main.tf", "remarketing/prod/infra", "remarketing/dev/infra"
+    )
+    assert handover_problems(tf) == ["envs/prod/cluster does not read the state of envs/prod/infra"]
+
+
+def provider_problems(tf: Terraform) -> list[str]:
+    """No root configures Kubernetes from a cluster made in the same apply; the in-cluster roots' providers
+    mint credentials per request with the exec plugin, never a static token."""
+    problems = []
+    for env in ENVS:
+        infra = tf.files[f"envs/{env}/infra/providers.tf"].get("provider", [])
+        if any({"kubernetes", "helm"} & set(block) for block in infra):
+            problems.append(
+                f"envs/{env}/infra configures Kubernetes or Helm: the cluster it makes is not there yet"
+            )
+        providers = tf.blocks(f"envs/{env}/cluster/providers.tf", "provider")
+        for name in ("kubernetes", "helm"):
+            spec = providers.get(name)
+            spec = (spec or {}).get("kubernetes", [spec])[0] if name == "helm" else spec
+            if not spec:
+                problems.append(f"envs/{env}/cluster configures no {name} provider")
+                continue
+            exec_ = (spec.get("exec") or [{}])[0]
+            if "token" in spec or "client_key" in spec:
+                problems.append(f"envs/{env}/cluster: the {name} provider is given a static credential")
+            if exec_.get("command") != "gke-gcloud-auth-plugin" or not str(
+                exec_.get("api_version", "")
+            ).startswith("client.authentication.k8s.io/"):
+                problems.append(
+                    f"envs/{env}/cluster: the {name} provider does not use gke-gcloud-auth-plugin"
+                )
+            if "dns_endpoint" not in str(spec.get("host")):
+                problems.append(f"envs/{env}/cluster: the {name} provider does not reach the DNS endpoint")
+    return problems
+
+
+def test_the_in_cluster_root_mints_its_credentials_per_request(infrastructure, hcl2_python, tmp_path):
+    assert provider_problems(infrastructure) == []
+    exec_ = (
+        '  exec {\n    api_version = "client.authentication.k8s.io/v1beta1"\n'
+        '    command     = "gke-gcloud-auth-plugin"\n  }\n}\n\nprovider "helm"'
+    )
+    tf = edited(
+        hcl2_python,
+        tmp_path,
+        "envs/dev/cluster/providers.tf",
+        exec_,
+        '  token = data.google_client_config.current.access_token\n}\n\nprovider "helm"',
+    )
+    assert provider_problems(tf) == [
+        "envs/dev/cluster: the kubernetes provider is given a static credential",
+        "envs/dev/cluster: the kubernetes provider does not use gke-gcloud-auth-plugin",
+    ]
+
+
+def project_problems(tf: Terraform) -> list[str]:
+    """One project per environment: the plan stops unless the project is labelled for this environment, and
+    the environments are different ones."""
+    problems = []
+    project = tf.blocks(PLATFORM, "data").get("google_project", {}).get("this", {})
+    conditions = [c for life in project.get("lifecycle", []) for c in life.get("postcondition", [])]
+    if not any(
+        'self.labels["remarketing-environment"]' in str(c.get("condition"))
+        and "var.environment" in str(c.get("condition"))
+        for c in conditions
+    ):
+        problems.append("the platform does not stop on a project not labelled for its environment")
+    given = {env: tf.module_of(f"envs/{env}/infra/main.tf").get("environment") for env in ENVS}
+    if given != {env: env for env in ENVS}:
+        problems.append(f"the infrastructure roots do not each name their own environment: {given}")
+    return problems
+
+
+def test_each_environment_has_a_project_of_its_own(infrastructure, hcl2_python, tmp_path):
+    assert project_problems(infrastructure) == []
+    tf = edited(
+        hcl2_python, tmp_path, "envs/prod/infra/main.tf", 'environment = "prod"', 'environment = "dev"'
+    )
+    assert project_problems(tf) == [
+        "the infrastructure roots do not each name their own environment: {'dev': 'dev', 'prod': 'dev'}"
+    ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "label",
+        PLATFORM,
+        'try(self.labels["remarketing-environment"], "") == var.environment',
+        "true",
+    )
+    assert project_problems(tf) == [
+        "the platform does not stop on a project not labelled for its environment"
+    ]
+
+
+def build_problems(tf: Terraform) -> list[str]:
+    """The functions' build account holds the role Google documents for a custom build account, and is the
+    account the functions are built as."""
+    problems = []
+    grants = tf.resources("modules/iam/main.tf", "google_project_iam_member").values()
+    if not any(
+        g["role"] == "roles/cloudbuild.builds.builder" and 'this["functions-build"]' in g["member"]
+        for g in grants
+    ):
+        problems.append("functions-build lacks roles/cloudbuild.builds.builder (the functions' builds)")
+    build = tf.resources("modules/functions/main.tf", "google_cloudfunctions2_function")["this"][
+        "build_config"
+    ][0]
+    if "var.build_service_account_email" not in build.get("service_account", ""):
+        problems.append("the functions are not built as var.build_service_account_email")
+    if 'local.sa["functions-build"]' not in tf.module("functions").get("build_service_account_email", ""):
+        problems.append("the platform does not build the functions as functions-build")
+    return problems
+
+
+def test_the_functions_build_account_holds_the_builder_role(infrastructure, hcl2_python, tmp_path):
+    assert build_problems(infrastructure) == []
+    tf = edited(
+        hcl2_python,
+        tmp_path,
+        "modules/iam/main.tf",
+        '"roles/cloudbuild.builds.builder"',
+        '"roles/logging.logWriter"',
+    )
+    assert build_problems(tf) == [
+        "functions-build lacks roles/cloudbuild.builds.builder (the functions' builds)"
+    ]
 
 
 # --- Kubeflow Pipelines: IAM to the cluster, RBAC to the proxy, a port to the pod ------------------------
@@ -568,6 +776,16 @@ KFP_CALLERS = [
     ("functions", "create", "pipelines.launchers.KfpLauncher.submit"),
     ("api", "get", "pipelines.launchers.kfp_run (GET /runs/{id})"),
 ]
+KUBEFLOW = "modules/kubeflow/main.tf"
+POLICIES = "modules/kubeflow/networkpolicies.tf"
+
+
+def handed(tf: Terraform, argument: str) -> str:
+    """What modules/cluster gives modules/kubeflow's ``argument``, as the platform hands it over: the
+    platform's expression of ``cluster_inputs.<key>`` (empty when either link is missing)."""
+    given = str(tf.blocks("modules/cluster/main.tf", "module")["kubeflow"].get(argument, ""))
+    key = re.fullmatch(r"\$\{local\.i\.(\w+)\}", given)
+    return str(tf.blocks(PLATFORM, "locals")["cluster_inputs"].get(key[1], "")) if key else ""
 
 
 def kfp_problems(tf: Terraform) -> list[str]:
@@ -584,18 +802,18 @@ def kfp_problems(tf: Terraform) -> list[str]:
             r'"([\w-]+)"', spec["for_each"] if "each.key" in spec["member"] else spec["member"]
         )
     }
-    proxy = tf.blocks("modules/kubeflow/outputs.tf", "output")["kfp_proxy_path"]["value"]
+    proxy = Scope(tf).value(tf.blocks(PLATFORM, "locals")["kfp_proxy_path"])
     service, port = re.search(r"services/([\w-]+):(\d+)/proxy", proxy).groups()
-    kubeflow, verbs = "modules/kubeflow/main.tf", {}
-    roles = tf.resources(kubeflow, "kubernetes_role")
-    for binding in tf.resources(kubeflow, "kubernetes_role_binding").values():
+    verbs: dict[str, set[str]] = {}
+    roles = tf.resources(KUBEFLOW, "kubernetes_role")
+    for binding in tf.resources(KUBEFLOW, "kubernetes_role_binding").values():
         role = roles[re.search(r"kubernetes_role\.(\w+)\.", binding["role_ref"][0]["name"])[1]]
         rule = role["rule"][0]
         if "services/proxy" not in rule["resources"] or f"{service}:{port}" not in rule["resource_names"]:
             continue
         for dynamic in binding.get("dynamic", []):
             variable = re.search(r"var\.(\w+)", dynamic["subject"]["for_each"])[1]
-            for account in re.findall(r"local\.sa\.([\w-]+)", str(tf.module("kubeflow").get(variable, ""))):
+            for account in re.findall(r"local\.sa\.([\w-]+)", handed(tf, variable)):
                 verbs.setdefault(account, set()).update(rule["verbs"])
     for account, verb, where in KFP_CALLERS:
         if account not in connected:
@@ -611,6 +829,20 @@ def kfp_problems(tf: Terraform) -> list[str]:
     }
     if port not in opened:
         problems.append(f"the control plane cannot reach {service} on {port} (the service proxy to KFP)")
+    # One control plane range: the cluster's, the firewall's and the NetworkPolicy's.
+    ranges = {
+        tf.module("gke").get("master_ipv4_cidr_block"),
+        tf.module("network").get("gke_master_cidr"),
+        handed(tf, "control_plane_cidr"),
+    }
+    if ranges != {"${local.control_plane_cidr}"}:
+        problems.append(
+            f"the cluster, its firewall and the KFP API's NetworkPolicy name different ranges: {ranges}"
+        )
+    if (service, port) not in let_in(tf, "kfp_api", "cidr:${var.control_plane_cidr}"):
+        problems.append(
+            f"the NetworkPolicy of {service} does not let the control plane in on {port} (the service proxy)"
+        )
     return problems
 
 
@@ -623,10 +855,20 @@ def test_a_missing_port_is_reported(hcl2_python, tmp_path):
     assert kfp_problems(tf) == [
         "the control plane cannot reach ml-pipeline on 8888 (the service proxy to KFP)"
     ]
+    control_plane = (
+        "          cidr = var.control_plane_cidr\n        }\n      }\n"
+        '      ports {\n        port     = "8888"'
+    )
+    tf = edited(
+        hcl2_python, tmp_path / "policy", POLICIES, control_plane, control_plane.replace("8888", "8887")
+    )
+    assert kfp_problems(tf) == [
+        "the NetworkPolicy of ml-pipeline does not let the control plane in on 8888 (the service proxy)"
+    ]
 
 
 def test_a_missing_kfp_role_or_binding_is_reported(hcl2_python, tmp_path):
-    tf = edited(hcl2_python, tmp_path, PLATFORM, "  kfp_reader_emails    = [local.sa.api]\n")
+    tf = edited(hcl2_python, tmp_path, PLATFORM, "    kfp_reader_emails = [local.sa.api]\n")
     assert kfp_problems(tf) == [
         "api may not get through the ml-pipeline:8888 service proxy "
         "(pipelines.launchers.kfp_run (GET /runs/{id}))"
@@ -640,4 +882,182 @@ def test_a_missing_kfp_role_or_binding_is_reported(hcl2_python, tmp_path):
     )
     assert kfp_problems(tf) == [
         "api cannot connect to the cluster's DNS endpoint (pipelines.launchers.kfp_run (GET /runs/{id}))"
+    ]
+
+
+# --- NetworkPolicies: who reaches the KFP API, its database and its object store ------------------------
+RUN_PODS = "label:workflows.argoproj.io/workflow"
+# policy (networkpolicies.tf) -> (the pods it selects, every (source, port) it lets in)
+NETWORK_POLICIES = {
+    "kfp_api": (
+        "app=ml-pipeline",
+        {("ml-pipeline", "8888")}
+        | {
+            (source, p)
+            for source in (
+                RUN_PODS,
+                "app=ml-pipeline-ui",
+                "app=ml-pipeline-persistenceagent",
+                "app=ml-pipeline-scheduledworkflow",
+            )
+            for p in ("8887", "8888")
+        },
+    ),
+    "kfp_database": (
+        "app=cloudsqlproxy",
+        {
+            (source, "3306")
+            for source in ("app=ml-pipeline", "app=cache-server", "component=metadata-grpc-server")
+        },
+    ),
+    "kfp_object_store": (
+        "app=seaweedfs",
+        {(source, "8333") for source in ("app=ml-pipeline", "app=ml-pipeline-ui", RUN_PODS)},
+    ),
+}
+
+
+def _selector(tf: Terraform, selector: dict) -> set[str]:
+    """A pod selector as the set of pods it names: 'k=v' per value, 'label:k' for Exists, '*' for none."""
+    locals_ = tf.blocks(POLICIES, "locals")
+    names = {f"{k}={v}" for k, v in (selector.get("match_labels") or {}).items()}
+    for expression in selector.get("match_expressions", []):
+        key = locals_.get(expression["key"].removeprefix("${local.").removesuffix("}"), expression["key"])
+        if expression["operator"] == "Exists":
+            names.add(f"label:{key}")
+        else:
+            values = expression.get("values", [])
+            if isinstance(values, str):
+                values = locals_[values.removeprefix("${local.").removesuffix("}")]
+            names |= {f"{key}={v}" for v in values}
+    return names or {"*"}
+
+
+def let_in(tf: Terraform, policy: str, only: str | None = None) -> set[tuple[str, str]]:
+    """Every (source, port) a policy lets in; a source is a pod selector's name, or 'cidr:<range>'. With
+    ``only``, the ports that source is let in on, as (the selected pods' app, port)."""
+    spec = tf.resources(POLICIES, "kubernetes_network_policy_v1").get(policy, {}).get("spec", [{}])[0]
+    pairs = set()
+    for rule in spec.get("ingress", []):
+        ports = {p["port"] for p in rule.get("ports", [])} or {"*"}
+        for source in rule.get("from", []) or [{}]:
+            names = set()
+            for block in source.get("ip_block", []):
+                names.add(f"cidr:{block['cidr']}")
+            for block in source.get("pod_selector", []):
+                names |= _selector(tf, block)
+            if source.get("namespace_selector"):
+                names.add("*")
+            pairs |= {(n, p) for n in names or {"*"} for p in ports}
+    if only is None:
+        return pairs
+    selected = _selector(tf, (spec.get("pod_selector") or [{}])[0])
+    app = next((n.split("=", 1)[1] for n in selected if n.startswith("app=")), "")
+    return {(app, p) for n, p in pairs if n == only}
+
+
+def network_policy_problems(tf: Terraform) -> list[str]:
+    problems = []
+    policies = tf.resources(POLICIES, "kubernetes_network_policy_v1")
+    for name, (pods, expected) in NETWORK_POLICIES.items():
+        if name not in policies:
+            problems.append(f"no NetworkPolicy {name}: every pod of the cluster reaches {pods}")
+            continue
+        spec = policies[name]["spec"][0]
+        if _selector(tf, spec["pod_selector"][0]) != {pods} or "Ingress" not in spec.get("policy_types", []):
+            problems.append(f"NetworkPolicy {name} does not select {pods} for ingress")
+        found = {
+            ("ml-pipeline" if s == "cidr:${var.control_plane_cidr}" else s, p) for s, p in let_in(tf, name)
+        }
+        if found != expected:
+            problems.append(
+                f"NetworkPolicy {name} lets in {sorted(found - expected)} beyond, "
+                f"and not {sorted(expected - found)} of, what it should"
+            )
+    kustomization = (tf.root / "modules/kubeflow/kfp/kustomization.yaml").read_text(encoding="utf-8")
+    if "name: seaweedfs" not in kustomization.split("$patch: delete", 1)[-1]:
+        problems.append("KFP's own NetworkPolicy seaweedfs (any pod of the namespace) is not deleted")
+    return problems
+
+
+def test_only_the_listed_pods_reach_the_kfp_api_its_database_and_object_store(
+    infrastructure, hcl2_python, tmp_path
+):
+    assert network_policy_problems(infrastructure) == []
+    tf = edited(
+        hcl2_python,
+        tmp_path,
+        POLICIES,
+        'resource "kubernetes_network_policy_v1" "kfp_database"',
+        'resource "kubernetes_network_policy_v1" "removed"',
+    )
+    assert network_policy_problems(tf) == [
+        "no NetworkPolicy kfp_database: every pod of the cluster reaches app=cloudsqlproxy"
+    ]
+    # the object store's first source, preceded by a selector of every pod in the namespace
+    first = (
+        '      from {\n        pod_selector {\n          match_expressions {\n            key      = "app"'
+    )
+    everyone = "      from {\n        pod_selector {\n          match_labels = {}\n        }\n      }\n"
+    tf = edited_nth(hcl2_python, tmp_path / "open", POLICIES, first, everyone + first, nth=3)
+    (problem,) = network_policy_problems(tf)
+    assert problem.startswith("NetworkPolicy kfp_object_store lets in [('*', '8333')] beyond"), problem
+
+
+# --- Kourier: the Knative gateway in front of the predictors is no public load balancer -----------------
+def kourier_problems(tf: Terraform) -> list[str]:
+    release = tf.resources(KUBEFLOW, "helm_release")["knative_serving"]
+    values = {s["name"]: s["value"] for s in release.get("set", [])}
+    problems = []
+    if values.get("kourierServiceType") != "ClusterIP":
+        problems.append(f"Kourier's gateway is a {values.get('kourierServiceType')} service, not ClusterIP")
+    template = (
+        tf.root / "modules/kubeflow/charts/knative-serving/templates/knative-serving.yaml"
+    ).read_text()
+    if not re.search(r"kourier:\n(\s+.*\n)*?\s+service-type: \{\{ \.Values\.kourierServiceType", template):
+        problems.append("the KnativeServing chart does not set spec.ingress.kourier.service-type")
+    return problems
+
+
+def test_kourier_is_reached_from_inside_the_cluster_only(infrastructure, hcl2_python, tmp_path):
+    assert kourier_problems(infrastructure) == []
+    tf = edited(hcl2_python, tmp_path, KUBEFLOW, 'value = "ClusterIP"', 'value = "LoadBalancer"')
+    assert kourier_problems(tf) == ["Kourier's gateway is a LoadBalancer service, not ClusterIP"]
+
+
+# --- the pipeline root: KFP's artifacts in GCS, where the run pods may write them -------------------------
+def pipeline_root_problems(tf: Terraform) -> list[str]:
+    """The pipeline root KFP is given (gs://<artifacts>/<prefix>) is where the run pods' account may create
+    and read objects, and KFP's UI may read them; it reaches KFP's install unchanged."""
+    problems = []
+    root = tf.blocks("modules/storage/outputs.tf", "output")["pipeline_root"]["value"]
+    prefix = tf.blocks("modules/storage/main.tf", "locals")["pipeline_root_prefix"]
+    if root != "gs://${google_storage_bucket.artifacts.name}/${local.pipeline_root_prefix}":
+        problems.append(f"the pipeline root is not a folder of the artifacts bucket: {root}")
+    artifact = f"{CODE.artifacts_root}/{prefix}training-1a2b/validate/report.json"
+    grants = storage_grants(tf)
+    for account, access, why in (
+        ("pipelines", "create", "KFP's launcher writes each step's outputs"),
+        ("pipelines", "read", "KFP's launcher reads a step's inputs"),
+        ("kfp-system", "read", "KFP's UI shows the artifacts"),
+    ):
+        use = Use(account, artifact, access, why)
+        if not any(g.account == account and g.allows(use) for g in grants):
+            problems.append(f"{account} cannot {access} {artifact} ({why})")
+    if handed(tf, "pipeline_root") != "${module.storage.pipeline_root}":
+        problems.append("modules/cluster does not give KFP the storage module's pipeline root")
+    command = tf.resources(KUBEFLOW, "terraform_data")["kfp"]["provisioner"][0]["local-exec"]["command"]
+    if "${var.pipeline_root}" not in command:
+        problems.append("KFP is installed without the pipeline root")
+    return problems
+
+
+def test_the_pipeline_root_is_where_the_run_pods_may_write(infrastructure, hcl2_python, tmp_path):
+    assert pipeline_root_problems(infrastructure) == []
+    tf = edited(hcl2_python, tmp_path, "modules/storage/main.tf", '"decisions/", "kfp/"]', '"decisions/"]')
+    assert pipeline_root_problems(tf) == [
+        "pipelines cannot create gs://artifacts/kfp/training-1a2b/validate/report.json "
+        "(KFP's launcher writes each step's outputs)",
+        "pipelines cannot read gs://artifacts/kfp/training-1a2b/validate/report.json "
+        "(KFP's launcher reads a step's inputs)",
     ]

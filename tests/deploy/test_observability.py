@@ -1,7 +1,8 @@
-"""The cloud's observability (terraform/modules/observability) against the files it is made from: the
-functions' real log lines against the log-based metrics' expressions, the scrape jobs of the rules and
-dashboards against the PodMonitoring / RunMonitoring names (GMP's `job`), the rule file against what the
-alert policies can inline, and the wiring of the settings and both environments."""
+"""The cloud's observability (terraform/modules/observability, the Google side; modules/cluster_observability,
+the in-cluster side) against the files it is made from: the functions' real log lines against the
+log-based metrics' expressions, the scrape jobs of the rules and dashboards against the PodMonitoring /
+RunMonitoring names (GMP's `job`), the rule file against what the alert policies can inline, the alerts on
+the delivery of storage events, and the wiring of the settings and both environments."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .test_terraform import TERRAFORM, parse
 pytestmark = pytest.mark.deploy
 
 MODULE = TERRAFORM / "modules" / "observability"
+CLUSTER_MODULE = TERRAFORM / "modules" / "cluster_observability"
 RULES = REPO / "observability" / "rules" / "remarketing.rules.yml"
 DASHBOARDS = REPO / "observability" / "grafana" / "dashboards"
 # What logging.basicConfig() writes (the functions' main.py): "<LEVEL>:<logger>:<message>".
@@ -128,7 +130,7 @@ def test_log_metric_labels_are_bounded_and_extractable() -> None:
 
 def cloud_jobs() -> set[str]:
     """GMP's `job` of each cloud scrape: the PodMonitorings' names and the RunMonitoring's."""
-    template = (MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(
+    template = (CLUSTER_MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(
         encoding="utf-8"
     )
     pods = re.findall(r"^kind: PodMonitoring\nmetadata:\n  name: (\S+)", template, re.M)
@@ -160,7 +162,7 @@ def test_the_pushgateway_job_keeps_the_pushed_series_under_the_pipeline_job() ->
             re.sub(
                 r"\{\{[^}]*\}\}",
                 "x",
-                (MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(),
+                (CLUSTER_MODULE / "charts" / "gmp-targets" / "templates" / "podmonitorings.yaml").read_text(),
             )
         )
         if d
@@ -219,35 +221,91 @@ def test_every_alert_of_the_rule_file_can_be_inlined_into_one_promql_condition()
 def tf(hcl2_python: Path) -> dict:
     files = [
         TERRAFORM / "modules" / "platform" / "main.tf",
-        *(TERRAFORM / "envs" / env / "main.tf" for env in ("dev", "prod")),
-        MODULE / "outputs.tf",
+        *(TERRAFORM / "envs" / env / "infra" / "main.tf" for env in ("dev", "prod")),
+        TERRAFORM / "modules" / "cluster" / "main.tf",
+        CLUSTER_MODULE / "main.tf",
+        CLUSTER_MODULE / "outputs.tf",
+        MODULE / "delivery.tf",
     ]
     out = parse(hcl2_python, files)
     assert not out["errors"], out["errors"]
     return {str(Path(k).relative_to(TERRAFORM)): v for k, v in out["parsed"].items()}
 
 
+def blocks(body: dict, kind: str) -> dict:
+    return {name: spec for block in body.get(kind, []) for name, spec in block.items()}
+
+
+def resources(body: dict, kind: str) -> dict:
+    return {name: spec for block in body.get("resource", []) for name, spec in block.get(kind, {}).items()}
+
+
 def test_the_platform_wires_observability_into_the_settings_and_the_api(tf: dict) -> None:
     platform = tf["modules/platform/main.tf"]
-    modules = {name: spec for block in platform["module"] for name, spec in block.items()}
+    modules = blocks(platform, "module")
     assert modules["observability"]["source"] == "../observability"
     settings = platform["locals"][0]["settings"]
-    assert settings["REMARKETING_PUSHGATEWAY_URL"] == "${module.observability.pushgateway_url}"
+    assert settings["REMARKETING_PUSHGATEWAY_URL"] == "${local.pushgateway_url}"
     sidecar = modules["api"]["metrics_sidecar"]
     assert sidecar["config_secret"] == "${module.observability.api_metrics_sidecar_config_secret}"
     for env in ("dev", "prod"):
-        platform_call = tf[f"envs/{env}/main.tf"]["module"][0]["platform"]
+        platform_call = tf[f"envs/{env}/infra/main.tf"]["module"][0]["platform"]
         assert platform_call["alert_email"] == "${var.alert_email}", env
 
 
-def test_the_pushgateway_url_depends_on_no_resource(tf: dict) -> None:
-    # The settings of the functions feed the module its function names: an output that waited for a
-    # resource of the module would make a cycle.
-    outputs = {n: s for block in tf["modules/observability/outputs.tf"]["output"] for n, s in block.items()}
-    assert outputs["pushgateway_url"]["value"] == "${local.pushgateway_url}"
-    main = (MODULE / "main.tf").read_text(encoding="utf-8")
-    url = re.search(r"^\s*pushgateway_url\s*=\s*(.+)$", main, re.M).group(1)
-    assert not re.search(r"\$\{(?!var\.|local\.pushgateway_)", url), url
+def pushgateway_problems(tf: dict) -> list[str]:
+    """The Pushgateway the settings name (the infrastructure root's) is the one the in-cluster root runs:
+    the same release name, namespace and port, handed over in cluster_inputs, and a URL that waits for no
+    resource (the functions' settings feed the modules their names: waiting would make a cycle)."""
+    problems = []
+    locals_ = {k: v for block in tf["modules/platform/main.tf"]["locals"] for k, v in block.items()}
+    url = locals_["pushgateway_url"]
+    if re.search(r"\$\{(?!local\.pushgateway\.|local\.k8s\.)", url):
+        problems.append(
+            f"the settings' Pushgateway URL depends on more than local.pushgateway and local.k8s: {url}"
+        )
+    if not {"local.pushgateway.release", "local.k8s.monitoring", "local.pushgateway.port"} <= set(
+        re.findall(r"local\.[\w.]+", url)
+    ):
+        problems.append(
+            f"the settings' Pushgateway URL is not <release>.<monitoring namespace>:<port>: {url}"
+        )
+    handed = locals_["cluster_inputs"]
+    if handed.get("pushgateway") != "${local.pushgateway}" or handed.get("k8s") != "${local.k8s}":
+        problems.append("cluster_inputs does not hand the in-cluster root the Pushgateway's names")
+    cluster = blocks(tf["modules/cluster/main.tf"], "module")["observability"]
+    if (
+        cluster.get("pushgateway") != "${local.i.pushgateway}"
+        or cluster.get("namespace") != "${local.i.k8s.monitoring}"
+    ):
+        problems.append("modules/cluster does not run the Pushgateway under the names it was handed")
+    main = (CLUSTER_MODULE / "main.tf").read_text(encoding="utf-8")
+    for wired in (
+        "pushgateway_release = var.pushgateway.release",
+        "pushgateway_port    = var.pushgateway.port",
+    ):
+        if wired not in main:
+            problems.append(
+                f"modules/cluster_observability does not set {wired.split()[0]} from var.pushgateway"
+            )
+    release = resources(tf["modules/cluster_observability/main.tf"], "helm_release")["pushgateway"]
+    if (
+        release["name"] != "${local.pushgateway_release}"
+        or "local.pushgateway_port" not in release["values"][0]
+    ):
+        problems.append("the Pushgateway's release is not named and served as var.pushgateway says")
+    checks = blocks(tf["modules/cluster/main.tf"], "check")
+    if "pushgateway_in_settings" not in checks:
+        problems.append("modules/cluster does not check the settings' URL against the Pushgateway it runs")
+    return problems
+
+
+def test_the_settings_name_the_pushgateway_the_cluster_runs(tf: dict) -> None:
+    assert pushgateway_problems(tf) == []
+    broken = {**tf, "modules/cluster/main.tf": {**tf["modules/cluster/main.tf"], "check": []}}
+    assert pushgateway_problems(broken) == [
+        "modules/cluster does not check the settings' URL against the Pushgateway it runs"
+    ]
 
 
 def test_every_setting_terraform_gives_is_one_the_code_reads(tf: dict) -> None:
@@ -257,3 +315,29 @@ def test_every_setting_terraform_gives_is_one_the_code_reads(tf: dict) -> None:
     fields = {f"REMARKETING_{name.upper()}" for name in Settings.model_fields}
     assert set(settings) <= fields, set(settings) - fields
     assert settings["REMARKETING_SCORING_SHARDS"] == "${tostring(var.scoring_shards)}"
+
+
+# ---------------------------------------------------------------- the delivery of storage events
+
+
+def test_undelivered_events_and_unlaunched_files_page_someone(tf: dict) -> None:
+    """A storage event no function accepted (Eventarc's Pub/Sub backlog) and a file no run was launched
+    for (the log-based metric's reason "not launched", which the functions' real line is counted under in
+    test_each_function_line_counts_in_exactly_its_log_metric) each have an alert policy."""
+    policies = resources(tf["modules/observability/delivery.tf"], "google_monitoring_alert_policy")
+    backlog = policies["events_not_delivered"]["conditions"][0]["condition_threshold"][0]
+    text = backlog["filter"].replace('\\"', '"')  # HCL's escaped quotes, as Terraform reads them
+    assert 'metric.type = "pubsub.googleapis.com/subscription/oldest_unacked_message_age"' in text, text
+    assert 'resource.labels.subscription_id = starts_with("eventarc-")' in text, text
+    assert backlog["comparison"] == "COMPARISON_GT"
+    assert backlog["threshold_value"] == "${var.undelivered_event_age_seconds}"
+    query = policies["not_launched"]["conditions"][0]["condition_prometheus_query_language"][0]["query"]
+    query = query.replace('\\"', '"')
+    metric = re.search(
+        r'logging_googleapis_com:user_\$\{google_logging_metric\.functions\["(\w+)"\]\.name\}', query
+    )
+    assert metric is not None and metric.group(1) in log_metrics(), query
+    reason = re.search(r'reason="([^"]+)"', query).group(1)
+    assert reason == "not launched" and reason in REASONS
+    for policy in policies.values():
+        assert policy["notification_channels"] == "${local.notification_channels}"

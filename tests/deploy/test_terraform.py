@@ -84,13 +84,23 @@ def parsed(hcl2_python: Path) -> dict:
     return parse(hcl2_python, tf_files())
 
 
+ROOT_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "providers.tf")
+
+
 def test_layout_has_modules_and_both_environments() -> None:
+    """Each environment has two roots: the infrastructure (Google resources) and what runs in its cluster."""
     for env in ("dev", "prod"):
-        for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
-            assert (TERRAFORM / "envs" / env / name).is_file(), f"envs/{env}/{name} missing"
+        for root in ("infra", "cluster"):
+            for name in ROOT_FILES:
+                path = TERRAFORM / "envs" / env / root / name
+                assert path.is_file(), f"envs/{env}/{root}/{name} missing"
+        assert not list((TERRAFORM / "envs" / env).glob("*.tf")), (
+            f"envs/{env} is no root: its roots are infra/, cluster/"
+        )
     modules = {p.name for p in (TERRAFORM / "modules").iterdir() if p.is_dir()}
     expected = {"apis", "storage", "functions", "gke", "kubeflow", "registry", "cloud_run_service", "mlflow"}
-    assert expected | {"secrets", "iam"} <= modules
+    expected |= {"secrets", "iam", "platform", "cluster", "kfp_database", "cluster_observability", "release"}
+    assert expected <= modules
     for module in modules:
         for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
             assert (TERRAFORM / "modules" / module / name).is_file(), f"modules/{module}/{name} missing"
@@ -124,12 +134,25 @@ def test_variables_and_outputs_are_documented(parsed: dict) -> None:
     assert not undocumented, "\n".join(undocumented)
 
 
+PROVIDERS = {
+    "infra": ("google", "google-beta", "random", "archive"),
+    "cluster": ("google", "helm", "kubernetes"),
+}
+
+
 def test_providers_are_pinned(parsed: dict) -> None:
     for env in ("dev", "prod"):
-        body = parsed["parsed"][str(TERRAFORM / "envs" / env / "versions.tf")]
-        providers = body["terraform"][0]["required_providers"][0]
-        for name in ("google", "google-beta", "helm", "kubernetes", "random", "archive"):
-            assert re.match(r"^~> \d+\.\d+", providers[name]["version"]), (env, name, providers[name])
+        for root, names in PROVIDERS.items():
+            body = parsed["parsed"][str(TERRAFORM / "envs" / env / root / "versions.tf")]
+            providers = body["terraform"][0]["required_providers"][0]
+            assert set(providers) == set(names), (env, root, sorted(providers))
+            for name in names:
+                assert re.match(r"^~> \d+\.\d+", providers[name]["version"]), (
+                    env,
+                    root,
+                    name,
+                    providers[name],
+                )
 
 
 def test_no_secret_in_variable_defaults(parsed: dict) -> None:
@@ -161,7 +184,9 @@ def test_artifacts_grants_are_prefix_scoped(parsed: dict) -> None:
             "history/",
             "experiments/",
             "decisions/",
+            "kfp/",  # KFP's pipeline root: the run pods write every step's artifacts there
         ],
+        "artifacts_kfp_ui_read": ["kfp/"],
         "artifacts_functions_runs": ["runs/"],
         "artifacts_mlflow": ["mlflow/"],
         "landing_api_weekly_create": ["weekly/", "outcomes/"],

@@ -15,7 +15,7 @@ resource "google_container_cluster" "this" {
   #checkov:skip=CKV_GCP_12:GKE Dataplane V2 (datapath_provider = ADVANCED_DATAPATH) enforces NetworkPolicy natively; the legacy Calico network_policy block must stay unset with it.
   #checkov:skip=CKV_GCP_24:PodSecurityPolicy was removed from Kubernetes in 1.25 and from GKE; Pod Security Admission replaces it and is on by default.
   #checkov:skip=CKV_GCP_65:Google Groups for RBAC needs a Google Workspace domain (gke-security-groups@<domain>); set var.rbac_security_group to enable it.
-  #checkov:skip=CKV_GCP_66:Binary Authorization would need attestations for the third-party Kubeflow, Knative and KServe images; the project's own images are pinned by digest in the release pipeline instead.
+  #checkov:skip=CKV_GCP_66:Binary Authorization would need attestations for the third-party Kubeflow, Knative and KServe images; the project's own images are deployed by digest (modules/platform looks each up from the release's tag).
   provider = google
 
   project  = var.project_id

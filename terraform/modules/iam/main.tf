@@ -5,7 +5,7 @@
 #   account            where its other grants are
 #   functions          storage (landing read, runs/ write), gke custom role here, kubeflow RBAC (KFP proxy)
 #   eventarc           functions (run.invoker on the two functions); eventarc.eventReceiver here
-#   functions-build    functions (source bucket read); log writing and gcf-artifacts push here
+#   functions-build    functions (source bucket read); Cloud Build's builder role here
 #   pipelines          storage (landing read; model-output/, output/, runs/ write), mlflow (invoker),
 #                      kubeflow (Workload Identity for kubeflow/pipeline-runner, RBAC on InferenceServices)
 #   serving            storage (model-output/ read), kubeflow (Workload Identity for the predictor)
@@ -18,6 +18,8 @@
 #   scheduler          cloud run (invoker on the API): Cloud Scheduler's ID token for POST /retraining
 #   gmp-frontend       observability (monitoring.viewer; Workload Identity of monitoring/gmp-frontend): the
 #                      Managed Prometheus query frontend Grafana reads from
+#   kfp-system         kfp_database (Cloud SQL Client on KFP's instance), storage (the pipeline root, read),
+#                      platform (Workload Identity of the Cloud SQL Auth Proxy and of KFP's UI)
 
 locals {
   accounts = {
@@ -32,6 +34,7 @@ locals {
     gke-nodes       = "GKE node pool (logging, monitoring, image pulls)"
     scheduler       = "Cloud Scheduler: the retraining schedule's turn (POST /retraining on the API)"
     gmp-frontend    = "Managed Prometheus query frontend in GKE (Workload Identity): read metrics for Grafana"
+    kfp-system      = "Kubeflow Pipelines' own pods (Workload Identity): connect to its Cloud SQL database, read its pipeline root"
   }
 }
 
@@ -58,17 +61,14 @@ resource "google_project_iam_member" "eventarc_receiver" {
   member  = google_service_account.this["eventarc"].member
 }
 
-# Functions build: gen2 builds push the function image to the project's gcf-artifacts repository (created by
-# Cloud Functions on first deploy, so it cannot be scoped here) and write build logs.
-resource "google_project_iam_member" "build_logs" {
+# Functions build: gen2 functions are built by Cloud Build as this account, into an image in the project's
+# gcf-artifacts repository (made by Cloud Functions on the first deploy, so it cannot be scoped here). Google
+# documents the Cloud Build Service Account role for a custom build account (Cloud Run functions, "Custom
+# service account for Cloud Build"): build logs, the source, the image push.
+resource "google_project_iam_member" "build_builder" {
+  #checkov:skip=CKV_GCP_49:roles/cloudbuild.builds.builder is the role Google documents for a custom build service account of Cloud Run functions; only this project's function builds run as the account, and nothing here grants anyone the right to act as it.
   project = var.project_id
-  role    = "roles/logging.logWriter"
-  member  = google_service_account.this["functions-build"].member
-}
-
-resource "google_project_iam_member" "build_push" {
-  project = var.project_id
-  role    = "roles/artifactregistry.createOnPushWriter"
+  role    = "roles/cloudbuild.builds.builder"
   member  = google_service_account.this["functions-build"].member
 }
 

@@ -1,23 +1,33 @@
-# What runs inside the GKE cluster:
+# What runs inside the GKE cluster (applied by the in-cluster root, envs/<env>/cluster, once the
+# infrastructure root has made the cluster):
 #   cert-manager                (Helm, jetstack)           webhook certificates for KServe
-#   Knative Operator + Serving  (Helm + local chart)       KServe's Knative ("Serverless") mode, Kourier ingress:
-#                                                          revisions, scale to zero, canary traffic split
+#   Knative Operator + Serving  (Helm + local chart)       KServe's Knative ("Serverless") mode, Kourier ingress
+#                                                          as a ClusterIP service: revisions, scale to zero,
+#                                                          canary traffic split, reachable in the cluster only
 #   KServe                      (Helm, kserve-crd + kserve-resources, OCI charts)
-#   Kubeflow Pipelines          (kustomize manifests, standalone "platform-agnostic": see install-kfp.sh)
-#   the project's own objects   (namespaces, service accounts, RBAC, Workload Identity)
+#   Kubeflow Pipelines          (kustomize manifests, kfp/ and install-kfp.sh): metadata in Cloud SQL through
+#                                the Cloud SQL Auth Proxy (cloudsql.tf), pipeline root in GCS
+#   NetworkPolicies             who may reach the KFP API, its database and its object store
+#                                (networkpolicies.tf)
+#   the project's own objects   (namespaces, service accounts, RBAC)
 #
-# Identities inside the cluster
-#   kubeflow/pipeline-runner (KSA of every KFP run pod) -> Workload Identity -> pipelines GSA
-#   remarketing-serving/remarketing-predictor (KSA of the predictor pods) -> Workload Identity -> serving GSA
+# Identities inside the cluster (their Workload Identity bindings are Google IAM, made by the infrastructure
+# root with the same names, modules/platform local.k8s):
+#   kubeflow/pipeline-runner (KSA of every KFP run pod) -> pipelines GSA
+#   remarketing-serving/remarketing-predictor (KSA of the predictor pods) -> serving GSA
+#   kubeflow/kubeflow-pipelines-cloudsql-proxy and kubeflow/ml-pipeline-ui -> kfp-system GSA (Cloud SQL
+#     client; reads the pipeline root for the UI)
 #   functions GSA (a Google identity, user = its email) -> Role kfp-api-client: proxy to the ml-pipeline service
 #   api GSA -> Role kfp-api-reader: GET through the same proxy only (reading a run's state)
 #   pipelines -> Role inferenceservice-manager in the serving namespace (create, patch, delete InferenceServices)
 
 locals {
-  kfp_namespace     = "kubeflow"
-  kfp_runner_ksa    = "pipeline-runner"
+  kfp_namespace     = var.kfp_namespace
+  kfp_runner_ksa    = var.pipeline_runner_ksa
   serving_namespace = var.serving_namespace
-  predictor_ksa     = "remarketing-predictor"
+  predictor_ksa     = var.predictor_ksa
+  kfp_install       = "bash ${path.module}/install-kfp.sh"
+  kfp_cluster       = "${var.project_id} ${var.cluster_location} ${var.cluster_name} ${var.kfp_version}"
 }
 
 # ---------------------------------------------------------------- cert-manager
@@ -60,6 +70,12 @@ resource "helm_release" "knative_serving" {
   set {
     name  = "version"
     value = var.knative_version
+  }
+  # Kourier's gateway as a ClusterIP service (spec.ingress.kourier.service-type): the operator would
+  # otherwise give it a LoadBalancer, a public address in front of every predictor.
+  set {
+    name  = "kourierServiceType"
+    value = "ClusterIP"
   }
 
   depends_on = [helm_release.knative_operator]
@@ -106,17 +122,37 @@ resource "helm_release" "kserve" {
 
 # ---------------------------------------------------------------- Kubeflow Pipelines (standalone)
 # KFP publishes kustomize manifests, not a Helm chart. They are applied with kubectl from the machine that
-# runs Terraform (it needs gcloud, kubectl and gke-gcloud-auth-plugin; the release pipeline's deploy step
-# has them). Re-applied only when the version changes.
-resource "terraform_data" "kfp" {
+# runs Terraform (it needs gcloud, kubectl and gke-gcloud-auth-plugin; the deploy build has them), in two
+# phases: the cluster-scoped objects and the namespace first, then (once the database's Secret and proxy
+# exist, cloudsql.tf) the services. Re-applied when the version, the cluster or the pipeline root changes.
+resource "terraform_data" "kfp_cluster_scoped" {
   triggers_replace = {
     version = var.kfp_version
     cluster = var.cluster_name
   }
 
   provisioner "local-exec" {
-    command = "bash ${path.module}/install-kfp.sh ${var.project_id} ${var.cluster_location} ${var.cluster_name} ${var.kfp_version}"
+    command = "${local.kfp_install} cluster-scoped ${local.kfp_cluster}"
   }
+}
+
+resource "terraform_data" "kfp" {
+  triggers_replace = {
+    version       = var.kfp_version
+    cluster       = var.cluster_name
+    pipeline_root = var.pipeline_root
+    database      = var.database.connection_name
+  }
+
+  provisioner "local-exec" {
+    command = "${local.kfp_install} pipelines ${local.kfp_cluster} ${var.pipeline_root}"
+  }
+
+  depends_on = [
+    kubernetes_secret_v1.kfp_database,
+    kubernetes_service_v1.kfp_database,
+    kubernetes_deployment_v1.cloud_sql_proxy,
+  ]
 }
 
 # ---------------------------------------------------------------- the project's namespace and identities
@@ -146,12 +182,6 @@ resource "kubernetes_service_account" "predictor" {
   automount_service_account_token = false
 }
 
-resource "google_service_account_iam_member" "predictor_wi" {
-  service_account_id = var.serving_gsa_id
-  role               = "roles/iam.workloadIdentityUser"
-  member             = "serviceAccount:${var.project_id}.svc.id.goog[${local.serving_namespace}/${local.predictor_ksa}]"
-}
-
 # KFP creates kubeflow/pipeline-runner; bind it to the pipelines service account.
 resource "kubernetes_annotations" "pipeline_runner" {
   api_version = "v1"
@@ -168,10 +198,21 @@ resource "kubernetes_annotations" "pipeline_runner" {
   depends_on = [terraform_data.kfp]
 }
 
-resource "google_service_account_iam_member" "pipeline_runner_wi" {
-  service_account_id = var.pipelines_gsa_id
-  role               = "roles/iam.workloadIdentityUser"
-  member             = "serviceAccount:${var.project_id}.svc.id.goog[${local.kfp_namespace}/${local.kfp_runner_ksa}]"
+# KFP's UI shows the runs' artifacts, which are in the GCS pipeline root now: it reads them as the kfp-system
+# service account (objectViewer on the root's prefix only).
+resource "kubernetes_annotations" "pipeline_ui" {
+  api_version = "v1"
+  kind        = "ServiceAccount"
+  metadata {
+    name      = var.ui_ksa
+    namespace = local.kfp_namespace
+  }
+  annotations = {
+    "iam.gke.io/gcp-service-account" = var.kfp_system_gsa_email
+  }
+  force = true
+
+  depends_on = [terraform_data.kfp]
 }
 
 # Pipelines deploy the champion on KServe: manage InferenceServices in the serving namespace, nothing else.

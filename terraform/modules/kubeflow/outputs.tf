@@ -8,15 +8,15 @@ output "predictor_service_account" {
   value       = kubernetes_service_account.predictor.metadata[0].name
 }
 
-output "kfp_proxy_path" {
-  description = "Path of the KFP API behind the API server's service proxy."
-  value       = "/api/v1/namespaces/${local.kfp_namespace}/services/ml-pipeline:8888/proxy"
-}
-
 output "pipeline_runner" {
   description = "Kubernetes service account of the KFP run pods (Workload Identity of the pipelines service account): namespace and name."
   value = {
     namespace       = kubernetes_annotations.pipeline_runner.metadata[0].namespace
     service_account = kubernetes_annotations.pipeline_runner.metadata[0].name
   }
+}
+
+output "pipeline_root" {
+  description = "KFP's default pipeline root (kfp-launcher's defaultPipelineRoot)."
+  value       = var.pipeline_root
 }

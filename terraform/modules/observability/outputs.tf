@@ -1,26 +1,3 @@
-output "pushgateway_url" {
-  description = "In-cluster URL of the Pushgateway (REMARKETING_PUSHGATEWAY_URL of the pipeline runs)."
-  value       = local.pushgateway_url
-}
-
-output "frontend_url" {
-  description = "In-cluster URL of the Managed Prometheus query frontend (Grafana's data source; Prometheus HTTP API, no authentication)."
-  value       = local.frontend_url
-}
-
-output "namespace" {
-  description = "Namespace of the Pushgateway, the query frontend and Grafana."
-  value       = local.namespace
-}
-
-output "grafana" {
-  description = "How to open Grafana: its service and the port-forward command (user admin, password in Secret Manager)."
-  value = {
-    service      = "${local.grafana_release}.${local.namespace}"
-    port_forward = "kubectl -n ${local.namespace} port-forward svc/${local.grafana_release} 3000:80"
-  }
-}
-
 output "api_metrics_sidecar_config_secret" {
   description = "Secret Manager secret of the API collector's RunMonitoring config, readable by the API's account (modules/cloud_run_service metrics_sidecar.config_secret)."
   value       = google_secret_manager_secret.api_run_monitoring.secret_id

@@ -1,6 +1,14 @@
-# The whole Remarketing stack on one project, composed from the modules beside this one. envs/dev and
-# envs/prod call it with their own sizes and protections, so the two environments cannot drift apart in
-# shape, only in the values they are given.
+# The Google infrastructure of one environment, on a project of its own, composed from the modules beside
+# this one: the infrastructure root (envs/<env>/infra) applies it. What runs inside the GKE cluster is the
+# in-cluster root's (envs/<env>/cluster, modules/cluster), a second apply with its own state, which reads
+# this root's output cluster_inputs: the names decided here (namespaces, Kubernetes service accounts, the
+# Pushgateway's address) are the ones both sides use. envs/dev and envs/prod call it with their own sizes and
+# protections, so the two environments cannot drift apart in shape, only in the values they are given.
+#
+# One project per environment: everything here that exists once per project (the Cloud Storage audit
+# config, custom roles, project-level grants, Eventarc's publisher, log-based metrics) belongs to this
+# environment alone, so destroying dev can never touch prod. The project must say which environment it
+# is for (label remarketing-environment), or the plan stops (data.google_project.this).
 
 locals {
   labels = merge(var.labels, {
@@ -13,14 +21,15 @@ locals {
   bucket_location  = coalesce(var.bucket_location, var.region)
 
   registry = module.registry.repository_url
+  # Every image by digest, looked up from the release's tag (pushed before the plan): what is deployed is
+  # exactly what was tested and pushed, and Knative, which resolves a tag with its controller's own identity
+  # (no access to this private registry), never has to resolve one for the predictor.
   images = {
-    components = "${local.registry}/components:${var.image_tag}"
-    # By digest: Knative resolves a tag to a digest with its controller's own identity, which cannot read
-    # this private registry, so an InferenceService of a tagged image never becomes Ready.
-    serving    = data.google_artifact_registry_docker_image.serving.self_link
-    api        = "${local.registry}/api:${var.image_tag}"
-    app        = "${local.registry}/app:${var.image_tag}"
-    mlflow     = "${local.registry}/mlflow:${var.image_tag}"
+    components = data.google_artifact_registry_docker_image.release["components"].self_link
+    serving    = data.google_artifact_registry_docker_image.release["serving"].self_link
+    api        = data.google_artifact_registry_docker_image.release["api"].self_link
+    app        = data.google_artifact_registry_docker_image.release["app"].self_link
+    mlflow     = data.google_artifact_registry_docker_image.release["mlflow"].self_link
   }
 
   sa = module.iam.emails
@@ -28,7 +37,31 @@ locals {
 
   deployer_member = var.deployer_service_account == null ? null : "serviceAccount:${var.deployer_service_account}"
 
-  kfp_host = "https://${module.gke.dns_endpoint}${module.kubeflow.kfp_proxy_path}"
+  # The GKE control plane's range: the cluster is made with it, the firewall opens the webhook and KFP ports
+  # from it, and the KFP API's NetworkPolicy lets the API server's service proxy in from it.
+  control_plane_cidr = "172.16.0.0/28"
+
+  # Names inside the cluster, decided here: the Workload Identity bindings below and the settings use them,
+  # the in-cluster root makes the namespaces and service accounts with them (cluster_inputs).
+  k8s = {
+    kfp_namespace       = "kubeflow"
+    pipeline_runner_ksa = "pipeline-runner"
+    kfp_ui_ksa          = "ml-pipeline-ui"
+    cloud_sql_proxy_ksa = "kubeflow-pipelines-cloudsql-proxy"
+    serving_namespace   = "remarketing-serving"
+    predictor_ksa       = "remarketing-predictor"
+    monitoring          = "monitoring"
+    frontend_ksa        = "gmp-frontend"
+  }
+  pushgateway = {
+    release = "pushgateway"
+    port    = 9091
+  }
+  pushgateway_url = "http://${local.pushgateway.release}.${local.k8s.monitoring}.svc.cluster.local:${local.pushgateway.port}"
+
+  # The KFP API behind the API server's service proxy, through the cluster's DNS endpoint.
+  kfp_proxy_path = "/api/v1/namespaces/${local.k8s.kfp_namespace}/services/ml-pipeline:8888/proxy"
+  kfp_host       = "https://${module.gke.dns_endpoint}${local.kfp_proxy_path}"
 
   # The audience of Cloud Scheduler's ID tokens for POST /retraining (a custom audience of the API: its
   # own URL would make the API's settings depend on the API).
@@ -46,8 +79,8 @@ locals {
     REMARKETING_KFP_HOST                = local.kfp_host
     REMARKETING_COMPONENTS_IMAGE        = local.images.components
     REMARKETING_SERVING_IMAGE           = local.images.serving
-    REMARKETING_SERVING_NAMESPACE       = module.kubeflow.serving_namespace
-    REMARKETING_SERVING_SERVICE_ACCOUNT = module.kubeflow.predictor_service_account
+    REMARKETING_SERVING_NAMESPACE       = local.k8s.serving_namespace
+    REMARKETING_SERVING_SERVICE_ACCOUNT = local.k8s.predictor_ksa
     # Scale: the score step's shards, and the InferenceService's replicas (docs/sizing.md).
     REMARKETING_SCORING_SHARDS             = tostring(var.scoring_shards)
     REMARKETING_SERVING_MIN_REPLICAS       = tostring(var.serving_min_replicas)
@@ -55,16 +88,68 @@ locals {
     REMARKETING_SERVING_CONCURRENCY_TARGET = tostring(var.serving_concurrency_target)
     # Pipeline runs push their figures to the in-cluster Pushgateway. The functions and the API pass their
     # settings to the runs they launch (Settings.for_pipeline), so the runs get it from here.
-    REMARKETING_PUSHGATEWAY_URL = module.observability.pushgateway_url
+    REMARKETING_PUSHGATEWAY_URL = local.pushgateway_url
+  }
+
+  # What the in-cluster root needs from this one (output cluster_inputs, read through its remote state).
+  cluster_inputs = {
+    project_id         = var.project_id
+    region             = var.region
+    environment        = var.environment
+    cluster            = { name = module.gke.name, location = module.gke.location, dns_endpoint = module.gke.dns_endpoint }
+    control_plane_cidr = local.control_plane_cidr
+    k8s                = local.k8s
+    pushgateway        = local.pushgateway
+    versions = {
+      kfp          = var.kfp_version
+      kserve       = var.kserve_version
+      knative      = var.knative_version
+      cert_manager = var.cert_manager_version
+    }
+    service_accounts = {
+      pipelines      = local.sa.pipelines
+      serving        = local.sa.serving
+      kfp_system     = local.sa["kfp-system"]
+      query_frontend = local.sa["gmp-frontend"]
+    }
+    # Who may use the KFP API's service proxy (RBAC): the functions and the deployer create runs and
+    # pipeline versions, the API reads runs.
+    kfp_client_emails = compact([local.sa.functions, var.deployer_service_account])
+    kfp_reader_emails = [local.sa.api]
+    pipeline_root     = module.storage.pipeline_root
+    kfp_database      = { connection_name = module.kfp_database.connection_name, user = module.kfp_database.user }
+    secrets = {
+      kfp_db        = module.secrets.secret_ids["kfp-db"]
+      grafana_admin = module.secrets.secret_ids["grafana-admin"]
+    }
+    # The Pushgateway sweep runs the components image with the runs' settings.
+    components_image = local.images.components
+    settings         = local.settings
   }
 }
 
-# The serving image's digest, looked up from its tag (the release pushes it before it applies).
-data "google_artifact_registry_docker_image" "serving" {
+# One project per environment: the project carries the label remarketing-environment = <environment>
+# (`gcloud projects update <project> --update-labels=remarketing-environment=<env>`, docs/deploy.md), and a
+# plan against a project labelled for another environment, or for none, stops here.
+data "google_project" "this" {
+  project_id = var.project_id
+
+  lifecycle {
+    postcondition {
+      condition     = try(self.labels["remarketing-environment"], "") == var.environment
+      error_message = "Project ${var.project_id} is not labelled remarketing-environment=${var.environment}: each environment has a project of its own (docs/deploy.md, step 1)."
+    }
+  }
+}
+
+# The five images' digests, looked up from the release's tag.
+data "google_artifact_registry_docker_image" "release" {
+  for_each = toset(["components", "serving", "api", "app", "mlflow"])
+
   project       = var.project_id
   location      = var.region
   repository_id = module.registry.repository_id
-  image_name    = "serving:${var.image_tag}"
+  image_name    = "${each.key}:${var.image_tag}"
 }
 
 module "apis" {
@@ -73,10 +158,11 @@ module "apis" {
 }
 
 module "network" {
-  source     = "../network"
-  project_id = var.project_id
-  region     = var.region
-  name       = var.name
+  source          = "../network"
+  project_id      = var.project_id
+  region          = var.region
+  name            = var.name
+  gke_master_cidr = local.control_plane_cidr
 
   depends_on = [module.apis]
 }
@@ -130,45 +216,71 @@ module "secrets" {
       { secret = "api-key", label = "app", member = local.m.app },
       { secret = "mlflow-db", label = "mlflow", member = local.m.mlflow },
     ],
+    # The release: the smoke test calls the API with its key; the in-cluster root reads KFP's database
+    # password and Grafana's admin password into the cluster's Secrets.
+    local.deployer_member == null ? [] : [
+      for name in ["api-key", "kfp-db", "grafana-admin"] : { secret = name, label = "deployer", member = local.deployer_member }
+    ],
   )
 
   depends_on = [module.apis]
 }
 
 module "gke" {
-  source               = "../gke"
-  project_id           = var.project_id
-  name                 = "${var.name}-kfp"
-  location             = var.gke_location
-  network_id           = module.network.network_id
-  subnet_id            = module.network.gke_subnet_id
-  pods_range_name      = module.network.gke_pods_range_name
-  services_range_name  = module.network.gke_services_range_name
-  node_service_account = local.sa["gke-nodes"]
-  machine_type         = var.gke_machine_type
-  min_nodes            = var.gke_min_nodes
-  max_nodes            = var.gke_max_nodes
-  rbac_security_group  = var.gke_rbac_security_group
-  kms_key_name         = var.kms_key_name
-  deletion_protection  = var.deletion_protection
-  labels               = local.labels
+  source                 = "../gke"
+  project_id             = var.project_id
+  name                   = "${var.name}-kfp"
+  location               = var.gke_location
+  master_ipv4_cidr_block = local.control_plane_cidr
+  network_id             = module.network.network_id
+  subnet_id              = module.network.gke_subnet_id
+  pods_range_name        = module.network.gke_pods_range_name
+  services_range_name    = module.network.gke_services_range_name
+  node_service_account   = local.sa["gke-nodes"]
+  machine_type           = var.gke_machine_type
+  min_nodes              = var.gke_min_nodes
+  max_nodes              = var.gke_max_nodes
+  rbac_security_group    = var.gke_rbac_security_group
+  kms_key_name           = var.kms_key_name
+  deletion_protection    = var.deletion_protection
+  labels                 = local.labels
 }
 
-module "kubeflow" {
-  source               = "../kubeflow"
-  project_id           = var.project_id
-  cluster_name         = module.gke.name
-  cluster_location     = module.gke.location
-  kfp_version          = var.kfp_version
-  kserve_version       = var.kserve_version
-  knative_version      = var.knative_version
-  cert_manager_version = var.cert_manager_version
-  pipelines_gsa_email  = local.sa.pipelines
-  pipelines_gsa_id     = module.iam.ids.pipelines
-  serving_gsa_email    = local.sa.serving
-  serving_gsa_id       = module.iam.ids.serving
-  kfp_client_emails    = compact([local.sa.functions, var.deployer_service_account])
-  kfp_reader_emails    = [local.sa.api]
+# Workload Identity: the Kubernetes service accounts the in-cluster root makes (or KFP's manifests do) act
+# as these Google service accounts. Google IAM, so here; the names are local.k8s, which the in-cluster
+# root is given.
+locals {
+  workload_identities = {
+    pipeline-runner = { gsa = "pipelines", ksa = "${local.k8s.kfp_namespace}/${local.k8s.pipeline_runner_ksa}" }
+    predictor       = { gsa = "serving", ksa = "${local.k8s.serving_namespace}/${local.k8s.predictor_ksa}" }
+    cloud-sql-proxy = { gsa = "kfp-system", ksa = "${local.k8s.kfp_namespace}/${local.k8s.cloud_sql_proxy_ksa}" }
+    kfp-ui          = { gsa = "kfp-system", ksa = "${local.k8s.kfp_namespace}/${local.k8s.kfp_ui_ksa}" }
+  }
+}
+
+resource "google_service_account_iam_member" "workload_identity" {
+  for_each = local.workload_identities
+
+  service_account_id = module.iam.ids[each.value.gsa]
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "serviceAccount:${var.project_id}.svc.id.goog[${each.value.ksa}]"
+}
+
+# Kubeflow Pipelines' database: runs, experiments, pipeline versions and ML Metadata outside the cluster.
+module "kfp_database" {
+  source                       = "../kfp_database"
+  project_id                   = var.project_id
+  region                       = var.region
+  instance_name                = "${var.name}-kfp"
+  network_id                   = module.network.network_id
+  private_services_connection  = module.network.private_services_connection
+  password                     = module.secrets.kfp_db_password
+  client_service_account_email = local.sa["kfp-system"]
+  tier                         = var.kfp_sql_tier
+  high_availability            = var.sql_high_availability
+  deletion_protection          = var.deletion_protection
+  kms_key_name                 = var.kms_key_name
+  labels                       = local.labels
 }
 
 module "mlflow" {
@@ -215,27 +327,23 @@ module "functions" {
   environment                   = local.settings
 }
 
-# Managed Service for Prometheus and Grafana: scrape targets in the cluster, the Pushgateway, the API's
-# collector config, log-based metrics of the functions, alert policies from the rule file, Grafana.
+# Managed Service for Prometheus, the Google side: the API's collector config, log-based metrics of the
+# functions, alert policies from the rule file and on the delivery of storage events, the query frontend's
+# Google identity. (The Pushgateway, the scrape targets and Grafana are the in-cluster root's.)
 module "observability" {
   source                    = "../observability"
   project_id                = var.project_id
   region                    = var.region
   name                      = var.name
-  serving_namespace         = module.kubeflow.serving_namespace
+  namespace                 = local.k8s.monitoring
+  frontend_ksa              = local.k8s.frontend_ksa
   frontend_gsa_email        = local.sa["gmp-frontend"]
   frontend_gsa_id           = module.iam.ids["gmp-frontend"]
   api_service_account_email = local.sa.api
   function_names            = module.functions.function_names
-  grafana_admin_password    = module.secrets.grafana_admin_password
   alert_email               = var.alert_email
-  # The Pushgateway sweep (locally the bridge's): the runs' image, settings and account.
-  sweeper_image           = local.images.components
-  sweeper_environment     = local.settings
-  sweeper_namespace       = module.kubeflow.pipeline_runner.namespace
-  sweeper_service_account = module.kubeflow.pipeline_runner.service_account
-  kms_key_name            = var.kms_key_name
-  labels                  = local.labels
+  kms_key_name              = var.kms_key_name
+  labels                    = local.labels
 
   depends_on = [module.apis]
 }
@@ -256,8 +364,10 @@ module "api" {
   image                 = local.images.api
   service_account_email = local.sa.api
   access                = "invoker"
+  # The app, Cloud Scheduler's retraining turn and the release's smoke test (cli/smoke.py) call the API.
   invokers = merge(
     { app = local.m.app, scheduler = local.m.scheduler },
+    local.deployer_member == null ? {} : { deployer = local.deployer_member },
     { for i, member in var.api_users : "user-${i}" => member },
   )
   max_instances       = var.api_max_instances
@@ -339,6 +449,26 @@ resource "google_cloud_scheduler_job" "retraining" {
       audience              = local.scheduler_audience
     }
   }
+
+  depends_on = [module.apis]
+}
+
+# The release: Cloud Build triggers of this environment (cloudbuild.yaml, cloudbuild-deploy.yaml), the deploy
+# waiting for an approval where var.require_approval (prod).
+module "release" {
+  source = "../release"
+  count  = var.release_repository == null ? 0 : 1
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = var.name
+  environment              = var.environment
+  repository               = var.release_repository
+  state_bucket             = var.state_bucket
+  deployer_service_account = var.deployer_service_account
+  require_approval         = var.require_approval
+  approvers                = var.release_approvers
+  smoke_test               = var.release_smoke_test
 
   depends_on = [module.apis]
 }

@@ -47,11 +47,6 @@ output "cluster" {
   }
 }
 
-output "serving_namespace" {
-  description = "Namespace where InferenceServices are deployed."
-  value       = module.kubeflow.serving_namespace
-}
-
 output "service_accounts" {
   description = "Service account emails by part."
   value       = module.iam.emails
@@ -73,13 +68,20 @@ output "secret_ids" {
 }
 
 output "observability" {
-  description = "Managed Prometheus and Grafana: Grafana's port-forward command, the Pushgateway and query frontend URLs (in-cluster), the alert policies and their notification channel, the functions' log-based metrics."
+  description = "Cloud Monitoring's side: the alert policies and their notification channel, the functions' log-based metrics (Grafana and the Pushgateway: the in-cluster root's outputs)."
   value = {
-    grafana              = module.observability.grafana
-    pushgateway_url      = module.observability.pushgateway_url
-    frontend_url         = module.observability.frontend_url
     alert_policies       = module.observability.alert_policies
     notification_channel = module.observability.notification_channel
     log_metrics          = module.observability.log_metrics
   }
+}
+
+output "cluster_inputs" {
+  description = "What the in-cluster root (envs/<env>/cluster, modules/cluster) reads from this one's state: the cluster, the names inside it, the service accounts to bind, KFP's database and pipeline root, the images and settings of the Pushgateway sweep. No secret: the in-cluster root reads those from Secret Manager."
+  value       = local.cluster_inputs
+}
+
+output "release" {
+  description = "The Cloud Build triggers of this environment (null without release_repository)."
+  value       = one(module.release[*].triggers)
 }

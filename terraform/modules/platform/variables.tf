@@ -231,3 +231,48 @@ variable "api_metrics_cpu_always_allocated" {
   type        = bool
   default     = true
 }
+
+variable "kfp_sql_tier" {
+  description = "Cloud SQL tier of Kubeflow Pipelines' database (runs, experiments, ML Metadata)."
+  type        = string
+  default     = "db-custom-1-3840"
+}
+
+variable "state_bucket" {
+  description = "Bucket of the Terraform state, the environment's <env>.tfvars and the saved plans (the release builds read them)."
+  type        = string
+  default     = null
+}
+
+variable "release_repository" {
+  description = "GitHub repository (connected to Cloud Build) and branch the release triggers build; null = no triggers (release with gcloud builds submit, docs/deploy.md)."
+  type = object({
+    owner  = string
+    name   = string
+    branch = string
+  })
+  default = null
+
+  validation {
+    condition     = var.release_repository == null || try(length(var.release_repository.branch) > 0, false)
+    error_message = "release_repository needs owner, name and branch."
+  }
+}
+
+variable "require_approval" {
+  description = "Whether a deploy build of this environment waits for an approver before it applies (Cloud Build approvalConfig)."
+  type        = bool
+  default     = true
+}
+
+variable "release_approvers" {
+  description = "IAM members who may approve a pending deploy build (roles/cloudbuild.builds.approver)."
+  type        = list(string)
+  default     = []
+}
+
+variable "release_smoke_test" {
+  description = "Whether each deploy runs the smoke test (cli/smoke.py); false only until the first model is trained (it scores with the champion)."
+  type        = bool
+  default     = true
+}

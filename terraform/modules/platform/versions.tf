@@ -9,14 +9,6 @@ terraform {
       source  = "hashicorp/google-beta"
       version = ">= 6.40, < 7.0"
     }
-    helm = {
-      source  = "hashicorp/helm"
-      version = ">= 2.17, < 3.0"
-    }
-    kubernetes = {
-      source  = "hashicorp/kubernetes"
-      version = ">= 2.36, < 3.0"
-    }
     random = {
       source  = "hashicorp/random"
       version = ">= 3.6, < 4.0"

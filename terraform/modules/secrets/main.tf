@@ -3,8 +3,11 @@
 #   pseudonym-key REMARKETING_CUSTOMER_ID_KEY: the HMAC key of customer pseudonyms (docs/personal-data.md);
 #                  rotated by adding a version (records made under the old key keep its key id).
 #   mlflow-db      the MLflow database user's password. Generated here, also set on the Cloud SQL user.
-#   grafana-admin  Grafana's admin password. Generated here; modules/observability copies it into the
-#                  Kubernetes Secret the Grafana chart reads (operators: `gcloud secrets versions access`).
+#   kfp-db         the password of Kubeflow Pipelines' Cloud SQL user (modules/kfp_database). Generated here;
+#                  the in-cluster root reads it (modules/cluster) into the Kubernetes Secret KFP reads.
+#   grafana-admin  Grafana's admin password. Generated here; the in-cluster root reads it (modules/cluster)
+#                  into the Kubernetes Secret the Grafana chart reads (modules/cluster_observability)
+#                  (operators: `gcloud secrets versions access`).
 # Generated values live in the Terraform state as well: keep the state in a bucket only the deployers can
 # read (docs/deploy.md). Set generate_values = false to create empty secrets and add versions yourself
 # (`gcloud secrets versions add`), in which case the MLflow module must be applied after that.
@@ -14,6 +17,7 @@ locals {
     api-key       = "API key of the Remarketing API (REMARKETING_API_KEY)"
     pseudonym-key = "HMAC key of customer pseudonyms (REMARKETING_CUSTOMER_ID_KEY)"
     mlflow-db     = "Password of the MLflow Cloud SQL user"
+    kfp-db        = "Password of the Kubeflow Pipelines Cloud SQL user"
     grafana-admin = "Password of Grafana's admin user (the Managed Prometheus dashboards)"
   }
 }

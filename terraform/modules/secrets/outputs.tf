@@ -1,5 +1,5 @@
 output "secret_ids" {
-  description = "Secret ids by key (api-key, mlflow-db, grafana-admin)."
+  description = "Secret ids by key (api-key, pseudonym-key, mlflow-db, kfp-db, grafana-admin)."
   value       = { for k, s in google_secret_manager_secret.this : k => s.secret_id }
 }
 
@@ -14,8 +14,8 @@ output "mlflow_db_password" {
   sensitive   = true
 }
 
-output "grafana_admin_password" {
-  description = "The generated Grafana admin password, for the Grafana chart's admin Secret (null when not generated)."
-  value       = var.generate_values ? random_password.this["grafana-admin"].result : null
+output "kfp_db_password" {
+  description = "The generated password of KFP's database user, for the Cloud SQL user (null when not generated)."
+  value       = var.generate_values ? random_password.this["kfp-db"].result : null
   sensitive   = true
 }

@@ -4,6 +4,7 @@
 #   artifacts (no trigger)                  model-output/<model>/<version>/  output/<run_id>/  runs/<run_id>.json
 #                                           mlflow/ (MLflow's artifact root)  audit/  access/
 #                                           uploads/<run_id>.json (the API's receipt of an upload)
+#                                           kfp/ (Kubeflow Pipelines' pipeline root: every run's artifacts)
 #
 # Least privilege inside a bucket: GCS IAM has no per-folder grant on a plain bucket, so object access is
 # granted with IAM conditions on the object name prefix:
@@ -18,16 +19,21 @@ locals {
   artifacts_objects = "projects/_/buckets/${google_storage_bucket.artifacts.name}/objects"
   landing_objects   = "projects/_/buckets/${google_storage_bucket.landing.name}/objects"
 
+  # KFP's default pipeline root (kfp-launcher's defaultPipelineRoot, modules/kubeflow): the run pods write
+  # each step's artifacts under it as the pipelines account, KFP's UI reads them as kfp-system.
+  pipeline_root_prefix = "kfp/"
+
   # One condition expression per set of prefixes.
   prefix_expr = {
     for k, prefixes in {
       runs         = ["runs/"]
       model_output = ["model-output/"]
-      pipelines    = ["model-output/", "output/", "runs/", "history/", "experiments/", "decisions/"]
+      pipelines    = ["model-output/", "output/", "runs/", "history/", "experiments/", "decisions/", "kfp/"]
       api_read     = ["runs/", "output/", "history/", "model-output/", "uploads/"]
       api_write    = ["experiments/", "decisions/", "runs/"]
       api_receipts = ["uploads/"]
       mlflow       = ["mlflow/"]
+      kfp_root     = ["kfp/"]
     } : k => join(" || ", [for p in prefixes : "resource.name.startsWith(\"${local.artifacts_objects}/${p}\")"])
   }
 }
@@ -258,14 +264,15 @@ resource "google_storage_bucket_iam_member" "artifacts_functions_runs" {
   }
 }
 
-# pipelines: write model bundles, scored files and run records.
+# pipelines: write model bundles, scored files and run records, and (KFP's launcher in the run pods) every
+# step's artifacts under the pipeline root.
 resource "google_storage_bucket_iam_member" "artifacts_pipelines_write" {
   bucket = google_storage_bucket.artifacts.name
   role   = "roles/storage.objectUser"
   member = var.members.pipelines
   condition {
     title       = "pipeline-prefixes"
-    description = "model-output/, output/, runs/, history/, experiments/ and decisions/"
+    description = "model-output/, output/, runs/, history/, experiments/, decisions/ and kfp/ (the pipeline root)"
     expression  = local.prefix_expr.pipelines
   }
 }
@@ -386,6 +393,18 @@ resource "google_storage_bucket_iam_member" "artifacts_mlflow" {
     title       = "mlflow-prefix"
     description = "Only MLflow's artifact root"
     expression  = local.prefix_expr.mlflow
+  }
+}
+
+# kfp-system: KFP's UI shows the runs' artifacts from the pipeline root (read only).
+resource "google_storage_bucket_iam_member" "artifacts_kfp_ui_read" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = var.members["kfp-system"]
+  condition {
+    title       = "pipeline-root-read"
+    description = "Read the runs' artifacts under kfp/ (KFP's UI)"
+    expression  = local.prefix_expr.kfp_root
   }
 }
 

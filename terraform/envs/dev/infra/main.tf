@@ -1,6 +1,7 @@
-# Development: one zone, scale to zero, no deletion protection, small database.
+# Development, infrastructure root: one zone, scale to zero, no deletion protection, small databases. On its
+# own project (labelled remarketing-environment=dev); the cluster's contents are envs/dev/cluster's.
 module "platform" {
-  source = "../../modules/platform"
+  source = "../../../modules/platform"
 
   project_id  = var.project_id
   region      = var.region
@@ -27,4 +28,11 @@ module "platform" {
   deployer_service_account = var.deployer_service_account
   gke_rbac_security_group  = var.gke_rbac_security_group
   alert_email              = var.alert_email
+
+  # The release: Cloud Build triggers; a deploy to dev runs as soon as its plan is made
+  state_bucket       = var.state_bucket
+  release_repository = var.release_repository
+  require_approval   = false
+  release_approvers  = var.release_approvers
+  release_smoke_test = var.release_smoke_test
 }

@@ -1,6 +1,8 @@
-# Production: regional GKE control plane and nodes, highly available database, deletion protection.
+# Production, infrastructure root: regional GKE control plane and nodes, highly available databases,
+# deletion protection. On its own project (labelled remarketing-environment=prod); the cluster's contents
+# are envs/prod/cluster's.
 module "platform" {
-  source = "../../modules/platform"
+  source = "../../../modules/platform"
 
   project_id  = var.project_id
   region      = var.region
@@ -14,6 +16,7 @@ module "platform" {
   gke_max_nodes    = 5
 
   sql_tier              = "db-custom-2-7680"
+  kfp_sql_tier          = "db-custom-2-7680"
   sql_high_availability = true
   deletion_protection   = true
 
@@ -36,4 +39,11 @@ module "platform" {
   deployer_service_account = var.deployer_service_account
   gke_rbac_security_group  = var.gke_rbac_security_group
   alert_email              = var.alert_email
+
+  # The release: Cloud Build triggers; a deploy to prod waits for an approver, who reads its saved plan first
+  state_bucket       = var.state_bucket
+  release_repository = var.release_repository
+  require_approval   = true
+  release_approvers  = var.release_approvers
+  release_smoke_test = var.release_smoke_test
 }

@@ -59,6 +59,16 @@ output "secret_ids" {
 }
 
 output "observability" {
-  description = "Managed Prometheus and Grafana: Grafana's port-forward command, in-cluster Pushgateway and query frontend URLs, alert policies, notification channel, the functions' log-based metrics."
+  description = "Cloud Monitoring: alert policies, notification channel, the functions' log-based metrics (Grafana and the Pushgateway: envs/prod/cluster's outputs)."
   value       = module.platform.observability
+}
+
+output "cluster_inputs" {
+  description = "Read by the in-cluster root (envs/prod/cluster) through this root's state."
+  value       = module.platform.cluster_inputs
+}
+
+output "release" {
+  description = "The Cloud Build triggers of this environment."
+  value       = module.platform.release
 }

@@ -17,7 +17,7 @@ variable "image_tag" {
 variable "functions_source_root" {
   description = "Staged function sources (terraform/scripts/stage-functions.sh)."
   type        = string
-  default     = "../../../build/functions"
+  default     = "../../../../build/functions"
 }
 
 variable "kms_key_name" {
@@ -72,4 +72,32 @@ variable "alert_email" {
   description = "Email address the alert policies notify (e.g. an on-call list). null = incidents in the console only."
   type        = string
   default     = null
+}
+
+variable "state_bucket" {
+  description = "Bucket of this root's state (and the saved plans, <env>.tfvars): the release triggers read it."
+  type        = string
+  default     = null
+}
+
+variable "release_repository" {
+  description = "GitHub repository connected to Cloud Build, and the branch to release: {owner, name, branch}. null = no triggers."
+  type = object({
+    owner  = string
+    name   = string
+    branch = string
+  })
+  default = null
+}
+
+variable "release_approvers" {
+  description = "Members who may approve a pending deploy build (e.g. group:platform@example.com)."
+  type        = list(string)
+  default     = []
+}
+
+variable "release_smoke_test" {
+  description = "Whether each deploy runs the smoke test; false only until the first model is trained (docs/deploy.md)."
+  type        = bool
+  default     = true
 }

@@ -1,8 +1,9 @@
 terraform {
   required_version = ">= 1.6"
 
-  # State in a GCS bucket only the deployers can read (it holds the generated secrets):
-  #   terraform init -backend-config="bucket=<state-bucket>" -backend-config="prefix=remarketing/prod"
+  # State in a GCS bucket of this environment's project that only the deployers can read (it holds the
+  # generated secrets); the in-cluster root reads this root's outputs from it:
+  #   terraform init -backend-config="bucket=<state-bucket>" -backend-config="prefix=remarketing/prod/infra"
   backend "gcs" {}
 
   required_providers {
@@ -13,14 +14,6 @@ terraform {
     google-beta = {
       source  = "hashicorp/google-beta"
       version = "~> 6.50"
-    }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 2.17"
-    }
-    kubernetes = {
-      source  = "hashicorp/kubernetes"
-      version = "~> 2.38"
     }
     random = {
       source  = "hashicorp/random"
