@@ -1,9 +1,16 @@
 """FastAPI dependencies as ``Annotated[..., Depends()]`` aliases, so tests swap any of them with
-``app.dependency_overrides`` (settings, storage, registry, the access book, the upload limit).
+``app.dependency_overrides`` (settings, storage, registry, the access book, IAP's verifier, the upload
+limit).
 
 Every route but the public ones (``/download``, ``/healthz``, ``/metrics``) declares the role it needs
 (:data:`VIEWER`, :data:`ANALYST`, :data:`ADMIN`, ``remarketing.access``); the check leaves the principal
-(or the refused one) on ``request.state`` for the audit trail."""
+(or the refused one) on ``request.state`` for the audit trail.
+
+Who calls is one of: a key (``X-API-Key`` or ``Authorization: Bearer``: a named principal, or the
+operator's), or, in the cloud, a person signed in to the app through Identity-Aware Proxy, whose assertion
+the app forwards (``X-Remarketing-IAP-Assertion``): verified here for the app's IAP audience
+(``REMARKETING_IAP_AUDIENCE``, ``cloud_auth.iap``) and mapped to the role the access book binds the
+email to. Never both at once; never an identity read from a plain header."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from cloud_auth.iap import FORWARDED_HEADER, IapVerifier, InvalidAssertion, verifier
 from remarketing.access import AccessBook, Principal, Role, allows, key_hash
 from remarketing.errors import Unavailable
 from remarketing.secrets import api_key
@@ -84,10 +92,28 @@ def get_access(
 
 AccessDep = Annotated[AccessBook, Depends(get_access)]
 
+
+def get_iap(settings: SettingsDep) -> IapVerifier | None:
+    """The verifier of the app's IAP assertions; None where there is no IAP (locally)."""
+    return verifier(settings.iap_audience) if settings.iap_audience else None
+
+
+IapDep = Annotated[IapVerifier | None, Depends(get_iap)]
+
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the principal's key")
 _bearer = HTTPBearer(auto_error=False, description="the principal's key as a bearer token")
+_assertion = APIKeyHeader(
+    name=FORWARDED_HEADER,
+    auto_error=False,
+    description="in the cloud: the IAP assertion of the person signed in to the app, forwarded by the app",
+)
 KeyHeader = Annotated[str | None, Security(_key_header)]
 BearerHeader = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+AssertionHeader = Annotated[str | None, Security(_assertion)]
+
+
+def _a(role: str) -> str:
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
 
 
 def _refused(request: Request, status: int, detail: str, who: str, role: str | None = None) -> HTTPException:
@@ -118,7 +144,7 @@ def _principal(request: Request, book: AccessBook, given: str | None, needed: Ro
         raise _refused(
             request,
             403,
-            f"{principal.name!r} is a {principal.role}: this needs the {needed} role",
+            f"{principal.name!r} is {_a(principal.role)}: this needs the {needed} role",
             principal.name,
             principal.role,
         )
@@ -126,11 +152,76 @@ def _principal(request: Request, book: AccessBook, given: str | None, needed: Ro
     return principal
 
 
+def _person(
+    request: Request, book: AccessBook, iap: IapVerifier | None, assertion: str, needed: Role
+) -> Principal:
+    """The person an IAP assertion forwarded by the app names, verified, with the role bound to them."""
+    if iap is None:
+        raise _refused(
+            request,
+            401,
+            "this API takes no IAP assertion (REMARKETING_IAP_AUDIENCE is not set: there is no IAP here): "
+            "send a key",
+            "unverified IAP assertion",
+        )
+    try:
+        person = iap.verify(assertion)
+    except InvalidAssertion as exc:
+        raise _refused(
+            request, 401, f"the IAP assertion was refused: {exc}", "invalid IAP assertion"
+        ) from None
+    principal = book.identify(person.email)
+    if principal is None:
+        raise _refused(
+            request,
+            403,
+            f"{person.email} has no role in this deployment: an admin grants one "
+            f"(`remarketing identities grant {person.email} --role viewer|analyst|admin`)",
+            person.email,
+        )
+    if principal.revoked:
+        raise _refused(request, 403, f"the role of {person.email} was revoked", person.email, principal.role)
+    if not allows(principal.role, needed):
+        raise _refused(
+            request,
+            403,
+            f"{person.email!r} is {_a(principal.role)}: this needs the {needed} role",
+            person.email,
+            principal.role,
+        )
+    request.state.principal = principal
+    return principal
+
+
+def _caller(
+    request: Request,
+    book: AccessBook,
+    iap: IapVerifier | None,
+    key: str | None,
+    assertion: str | None,
+    needed: Role,
+) -> Principal:
+    if assertion is not None:
+        if key:
+            raise _refused(
+                request, 401, "send a key or an IAP assertion, not both: each names who calls", "anonymous"
+            )
+        return _person(request, book, iap, assertion, needed)
+    return _principal(request, book, key, needed)
+
+
 def requires(needed: Role) -> Any:
     """The dependency of a route that needs ``needed`` (or a role that includes it)."""
 
-    def check(request: Request, book: AccessDep, key: KeyHeader, bearer: BearerHeader) -> Principal:
-        return _principal(request, book, key or (bearer.credentials if bearer else None), needed)
+    def check(
+        request: Request,
+        book: AccessDep,
+        iap: IapDep,
+        key: KeyHeader,
+        bearer: BearerHeader,
+        assertion: AssertionHeader,
+    ) -> Principal:
+        return _caller(request, book, iap, key or (bearer.credentials if bearer else None), assertion, needed)
 
     check.__name__ = f"requires_{needed}"
     return Depends(check)
@@ -166,20 +257,26 @@ def _scheduler_identity(token: str, settings: Settings) -> str | None:
 
 
 def require_admin_or_scheduler(
-    request: Request, settings: SettingsDep, book: AccessDep, key: KeyHeader, bearer: BearerHeader
+    request: Request,
+    settings: SettingsDep,
+    book: AccessDep,
+    iap: IapDep,
+    key: KeyHeader,
+    bearer: BearerHeader,
+    assertion: AssertionHeader,
 ) -> Principal:
-    """An admin's key, or (in the cloud) Cloud Scheduler's ID token for ``scheduler_service_account``: the
-    schedule's job never has to carry a key."""
+    """An admin (a key, or a person through IAP), or (in the cloud) Cloud Scheduler's ID token for
+    ``scheduler_service_account``: the schedule's job never has to carry a key."""
     token = bearer.credentials if bearer else None
     account = settings.scheduler_service_account
-    if account and not key and token and book.authenticate(token) is None:
+    if account and not key and not assertion and token and book.authenticate(token) is None:
         if _scheduler_identity(token, settings) == account:
             request.state.principal = Principal(f"scheduler {account}", "scheduler")
             return request.state.principal
         raise _refused(
             request, 401, f"the bearer token is neither a key nor an ID token of {account}", "unknown token"
         )
-    return _principal(request, book, key or token, "admin")
+    return _caller(request, book, iap, key or token, assertion, "admin")
 
 
 ADMIN_OR_SCHEDULER = Depends(require_admin_or_scheduler)

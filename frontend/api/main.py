@@ -3,8 +3,10 @@
 Run: ``uvicorn --factory frontend.api.main:create_app`` (settings from ``REMARKETING_*``).
 
 Every route except ``/download`` (the signature is its credential), ``/healthz``, ``/metrics`` (Prometheus
-scrapes without credentials; it carries counts only) and the OpenAPI pages needs the API key, as
-``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Errors of the one hierarchy
+scrapes without credentials; it carries counts only) and the OpenAPI pages needs a key, as
+``X-API-Key: <key>`` or ``Authorization: Bearer <key>``, or (in the cloud, from the app) the IAP assertion
+of the person signed in to the app, in ``X-Remarketing-IAP-Assertion`` (``frontend.api.deps``). Errors of
+the one hierarchy
 (``remarketing.errors``) become HTTP statuses in :data:`STATUS` only.
 """
 
@@ -122,8 +124,8 @@ def _router() -> APIRouter:
     """Every route that needs a key; each declares its role (frontend.api.deps)."""
     api = APIRouter(
         responses={
-            401: {"description": "no key, or a wrong or revoked one"},
-            403: {"description": "the key's role does not allow this"},
+            401: {"description": "no key, or a wrong or revoked one; an IAP assertion that does not verify"},
+            403: {"description": "the key's or the identity's role does not allow this, or it has none"},
         }
     )
     _upload_routes(api)
@@ -566,7 +568,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=importlib.metadata.version("remarketing"),
         description=(
             "Uploads, runs, explanations, models and predictions of the Remarketing system. "
-            "Send the API key as `X-API-Key` or `Authorization: Bearer`; `/download` needs none "
+            "Send the API key as `X-API-Key` or `Authorization: Bearer` (the app in the cloud sends the "
+            "IAP assertion of the person signed in to it instead); `/download` needs none "
             "(its signature is the credential)."
         ),
     )

@@ -11,7 +11,13 @@ password hash would buy nothing) in ``access/principals.json`` in the artifacts 
 compare-and-swap. A revoked key stays in the book, marked, so an attempt with it is named as revoked.
 
 The deployment's own key (``REMARKETING_API_KEY``, or the one generated in the state folder) is the
-principal ``operator`` with the admin role: the app and the CLI on the operator's machine use it.
+principal ``operator`` with the admin role: the CLI on the operator's machine uses it, and the app where
+there is no Identity-Aware Proxy (locally).
+
+People who sign in through IAP (the app in the cloud) hold no key: their Google identity (the email IAP's
+signed assertion names, verified by the adapter: ``cloud_auth.iap``) is bound to a role in the same book
+(``identities``), granted, changed and revoked with ``remarketing identities``. An identity with no role is
+refused (403), as is one whose role was revoked; a revoked identity may be granted a role again.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ ROLES: tuple[Role, ...] = ("viewer", "analyst", "admin")
 OPERATOR = "operator"
 NAME = re.compile(r"[a-z][a-z0-9._-]{0,62}")
 KEY_PREFIX = "rmk_"
+# An identity as IAP's assertion names it (lower-cased): a Google account's or a service account's email.
+EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 def allows(role: str, needed: Role) -> bool:
@@ -51,8 +59,20 @@ class Principal:
     revoked: bool = False
 
 
+def identity(email: str) -> str:
+    """``email`` as the book keys it (lower case), or :class:`ParameterError` naming what is wrong."""
+    given = email.strip().lower()
+    if ":" in given:  # an IAM member (user:, group:, domain:) is not what IAP's assertion names
+        raise ParameterError(
+            [f"{email!r}: give the person's email alone (IAP's assertion names a person, never a group)"]
+        )
+    if not EMAIL.fullmatch(given) or len(given) > 254:
+        raise ParameterError([f"{email!r} is not an email (the account a person signs in to IAP with)"])
+    return given
+
+
 class AccessBook:
-    """The principals and their hashed keys, in the artifacts bucket."""
+    """The principals and their hashed keys, and the identities bound to roles, in the artifacts bucket."""
 
     def __init__(self, storage: Storage, artifacts_root: str, operator_key: str) -> None:
         self.storage = storage
@@ -66,11 +86,12 @@ class AccessBook:
             return {"principals": {}}, 0
         return json.loads(data), generation
 
-    def _update(self, change: Any) -> dict[str, Any]:
-        """Apply ``change`` to the book and write it back unless someone else wrote first (then again)."""
+    def _update(self, change: Any, section: str = "principals") -> dict[str, Any]:
+        """Apply ``change`` to a section of the book and write it back unless someone else wrote first (then
+        again)."""
         for _ in range(20):
             book, generation = self._read()
-            result = change(book["principals"])
+            result = change(book.setdefault(section, {}))
             try:
                 self.storage.write_text(
                     self.uri,
@@ -136,6 +157,56 @@ class AccessBook:
             return {"name": name, **principals[name]}
 
         return self._update(mark)
+
+    def identify(self, email: str) -> Principal | None:
+        """The principal a verified identity is (its role; revoked ones too, marked); None for one with no
+        role here."""
+        book, _ = self._read()
+        entry = book.get("identities", {}).get(email.strip().lower())
+        if entry is None:
+            return None
+        return Principal(email.strip().lower(), entry["role"], revoked=entry.get("revoked_at") is not None)
+
+    def grant(self, email: str, role: str) -> dict[str, Any]:
+        """Bind ``email`` to ``role``: a new identity, a changed role, or a revoked one let in again. The
+        entry, with the role it had (``was``: None when it had none, or it was revoked)."""
+        problems = []
+        try:
+            name = identity(email)
+        except ParameterError as exc:
+            problems += exc.problems
+        if role not in ROLES:
+            problems.append(f"role {role!r}: one of {', '.join(ROLES)}")
+        if problems:
+            raise ParameterError(problems)
+
+        def bind(identities: dict[str, Any]) -> dict[str, Any]:
+            before = identities.get(name) or {}
+            was = None if before.get("revoked_at") else before.get("role")
+            if was != role:
+                identities[name] = {"role": role, "granted_at": _now(), "revoked_at": None}
+            return {"email": name, "was": was, **identities[name]}
+
+        return self._update(bind, "identities")
+
+    def revoke_identity(self, email: str) -> dict[str, Any]:
+        """Take ``email``'s role away: its next request is refused (403). Kept in the book, marked."""
+        name = email.strip().lower()
+
+        def mark(identities: dict[str, Any]) -> dict[str, Any]:
+            if name not in identities:
+                raise NotFoundError(
+                    f"no identity {name!r} has a role: `remarketing identities list` shows them"
+                )
+            identities[name]["revoked_at"] = identities[name].get("revoked_at") or _now()
+            return {"email": name, **identities[name]}
+
+        return self._update(mark, "identities")
+
+    def identities(self) -> list[dict[str, Any]]:
+        """Every identity bound to a role (revoked ones too), by email."""
+        book, _ = self._read()
+        return [{"email": e, **entry} for e, entry in sorted(book.get("identities", {}).items())]
 
     def listed(self) -> list[dict[str, Any]]:
         """Every principal (no key hashes), the operator first."""

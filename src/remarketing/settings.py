@@ -7,6 +7,7 @@ MLflow) follow from it. Build it once at the edge (CLI, function, API) and pass 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["local", "gcp"]
+# The audience of the assertions IAP signs for an app (cloud_auth.iap): on a Cloud Run service, or on a
+# load balancer's backend service.
+IAP_AUDIENCE = re.compile(
+    r"/projects/\d+/(locations/[a-z0-9-]+/services/[a-z0-9-]+|global/backendServices/\d+)"
+)
 # Never passed to pipelines (KFP shows run parameters in its UI and stores them with the run).
 SECRETS = {"api_key", "url_signing_key", "customer_id_key"}
 
@@ -144,6 +150,11 @@ class Settings(BaseSettings):
     # In the cloud Cloud Scheduler calls POST /retraining with an ID token of this account (no API key).
     scheduler_service_account: str = ""
     scheduler_audience: str = ""  # the API's URL, the token's audience
+    # In the cloud the app sits behind Identity-Aware Proxy: the audience of the assertions IAP signs for it
+    # (/projects/<number>/locations/<region>/services/<app service>, or .../global/backendServices/<id>
+    # behind a load balancer). On the app: it acts as the signed-in person (never with the operator's key);
+    # on the API: it takes that person's assertion, forwarded by the app, as who calls. Empty: no IAP.
+    iap_audience: str = ""
 
     @model_validator(mode="after")
     def _derive_local_addresses(self) -> Settings:
@@ -169,6 +180,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REMARKETING_SERVING_MIN_REPLICAS ({self.serving_min_replicas}) is above "
                 f"REMARKETING_SERVING_MAX_REPLICAS ({self.serving_max_replicas})"
+            )
+        if self.iap_audience and not IAP_AUDIENCE.fullmatch(self.iap_audience):
+            raise ValueError(
+                f"REMARKETING_IAP_AUDIENCE {self.iap_audience!r} is not an IAP audience: "
+                "/projects/<project number>/locations/<region>/services/<service> (IAP on Cloud Run) or "
+                "/projects/<project number>/global/backendServices/<id> (behind a load balancer)"
             )
         if (self.call_cost is None) != (self.conversion_value is None):
             raise ValueError("set both REMARKETING_CALL_COST and REMARKETING_CONVERSION_VALUE, or neither")

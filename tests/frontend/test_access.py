@@ -1,21 +1,30 @@
 """Roles instead of one key, and the audit trail, on the real stack: every route declares its role; a
 viewer, an analyst and a revoked key get what their role allows (401/403 otherwise), and every refusal,
-upload, download and lookup is a record of the hash-chained trail, with the customer pseudonymised."""
+upload, download and lookup is a record of the hash-chained trail, with the customer pseudonymised. In the
+cloud, people signed in to the app through IAP are who the app's calls are from: their verified email has
+the role the access book binds it to."""
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from cloud_auth.iap import CERTS_URL, FORWARDED_HEADER, CachedKeys, IapVerifier
+from frontend.api import deps
 from frontend.api.audit_trail import AUDITED
+from frontend.api.main import create_app
 from remarketing.access import AccessBook
 from remarketing.audit import AuditLog
 from remarketing.personal_data import pseudonyms
 from remarketing.secrets import api_key
 from remarketing.storage import Storage
+from tests.cloud_auth.fake_iap import AUDIENCE, KeyFile, Signer
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +209,108 @@ def test_a_hostile_customer_id_is_404_or_422_never_a_500(scored, client, custome
     answer = client.get(f"/customers/{customer_id}")
     assert answer.status_code == status, answer.text
     assert client.get(f"/customers/{scored.records[0].source.sha256[:8]}").status_code == 404
+
+
+# --- people signed in to the app through Identity-Aware Proxy (the cloud) --------------------------------
+# The API as Terraform deploys it behind the app: REMARKETING_IAP_AUDIENCE set, the app forwarding the
+# assertion IAP signed for the person. IAP's signing key and gstatic's key file are stand-ins
+# (tests/cloud_auth/fake_iap.py); the verification, the access book and the trail are the real ones.
+@dataclass
+class Iap:
+    app: Any
+    signer: Signer
+    key_file: KeyFile
+
+    def as_person(self, assertion: str) -> TestClient:
+        return TestClient(self.app, headers={FORWARDED_HEADER: assertion})
+
+
+@pytest.fixture(scope="module")
+def iap(stack) -> Iap:
+    signer = Signer("iap-key-1")
+    key_file = KeyFile({signer.kid: signer.public_pem()})
+    app = create_app(stack.model_copy(update={"iap_audience": AUDIENCE}))
+    checks = IapVerifier(AUDIENCE, keys=CachedKeys(key_file))
+    app.dependency_overrides[deps.get_iap] = lambda: checks
+    return Iap(app, signer, key_file)
+
+
+def test_a_person_signed_in_through_iap_has_the_role_granted_to_their_email(iap, book, scored, stack):
+    book.grant("ines.iap@bank.example", "analyst")
+    person = iap.as_person(iap.signer.sign("Ines.IAP@bank.example"))
+    run_id = scored.uploads[0]["run_id"]
+    listed = person.get(f"/runs/{run_id}/predictions", params={"limit": 2})
+    assert listed.status_code == 200, listed.text
+    refused = person.post("/experiments", json={"challenger": "1"})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "'ines.iap@bank.example' is an analyst: this needs the admin role"
+    records = Trail(iap.app, AuditLog(Storage(stack), stack.artifacts_root)).show(who="ines.iap@bank.example")
+    assert [(r["action"], r["role"], r["result"]) for r in records] == [
+        ("experiment-start", "analyst", "403 refused: role"),
+        ("contact-list-view", "analyst", "200"),
+    ]
+    assert iap.key_file.asked == [(CERTS_URL, "GET")]  # IAP's keys fetched once, then kept
+
+
+def test_a_viewer_identity_on_an_analyst_route_and_an_unknown_or_revoked_one_are_403_and_audited(
+    iap, book, scored, stack
+):
+    book.grant("vic.viewer@bank.example", "viewer")
+    viewer = iap.as_person(iap.signer.sign("vic.viewer@bank.example"))
+    assert viewer.get("/runs").status_code == 200
+    refused = viewer.get("/customers/C036168")
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "'vic.viewer@bank.example' is a viewer: this needs the analyst role"
+    stranger = iap.as_person(iap.signer.sign("stranger@bank.example")).get("/runs")
+    assert stranger.status_code == 403
+    assert stranger.json()["detail"].startswith("stranger@bank.example has no role in this deployment")
+    book.grant("leo.leaver@bank.example", "analyst")
+    book.revoke_identity("leo.leaver@bank.example")
+    revoked = iap.as_person(iap.signer.sign("leo.leaver@bank.example")).get("/runs")
+    assert revoked.status_code == 403 and revoked.json()["detail"] == (
+        "the role of leo.leaver@bank.example was revoked"
+    )
+    trail = Trail(iap.app, AuditLog(Storage(stack), stack.artifacts_root))
+    lookup = trail.show(who="vic.viewer@bank.example", action="customer-lookup")[0]
+    assert lookup["result"] == "403 refused: role" and lookup["customer"] == pseudonyms(stack).of("C036168")
+    unknown = trail.show(who="stranger@bank.example")[0]
+    assert (unknown["action"], unknown["role"], unknown["result"]) == (
+        "request GET /runs",
+        None,
+        "403 refused: role",
+    )
+    assert trail.show(who="leo.leaver@bank.example")[0]["result"] == "403 refused: role"
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        (lambda s: s.sign(iat=int(time.time()) - 1200, exp=int(time.time()) - 600), "it expired"),
+        (lambda s: Signer(s.kid).sign(), "its signature does not verify"),
+        (
+            lambda s: s.sign(aud="/projects/1/locations/europe-west1/services/other"),
+            "it was signed for another application",
+        ),
+    ],
+)
+def test_an_expired_forged_or_misdirected_assertion_is_401_and_audited(iap, book, stack, forge, reason):
+    book.grant("ana.analyst@bank.example", "analyst")  # the assertions' person: known, with a role
+    refused = iap.as_person(forge(iap.signer)).get("/runs")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert refused.json()["detail"].startswith(f"the IAP assertion was refused: {reason}")
+    last = Trail(iap.app, AuditLog(Storage(stack), stack.artifacts_root)).show(limit=1)[0]
+    assert (last["who"], last["action"], last["result"]) == (
+        "invalid IAP assertion",
+        "request GET /runs",
+        "401 refused: not authenticated",
+    )
+
+
+def test_without_iap_an_assertion_is_refused_and_a_key_with_one_is_too(app, iap, key, audit):
+    """Locally there is no IAP: the API (the session's, no REMARKETING_IAP_AUDIENCE) takes keys only."""
+    assertion = iap.signer.sign()
+    local = TestClient(app, headers={FORWARDED_HEADER: assertion}).get("/runs")
+    assert local.status_code == 401 and "takes no IAP assertion" in local.json()["detail"]
+    assert audit.show(limit=1)[0]["who"] == "unverified IAP assertion"
+    both = TestClient(iap.app, headers={FORWARDED_HEADER: assertion, "X-API-Key": key}).get("/runs")
+    assert both.status_code == 401 and both.json()["detail"].startswith("send a key or an IAP assertion")

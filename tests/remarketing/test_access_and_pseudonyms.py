@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from remarketing.access import AccessBook, allows
-from remarketing.errors import Conflict, NotFoundError
+from remarketing.access import AccessBook, Principal, allows
+from remarketing.errors import Conflict, NotFoundError, ParameterError
 from remarketing.personal_data import Pseudonyms, pseudonyms
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -36,6 +36,40 @@ def test_keys_authenticate_their_principal_until_revoked(book):
         book.revoke("bob")
     with pytest.raises(Conflict, match="not revoked but replaced"):
         book.revoke("operator")
+
+
+def test_an_identity_has_the_role_granted_to_it_until_revoked_and_may_be_let_in_again(book):
+    assert book.identify("ana@bank.example") is None  # no role: the API refuses it (403)
+    granted = book.grant(" Ana@Bank.example ", "viewer")
+    assert (granted["email"], granted["role"], granted["was"]) == ("ana@bank.example", "viewer", None)
+    assert book.identify("ANA@bank.example") == Principal("ana@bank.example", "viewer")
+    assert book.grant("ana@bank.example", "analyst")["was"] == "viewer"
+    assert book.identify("ana@bank.example").role == "analyst"
+    book.revoke_identity("ana@bank.example")
+    assert book.identify("ana@bank.example").revoked
+    assert book.grant("ana@bank.example", "viewer")["was"] is None  # revoked: it had no role
+    assert book.identify("ana@bank.example") == Principal("ana@bank.example", "viewer")
+    assert [i["email"] for i in book.identities()] == ["ana@bank.example"]
+    # identities and keys are apart: a key's name is no identity, an identity has no key
+    book.create("ana", "admin")
+    assert book.identify("ana") is None and [p["name"] for p in book.listed()] == ["operator", "ana"]
+    with pytest.raises(NotFoundError, match="no identity 'bob@bank.example' has a role"):
+        book.revoke_identity("bob@bank.example")
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "problem"),
+    [
+        ("group:analysts@bank.example", "analyst", "give the person's email alone"),
+        ("ana", "analyst", "'ana' is not an email"),
+        ("ana@bank.example", "boss", "role 'boss': one of viewer, analyst, admin"),
+    ],
+)
+def test_an_identity_is_an_email_and_a_role_one_of_three(book, email, role, problem):
+    with pytest.raises(ParameterError) as bad:
+        book.grant(email, role)
+    assert any(problem in p for p in bad.value.problems)
+    assert book.identities() == []
 
 
 def test_keys_created_at_once_are_all_kept(book):

@@ -88,3 +88,22 @@ def test_every_column_of_a_spec_is_classed_as_personal_data_or_not(tmp_path):
     path.write_text(text.replace("y: {kind: neither", "y: {kind: secret"))
     with pytest.raises(SpecError, match="direct identifier"):
         load_spec(str(path))
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [
+        "/projects/123456789012/locations/europe-west1/services/rmk-app",  # IAP on the Cloud Run service
+        "/projects/123456789012/global/backendServices/987654321",  # IAP on a load balancer
+    ],
+)
+def test_an_iap_audience_is_one_of_the_two_forms_iap_signs_for(audience):
+    assert Settings(iap_audience=audience).iap_audience == audience
+
+
+@pytest.mark.parametrize("audience", ["https://rmk-app.a.run.app", "/projects/my-project/global/x", "app"])
+def test_anything_else_is_refused_as_an_iap_audience_at_once(audience):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="is not an IAP audience"):
+        Settings(iap_audience=audience)
