@@ -1,5 +1,11 @@
-"""``remarketing keys create | list | revoke`` (who may use the API, remarketing.access) and
-``remarketing audit verify | show`` (the hash-chained record of who did what, remarketing.audit).
+"""``remarketing keys create | list | revoke`` (who may use the API with a key, remarketing.access),
+``remarketing identities grant | list | revoke`` (the people who sign in to the app through IAP in the
+cloud: their email bound to a role, no key) and ``remarketing audit verify | show`` (the hash-chained
+record of who did what, remarketing.audit).
+
+Identities are a command of their own, not a kind of key: a key is a secret made here and shown once, its
+role fixed for its life (revoke it and make another); an identity is Google's, verified by IAP, has no
+secret to show, and its role changes as the person's work does (grant it again with another role).
 
 The CLI acts as the operator of the machine it runs on: what it changes is audited as ``cli:<user>``.
 """
@@ -78,6 +84,66 @@ def keys_revoke(settings: Settings, name: str) -> None:
     or_fail(lambda: audit.append(who=cli_principal(), action="key-revoked", what={"name": name}, result="ok"))
     err.print(f"{name}'s key is revoked")
     emit({"status": "success", "name": name, "revoked_at": entry["revoked_at"]})
+
+
+@click.group()
+def identities() -> None:
+    """People who sign in to the app through IAP (in the cloud): their email bound to a role."""
+
+
+@identities.command("grant")
+@click.argument("email")
+@click.option(
+    "--role", type=click.Choice(["viewer", "analyst", "admin"]), required=True, help="What they may do."
+)
+@click.pass_obj
+def identities_grant(settings: Settings, email: str, role: str) -> None:
+    """Bind EMAIL (the account the person signs in to IAP with) to ROLE: a new one, a changed role, or a
+    revoked one let in again. No key is made: IAP's signed assertion says who they are."""
+    book, audit = _book_and_audit(settings)
+    entry = or_fail(lambda: book.grant(email, role))
+    if entry["was"] == role:
+        err.print(f"{entry['email']} has the {role} role already: nothing changed")
+    else:
+        or_fail(
+            lambda: audit.append(
+                who=cli_principal(),
+                action="identity-granted",
+                what={"email": entry["email"], "role": role, "was": entry["was"]},
+                result="ok",
+            )
+        )
+        was = f" (was {entry['was']})" if entry["was"] else ""
+        err.print(f"{entry['email']} has the {role} role{was}")
+    emit({"status": "success", "email": entry["email"], "role": role, "was": entry["was"]})
+
+
+@identities.command("list")
+@click.pass_obj
+def identities_list(settings: Settings) -> None:
+    """Every identity with a role, and when it was granted or revoked."""
+    book, _ = _book_and_audit(settings)
+    people = or_fail(book.identities)
+    for p in people:
+        state = f"revoked {p['revoked_at']}" if p["revoked_at"] else f"since {p['granted_at']}"
+        err.print(f"  {p['email']:<40} {p['role']:<8} {state}")
+    emit({"status": "success", "identities": people})
+
+
+@identities.command("revoke")
+@click.argument("email")
+@click.pass_obj
+def identities_revoke(settings: Settings, email: str) -> None:
+    """Take EMAIL's role away: their next request through the app is refused (403) and audited."""
+    book, audit = _book_and_audit(settings)
+    entry = or_fail(lambda: book.revoke_identity(email))
+    or_fail(
+        lambda: audit.append(
+            who=cli_principal(), action="identity-revoked", what={"email": entry["email"]}, result="ok"
+        )
+    )
+    err.print(f"{entry['email']}'s role is revoked")
+    emit({"status": "success", "email": entry["email"], "revoked_at": entry["revoked_at"]})
 
 
 @click.group()

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cli.access import audit, cli_principal, keys
+from cli.access import audit, cli_principal, identities, keys
 from cli.experiment import experiment
 from cli.output import demo_truth, emit, err, fail, or_fail, start_message
 from cli.runs import (
@@ -356,6 +356,7 @@ def _record(settings: Settings, dataset: str | None, action: str, version: str, 
 
 main.add_command(experiment)
 main.add_command(keys)
+main.add_command(identities)
 main.add_command(audit)
 main.add_command(smoke)
 

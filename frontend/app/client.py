@@ -1,21 +1,38 @@
-"""The app's only way to the system: the project's API over HTTP (httpx), with the API key.
+"""The app's only way to the system: the project's API over HTTP (httpx), as the person using the app.
 
-The API address comes from ``REMARKETING_API_URL`` (default ``http://127.0.0.1:<api_port>``) and the key
-from ``remarketing.secrets.api_key(Settings())``: ``REMARKETING_API_KEY``, or the key generated in the
-state folder that ``remarketing up`` shows. On Cloud Run the API lets in only its invokers: each request
-also carries the app's Google ID token for the API (``X-Serverless-Authorization``, :mod:`cloud_auth`).
+The API address comes from ``REMARKETING_API_URL`` (default ``http://127.0.0.1:<api_port>``). Who calls:
+
+- in the cloud, behind Identity-Aware Proxy (``REMARKETING_IAP_AUDIENCE`` set): the person signed in. IAP
+  signs an assertion of who they are for the page's request (``X-Goog-IAP-JWT-Assertion``); the app
+  verifies it (:mod:`cloud_auth.iap`) and forwards it to the API (``X-Remarketing-IAP-Assertion``), which
+  verifies it again and acts with the role bound to that email. No key is sent, and none is held: without
+  a valid assertion nothing is called. IAP signs for 10 minutes; a page open longer is loaded again.
+- locally (no IAP): the operator, with ``remarketing.secrets.api_key(Settings())``:
+  ``REMARKETING_API_KEY``, or the key generated in the state folder that ``remarketing up`` shows.
+
+On Cloud Run the API lets in only its invokers: each request also carries the app's Google ID token for
+the API (``X-Serverless-Authorization``, :mod:`cloud_auth`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from cloud_auth.iap import (
+    ASSERTION_HEADER,
+    FORWARDED_HEADER,
+    IapUser,
+    IapVerifier,
+    InvalidAssertion,
+    verifier,
+)
 from cloud_auth.tokens import cloud_run_headers
-from remarketing.errors import RemarketingError
+from remarketing.errors import RemarketingError, Unavailable
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
 
@@ -44,21 +61,75 @@ TIMEOUT = httpx.Timeout(30.0, connect=3.0)
 UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=3.0)
 
 
+def signed_in(headers: Mapping[str, str], audience: str, check: IapVerifier | None = None) -> IapUser:
+    """The person IAP let through to this page, from the assertion it signed for the page's request
+    (``headers``: the request's, as ``st.context.headers`` gives them), verified by ``check`` (default:
+    the process's verifier of ``audience``); :class:`InvalidAssertion` when there is none or it does not
+    verify."""
+    assertion = headers.get(ASSERTION_HEADER)
+    if not assertion:
+        raise InvalidAssertion(
+            "this page came without IAP's signed assertion: the app is set up for Identity-Aware Proxy "
+            "(REMARKETING_IAP_AUDIENCE) and acts only as a person IAP signed in; open it at its address"
+        )
+    return (check or verifier(audience)).verify(assertion)
+
+
+def _page_user(audience: str) -> IapUser:
+    import streamlit as st
+
+    return signed_in(st.context.headers, audience)
+
+
 class ApiClient:
+    """``user``: the person IAP signed in (forwarded to the API); ``key``: an API key. Neither given: the
+    person of this page when the app is behind IAP (``REMARKETING_IAP_AUDIENCE``), else the operator's
+    key."""
+
     def __init__(
-        self, base_url: str | None = None, key: str | None = None, timeout: httpx.Timeout = TIMEOUT
+        self,
+        base_url: str | None = None,
+        key: str | None = None,
+        timeout: httpx.Timeout = TIMEOUT,
+        *,
+        user: IapUser | None = None,
     ) -> None:
         settings = Settings()
         self.base_url = (base_url or api_url(settings)).rstrip("/")
-        self._key = key if key is not None else api_key(settings)
         self._timeout = timeout
+        self._key, self.user = key, user
+        self._refused: ApiError | None = None
+        if key is None and user is None:
+            if settings.iap_audience:  # never the operator's key: who is signed in, or no one
+                try:
+                    self.user = _page_user(settings.iap_audience)
+                except InvalidAssertion as exc:
+                    self._refused = ApiError(401, f"you are not signed in through IAP: {exc}")
+                except Unavailable as exc:
+                    self._refused = ApiError(503, f"your IAP sign-in cannot be checked now: {exc}")
+            else:
+                self._key = api_key(settings)
+
+    def _credentials(self) -> dict[str, str]:
+        if self._refused:
+            raise ApiError(self._refused.status, self._refused.detail)
+        if self.user is not None:
+            if self.user.expired():
+                raise ApiError(
+                    401,
+                    "your sign-in on this page is over 10 minutes old (IAP signs it for 10 minutes): load "
+                    "the page again",
+                )
+            return {FORWARDED_HEADER: self.user.assertion}
+        return {"X-API-Key": self._key or ""}
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        credentials = self._credentials()
         try:
             identity = cloud_run_headers(self.base_url)
         except RemarketingError as exc:  # no ID token, no way past Cloud Run: said like an API that is down
             raise ApiError(0, f"the API at {self.base_url} cannot be called: {exc}") from None
-        headers = {"X-API-Key": self._key, **identity, **kwargs.pop("headers", {})}
+        headers = {**credentials, **identity, **kwargs.pop("headers", {})}
         timeout = kwargs.pop("timeout", self._timeout)
         try:
             response = httpx.request(method, self.base_url + path, headers=headers, timeout=timeout, **kwargs)

@@ -208,6 +208,20 @@ def test_pages_say_the_api_is_down_when_it_is(page, monkeypatch):
     assert "is down (nothing answers there): start it with `remarketing up`" in at.error[0].value
 
 
+@pytest.mark.parametrize("name", ["Home.py", "pages/2_Runs.py", "pages/4_Explain.py"])
+def test_behind_iap_a_page_with_no_one_signed_in_shows_nothing_of_the_api(page, trained, monkeypatch, name):
+    """With REMARKETING_IAP_AUDIENCE the app acts only as the person IAP signed in (no assertion reaches a
+    page in AppTest): the page says so and gets nothing, though the operator's key is in its environment
+    and the API would answer it."""
+    from tests.cloud_auth.fake_iap import AUDIENCE
+
+    monkeypatch.setenv("REMARKETING_IAP_AUDIENCE", AUDIENCE)
+    at = page(name).run()
+    assert not at.exception
+    assert at.error[0].value.startswith("you are not signed in through IAP: this page came without")
+    assert not at.metric and not at.dataframe
+
+
 def test_monitoring_shows_each_week_against_its_promise(page, monitored):
     at = page("pages/5_Monitoring.py").run()
     assert not at.exception, at.exception

@@ -46,6 +46,40 @@ def test_keys_are_created_listed_and_revoked_and_each_change_is_audited(stack):
     ]
 
 
+def test_identities_are_granted_changed_listed_and_revoked_and_each_change_is_audited(stack):
+    """People who sign in through IAP: an email bound to a role, no key shown; a role changed by granting
+    again; revoked, then let in again."""
+    env = stack.to_env()
+    granted = run_cli("identities", "grant", "Dora.Data@Bank.example", "--role", "viewer", env=env)
+    assert granted.code == 0, granted.stderr
+    assert granted.json == {
+        "status": "success",
+        "email": "dora.data@bank.example",
+        "role": "viewer",
+        "was": None,
+    }
+    assert "key" not in granted.json and "rmk_" not in granted.stderr
+    book = AccessBook(Storage(stack), stack.artifacts_root, api_key(stack))
+    assert book.identify("dora.data@bank.example").role == "viewer"
+    changed = run_cli("identities", "grant", "dora.data@bank.example", "--role", "analyst", env=env)
+    assert changed.json["was"] == "viewer" and "has the analyst role (was viewer)" in changed.stderr
+    same = run_cli("identities", "grant", "dora.data@bank.example", "--role", "analyst", env=env)
+    assert same.code == 0 and "has the analyst role already: nothing changed" in same.stderr
+    group = run_cli("identities", "grant", "group:data@bank.example", "--role", "viewer", env=env)
+    assert group.code == 1 and "give the person's email alone" in json.dumps(group.json)
+    listed = run_cli("identities", "list", env=env)
+    dora = next(i for i in listed.json["identities"] if i["email"] == "dora.data@bank.example")
+    assert (dora["role"], dora["revoked_at"]) == ("analyst", None)
+    revoked = run_cli("identities", "revoke", "dora.data@bank.example", env=env)
+    assert revoked.code == 0 and book.identify("dora.data@bank.example").revoked
+    shown = run_cli("audit", "show", "--who", f"cli:{getpass.getuser()}", "--limit", "3", env=env)
+    assert [(r["action"], r["what"]) for r in shown.json["records"]] == [
+        ("identity-revoked", {"email": "dora.data@bank.example"}),
+        ("identity-granted", {"email": "dora.data@bank.example", "role": "analyst", "was": "viewer"}),
+        ("identity-granted", {"email": "dora.data@bank.example", "role": "viewer", "was": None}),
+    ]
+
+
 def test_audit_verify_names_the_first_changed_or_removed_record(stack):
     env = stack.to_env()
     storage = Storage(stack)
