@@ -59,7 +59,9 @@ def bank_sample(bank_bytes: bytes) -> bytes:
 def stack(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("state")
     # Prometheus too (a scrape a second), so tests can see what a run or a dead server did to the series.
-    settings = services.private_settings(Path(state), scrape_interval_seconds=1)
+    # Drift profiles and reports name no category fewer than 40 training rows hold: the training sample's
+    # job 'unknown' (30 rows) is one, which tests/frontend/test_personal_data.py looks for.
+    settings = services.private_settings(Path(state), scrape_interval_seconds=1, min_category_rows=40)
     services.ensure_stack(settings, (*services.CORE, *services.OBSERVABILITY))
     yield settings
     services.down(settings)
