@@ -157,6 +157,8 @@ class Reference(str):
             shape = f"/{slug}"
         elif name.endswith(("uri", "url")):
             shape = f"https://{slug}.example.run.app"
+        elif name == "number":  # a project's number (data.google_project)
+            shape = "123456789012"
         else:
             shape = slug
         made = super().__new__(cls, shape)
@@ -207,6 +209,12 @@ class Scope:
             return {key.strip('"'): self.expression(v) for key, v in pairs}
         if e.startswith('"'):
             return self.template(e[1:-1])
+        choice = split_top(e, "?", 1)
+        if len(choice) == 2:  # <a> == <b> ? <then> : <else> (or !=), decided on the variables' defaults
+            left, op, right = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", choice[0], re.S).groups()
+            then, otherwise = split_top(choice[1], ":", 1)
+            same = self.expression(left) == self.expression(right)
+            return self.expression(then if same == (op == "==") else otherwise)
         ref = re.fullmatch(r"(local|var)\.(\w+)((?:\.\w+)*)", e)
         if ref is None:
             return Reference(e)
@@ -238,7 +246,9 @@ WIRING = {
 SETTINGS_NAMES = {f"REMARKETING_{name.upper()}" for name in Settings.model_fields}
 # Settings a part uses in the cloud that Settings cannot require of every part.
 NEEDED = {
-    "api": ("kfp_host", "signing_service_account"),  # reconciles runs; signs the predictions URL
+    # reconciles runs; signs the predictions URL; verifies the IAP assertions the app forwards
+    "api": ("kfp_host", "signing_service_account", "iap_audience"),
+    "app": ("iap_audience",),  # behind IAP (app_access's default): acts as the person signed in
     "functions": ("kfp_host",),  # launches runs
 }
 # Variables with the prefix that are no setting, read by the file named.
@@ -359,6 +369,33 @@ def test_a_misspelt_setting_and_a_tagged_serving_image_are_reported(hcl2_python,
 def test_a_variable_mlflow_requires_missing_is_reported(hcl2_python, tmp_path):
     tf = edited(hcl2_python, tmp_path, "modules/mlflow/main.tf", "MLFLOW_DB_USER ", "MLFLOW_DB_USERNAME ")
     assert mlflow_problems(tf) == ["mlflow: mlflow/serve.py requires MLFLOW_DB_USER, not set"]
+
+
+# --- IAP: the API verifies the assertions the app forwards for the app's own audience ----------------------
+def iap_problems(tf: Terraform) -> list[str]:
+    """The app behind IAP and the API name the same audience: the API verifies, for it, the assertions IAP
+    signed for the app (cloud_auth/iap.py)."""
+    app = environment(tf, "app", ("environment",)).get("REMARKETING_IAP_AUDIENCE")
+    api = environment(tf, "api", ("environment",)).get("REMARKETING_IAP_AUDIENCE")
+    if app == api:
+        return []
+    return [f"api: REMARKETING_IAP_AUDIENCE is {api!r}, the app's {app!r}: every person would be refused"]
+
+
+def test_the_app_and_the_api_name_the_same_iap_audience(infrastructure, hcl2_python, tmp_path):
+    assert iap_problems(infrastructure) == []
+    audience = environment(infrastructure, "app", ("environment",))["REMARKETING_IAP_AUDIENCE"]
+    assert re.fullmatch(r"/projects/123456789012/locations/[a-z0-9-]+/services/[a-z0-9-]+-app", audience)
+    invoker = edited(
+        hcl2_python, tmp_path / "invoker", "modules/platform/variables.tf", '= "iap"', '= "invoker"'
+    )
+    assert environment(invoker, "app", ("environment",))["REMARKETING_IAP_AUDIENCE"] == ""  # no IAP: none
+    dropped = "    REMARKETING_IAP_AUDIENCE = local.app_iap_audience\n  })"
+    tf = edited(hcl2_python, tmp_path / "api", PLATFORM, dropped, "  })")
+    assert iap_problems(tf) == [
+        f"api: REMARKETING_IAP_AUDIENCE is None, the app's {audience!r}: every person would be refused"
+    ]
+    assert "api: REMARKETING_IAP_AUDIENCE is not set" in settings_problems(tf)
 
 
 # --- storage: every path the code touches under a role is granted ---------------------------------------

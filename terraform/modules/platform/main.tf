@@ -67,6 +67,10 @@ locals {
   # own URL would make the API's settings depend on the API).
   scheduler_audience = "${var.name}-retraining"
 
+  # The audience of the assertions IAP signs for the app (IAP on the Cloud Run service itself): the app
+  # verifies the person's assertion and forwards it, the API verifies it again. Empty without IAP.
+  app_iap_audience = var.app_access == "iap" ? "/projects/${data.google_project.this.number}/locations/${var.region}/services/${var.name}-app" : ""
+
   # The settings of GCP mode (pydantic-settings, prefix REMARKETING_). No secret here: REMARKETING_API_KEY
   # comes from Secret Manager where it is needed.
   settings = {
@@ -381,6 +385,9 @@ module "api" {
     REMARKETING_SCHEDULER_SERVICE_ACCOUNT = local.sa.scheduler
     REMARKETING_SCHEDULER_AUDIENCE        = local.scheduler_audience
     REMARKETING_RETRAIN_SCHEDULE          = var.retrain_schedule
+    # The app forwards the IAP assertion of the person signed in to it; the API verifies it for the app's
+    # audience and acts with the role the access book binds the email to (empty without IAP: keys only).
+    REMARKETING_IAP_AUDIENCE = local.app_iap_audience
   })
   secret_environment = {
     REMARKETING_API_KEY         = module.secrets.secret_ids["api-key"]
@@ -417,6 +424,9 @@ module "app" {
     REMARKETING_MODE         = "gcp"
     REMARKETING_API_URL      = module.api.uri
     REMARKETING_TRACKING_URI = module.mlflow.tracking_uri
+    # Behind IAP the app acts as the person signed in (their verified assertion, forwarded to the API),
+    # never with the API key; empty (app_access = "invoker"): the key, as everyone's.
+    REMARKETING_IAP_AUDIENCE = local.app_iap_audience
   }
   secret_environment = {
     REMARKETING_API_KEY = module.secrets.secret_ids["api-key"]
