@@ -208,6 +208,7 @@ def smoke(
     (the release's smoke test; the API key from REMARKETING_API_KEY, or the local stack's)."""
     from frontend.app.client import ApiClient
     from remarketing import datasets
+    from remarketing.secrets import api_key
 
     if dataset not in datasets.available():
         raise click.BadParameter(
@@ -218,7 +219,9 @@ def smoke(
             f"the smoke test makes its file for {SMOKE_DATASET} only: give --file for {dataset}"
         )
     name, data = (path.name, path.read_bytes()) if path else smoke_file(rows)
-    client = ApiClient(base_url=api_url)
+    # Always the API key (REMARKETING_API_KEY, or the local stack's): an operator's tool, never the app's
+    # signed-in person, even where REMARKETING_IAP_AUDIENCE is set.
+    client = ApiClient(base_url=api_url, key=api_key(settings))
     err.print(
         f"smoke test of {client.base_url}: {name} ({len(data):,} bytes, dataset {dataset})", markup=False
     )
