@@ -104,6 +104,7 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the 
 _bearer = HTTPBearer(auto_error=False, description="the principal's key as a bearer token")
 _assertion = APIKeyHeader(
     name=FORWARDED_HEADER,
+    scheme_name="IAPAssertion",  # its own name: two APIKeyHeader schemes would be one in the OpenAPI document
     auto_error=False,
     description="in the cloud: the IAP assertion of the person signed in to the app, forwarded by the app",
 )

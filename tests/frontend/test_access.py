@@ -83,6 +83,15 @@ def test_every_route_but_the_public_ones_declares_one_role():
     assert set(AUDITED) <= declared
 
 
+def test_the_openapi_document_names_each_credential(app):
+    schemes = app.openapi()["components"]["securitySchemes"]
+    assert {name: s.get("name", s.get("scheme")) for name, s in schemes.items()} == {
+        "APIKeyHeader": "X-API-Key",
+        "HTTPBearer": "bearer",
+        "IAPAssertion": FORWARDED_HEADER,
+    }
+
+
 def test_a_viewer_sees_runs_and_models_but_no_customer(app, book, audit, scored, stack):
     viewer = as_key(app, book.create("viewer-vera", "viewer"))
     run_id = scored.uploads[0]["run_id"]
