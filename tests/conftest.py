@@ -185,3 +185,29 @@ def httpx_transport(monkeypatch):
         httpx.HTTPTransport, "handle_request", lambda self, request: fake.handle_request(self, request)
     )
     return fake
+
+
+# --- a real PostgreSQL server (the customer lookup table's cloud store), one per session -----------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests import postgres
+
+    server = postgres.start()
+    yield server
+    postgres.stop(server)
+
+
+@pytest.fixture
+def lookup_database(postgres_server):
+    """A fresh database of the session's server, as the lookup's role (no superuser) over TCP."""
+    from remarketing.customer_lookup_postgres import Database
+    from tests import postgres
+
+    return Database(
+        host="127.0.0.1",
+        port=postgres_server.port,
+        dbname=postgres_server.new_database(),
+        user=postgres.ROLE,
+        password=postgres.PASSWORD,
+        sslmode="disable",  # the test server has no certificate; Cloud SQL requires TLS (require)
+    )

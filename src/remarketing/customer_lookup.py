@@ -3,9 +3,10 @@
 Why SQLite in WAL mode: the table is one file in the state folder (nothing to run or administer), a read
 is an indexed point query of a few microseconds, and in WAL mode readers are never blocked by the weekly
 write: they keep reading the previous committed state until the writer's single transaction commits, so
-no reader ever sees half a run. One writer at a time; a second one waits (``timeout``) for the first. The
-cloud equivalent would be Cloud SQL (the same tables) or Firestore (a document per customer and run); it
-is not built here.
+no reader ever sees half a run. One writer at a time; a second one waits (``timeout``) for the first, then
+gives up (:class:`StorageError`). In the cloud the same tables are in PostgreSQL
+(:mod:`remarketing.customer_lookup_postgres`); :mod:`remarketing.lookup_table` chooses, and
+:mod:`remarketing.lookup_rows` makes and reads the rows for both.
 
 Layout. ``runs`` holds one row per (dataset, run_id) with what every row of the run shares; ``scores`` one
 row per customer and run, keyed by the run's integer ``run_key`` rather than repeating its strings. It is
@@ -52,35 +53,28 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import numpy as np
-import orjson
 import pandas as pd
 
-from remarketing.errors import DataValidationError, StorageError, Unavailable
-from remarketing.row_codec import (
-    TextDictionary,
-    decode_value,
-    encode_column,
-    fields_of,
-    layouts_of,
-    pack_rows,
+from remarketing.errors import StorageError, Unavailable
+from remarketing.lookup_rows import (
+    SCHEMA_VERSION,
+    RunRows,
+    duplicate,
+    history_of,
+    microseconds,
+    row_of,
+    values_of,
 )
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-SCALAR_COLUMNS = ("customer_id", "probability", "rank", "group", "model_version")
-REQUIRED_COLUMNS = ("customer_id", "probability", "rank", "group")  # model_version defaults to the run's
-HISTORY_KEYS = ("run_id", "scored_at", "model_version", "probability", "rank", "group")
 WRITE_CACHE_KIB = 128 * 1024  # the writer's page cache: the customer index of a large run stays in memory
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 CHECKPOINT_WAIT_MS = 1000
@@ -147,16 +141,6 @@ _OLD_RUNS = (
 T = TypeVar("T")
 
 
-def _microseconds(scored_at: str) -> int:
-    """``scored_at`` as UTC microseconds since the epoch: the runs' order, whatever zone the string has."""
-    try:
-        at = datetime.fromisoformat(scored_at)
-    except ValueError as e:
-        raise StorageError(f"scored_at {scored_at!r} is not an ISO 8601 time") from e
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
 def _delete_run(conn: sqlite3.Connection, run_key: int) -> None:
     first = run_key << ROW_BITS
     conn.execute("DELETE FROM scores WHERE row_key BETWEEN ? AND ?", (first, first + (1 << ROW_BITS) - 1))
@@ -191,13 +175,11 @@ class LookupWriter:
         self.path = Path(path)
         self.dataset, self.run_id, self.scored_at = dataset, run_id, scored_at
         self.model_version, self.keep_runs, self.timeout = model_version, keep_runs, timeout
-        self._scored_us = _microseconds(scored_at)
+        self._scored_us = microseconds(scored_at)
         self._conn: sqlite3.Connection | None = None
         self._run_key = 0
         self._rows = 0
-        self._fields: list[str] | None = None  # the detail columns, in the first chunk's order
-        self._layouts: dict[tuple[str, ...], int] = {}  # each distinct tuple of codecs, by its number
-        self._texts = TextDictionary()
+        self._run = RunRows(model_version)
         self._broken: BaseException | None = None
 
     def __enter__(self) -> LookupWriter:
@@ -218,7 +200,13 @@ class LookupWriter:
             # the SQLite build's default (Debian's is on).
             conn.execute("PRAGMA secure_delete=ON")
             # The write lock now (waiting up to timeout for another writer), not at the first insert.
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StorageError(
+                    f"run {self.run_id!r} could not write the lookup table {self.path}: another run was "
+                    f"writing it, and this one waited {self.timeout:g} s ({e}); retry the run when it is done"
+                ) from e
             self._prepare(conn)
         except BaseException:
             if conn.in_transaction:
@@ -281,67 +269,32 @@ class LookupWriter:
         try:
             rows = self._rows_of(chunk)
             self._conn.executemany(_INSERT, rows)
-            new_values = self._texts.unwritten()
+            new_values = self._run.new_values()
             self._conn.executemany(_INSERT_VALUE, ((self._run_key, *value) for value in new_values))
         except sqlite3.IntegrityError as e:
             self._broken = e
-            raise DataValidationError(
-                [f"a customer_id appears more than once in run {self.run_id!r} ({e})"], source="the lookup"
-            ) from e
+            raise duplicate(self.run_id, e) from e
         except BaseException as e:
             self._broken = e
             raise
         self._rows += len(chunk)
 
     def _rows_of(self, chunk: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
-        """The chunk's rows as parameter tuples, each column converted at once, in customer_id order (the
-        index's inserts then sweep it once)."""
-        missing = [c for c in REQUIRED_COLUMNS if c not in chunk.columns]
-        if missing:
-            raise DataValidationError(
-                [f"the chunk has no {c!r} column" for c in missing], source="the lookup"
-            )
-        ids = chunk["customer_id"]
-        if ids.isna().any():
-            raise DataValidationError(["a customer_id is missing"], source="the lookup")
-        ids = ids.astype(str).to_numpy(dtype=object)
-        order = np.argsort(ids, kind="stable")  # timsort: an already sorted chunk costs one pass
-        versions: Iterable[str] = repeat(self.model_version)
-        if "model_version" in chunk.columns:
-            given = chunk["model_version"].fillna(self.model_version).astype(str)
-            versions = given.to_numpy()[order].tolist()
-        groups = chunk["group"]
-        groups = groups.astype(str).where(groups.notna(), None).to_numpy(dtype=object)
-        layout, details = self._details(chunk)
+        """The chunk's rows as parameter tuples, in customer_id order, each keyed in its run's range."""
+        rows = self._run.of(chunk)
         first = (self._run_key << ROW_BITS) + self._rows
         return zip(
-            range(first, first + len(chunk)),
+            range(first, first + len(rows)),
             repeat(self._run_key),
-            ids[order].tolist(),
-            versions,
-            chunk["probability"].to_numpy(dtype="float64")[order].tolist(),
-            chunk["rank"].to_numpy(dtype="int64")[order].tolist(),
-            groups[order].tolist(),
-            repeat(layout),
-            details[order].tolist(),
+            rows.customer_ids,
+            rows.model_versions,
+            rows.probabilities,
+            rows.ranks,
+            rows.groups,
+            repeat(rows.layout),
+            rows.details,
             strict=False,  # repeat() is endless; the other columns have the chunk's length
         )
-
-    def _details(self, chunk: pd.DataFrame) -> tuple[int, np.ndarray]:
-        """The chunk's layout number and each row's detail (as an array of raw records, one a row)."""
-        columns = {str(c): i for i, c in enumerate(chunk.columns) if c not in SCALAR_COLUMNS}
-        if self._fields is None:
-            self._fields = list(columns)
-        elif set(columns) != set(self._fields):
-            names, first = list(columns), self._fields
-            raise DataValidationError(
-                [f"a chunk has the detail columns {names}; the run's first chunk had {first}"],
-                source="the lookup",
-            )
-        encoded = [encode_column(chunk.iloc[:, columns[name]], self._texts) for name in self._fields]
-        codecs = tuple(codec for codec, _ in encoded)
-        layout = self._layouts.setdefault(codecs, len(self._layouts))
-        return layout, pack_rows(encoded, len(chunk))
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
@@ -373,12 +326,7 @@ class LookupWriter:
     def _finish(self, conn: sqlite3.Connection) -> None:
         conn.execute(
             "UPDATE runs SET fields = ?, layouts = ?, customers = ? WHERE run_key = ?",
-            (
-                orjson.dumps(self._fields or []).decode(),
-                orjson.dumps(list(self._layouts)).decode(),  # in their numbers' order
-                self._rows,
-                self._run_key,
-            ),
+            (self._run.fields_json(), self._run.layouts_json(), self._rows, self._run_key),
         )
         self._retire(conn, sparing=None)  # only a run older than the kept ones retires itself here
 
@@ -484,8 +432,7 @@ class CustomerLookup:
         """The customer's rows of the retained runs of ``dataset``, newest first, without detail."""
         if limit < 0:
             raise ValueError(f"limit must not be negative, not {limit}")
-        rows = self._query(_HISTORY, (customer_id, dataset, limit))
-        return [dict(zip(HISTORY_KEYS, row, strict=True)) for row in rows]
+        return history_of(self._query(_HISTORY, (customer_id, dataset, limit)))
 
     def customers(self, dataset: str) -> int:
         """How many customers the newest run of ``dataset`` holds (0 before the first)."""
@@ -499,31 +446,7 @@ def _row(
     found = conn.execute(sql, parameters).fetchone()
     if found is None:
         return None
-    run_key, *scalars, fields, layouts, layout, detail = found
-    return {
-        "dataset": dataset,
-        "customer_id": customer_id,
-        **dict(zip(HISTORY_KEYS, scalars, strict=True)),
-        "detail": _detail(conn, run_key, fields_of(fields), layouts_of(layouts)[layout], detail),
-    }
-
-
-def _detail(
-    conn: sqlite3.Connection,
-    run_key: int,
-    fields: tuple[str, ...],
-    layout: tuple[tuple[str, ...], struct.Struct],
-    detail: bytes,
-) -> dict[str, Any]:
-    """A row's detail by name, its text codes looked up in its run's dictionary."""
-    codecs, reading = layout
-    values = [decode_value(codec, raw) for codec, raw in zip(codecs, reading.unpack(detail), strict=True)]
-    texts = [i for i, codec in enumerate(codecs) if codec[0] == "t" and values[i] is not None]
-    if texts:
-        found = _dictionary(conn, run_key, {values[i] for i in texts})
-        for i in texts:
-            values[i] = found[values[i]]
-    return dict(zip(fields, values, strict=True))
+    return row_of(found, dataset, customer_id, lambda run_key, codes: _dictionary(conn, run_key, codes))
 
 
 def _dictionary(conn: sqlite3.Connection, run_key: int, codes: set[int]) -> dict[int, Any]:
@@ -532,4 +455,4 @@ def _dictionary(conn: sqlite3.Connection, run_key: int, codes: set[int]) -> dict
     rows = conn.execute(
         f"SELECT code, value FROM run_values WHERE run_key = ? AND code IN ({marks})", (run_key, *codes)
     )
-    return {code: orjson.loads(value) for code, value in rows}
+    return values_of(rows)
