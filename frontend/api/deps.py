@@ -1,6 +1,6 @@
 """FastAPI dependencies as ``Annotated[..., Depends()]`` aliases, so tests swap any of them with
-``app.dependency_overrides`` (settings, storage, registry, the access book, IAP's verifier, the upload
-limit).
+``app.dependency_overrides`` (settings, storage, registry, the customer lookup, the access book, IAP's
+verifier, the upload limit).
 
 Every route but the public ones (``/download``, ``/healthz``, ``/metrics``) declares the role it needs
 (:data:`VIEWER`, :data:`ANALYST`, :data:`ADMIN`, ``remarketing.access``); the check leaves the principal
@@ -22,6 +22,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from cloud_auth.iap import FORWARDED_HEADER, IapVerifier, InvalidAssertion, verifier
 from remarketing.access import AccessBook, Principal, Role, allows, key_hash
 from remarketing.errors import Unavailable
+from remarketing.lookup_table import Lookup, customer_lookup
 from remarketing.secrets import api_key
 from remarketing.settings import Settings
 from remarketing.storage import Storage
@@ -57,6 +58,21 @@ def get_registry(request: Request, settings: SettingsDep) -> Any:
 
 
 RegistryDep = Annotated[Any, Depends(get_registry)]
+
+
+def get_lookup(request: Request, settings: SettingsDep) -> Lookup:
+    """The customer lookup table's reader (remarketing.lookup_table), one per app: a kept connection."""
+    return _app_cached(request, "lookup", lambda: customer_lookup(settings))
+
+
+LookupDep = Annotated[Lookup, Depends(get_lookup)]
+
+
+def close_lookup(app: Any) -> None:
+    """Close the reader, if one was made (the app's stop)."""
+    lookup = app.state.__dict__.get("_deps", {}).pop("lookup", None)
+    if lookup is not None:
+        lookup.close()
 
 
 def get_upload_limit(settings: SettingsDep) -> int:

@@ -32,11 +32,13 @@ from frontend.api.deps import (
     ADMIN_OR_SCHEDULER,
     ANALYST,
     VIEWER,
+    LookupDep,
     ReconcileDep,
     RegistryDep,
     SettingsDep,
     StorageDep,
     UploadLimitDep,
+    close_lookup,
     get_settings,
 )
 from frontend.api.metrics import Metrics
@@ -404,12 +406,14 @@ def _customer_routes(api: APIRouter) -> None:
         customer_id: Annotated[str, PathParam(min_length=1, max_length=200)],
         settings: SettingsDep,
         storage: StorageDep,
+        lookup: LookupDep,
         dataset: Annotated[str | None, Query(description="default from settings")] = None,
         history: Annotated[int, Query(ge=0, le=520, description="earlier scores to list")] = 12,
     ) -> dict[str, Any]:
-        """From the lookup table every scoring run's publish step writes (``remarketing.customer_lookup``);
-        404 for a customer no kept run scored."""
-        return views.customer(settings, storage, _dataset(settings, dataset), customer_id, history=history)
+        """From the lookup table every scoring run's publish step writes (``remarketing.lookup_table``);
+        404 for a customer no kept run scored; 503 while the table cannot be reached."""
+        chosen = _dataset(settings, dataset)
+        return views.customer(settings, storage, lookup, chosen, customer_id, history=history)
 
 
 def _model_routes(api: APIRouter) -> None:
@@ -561,6 +565,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.audit.settle(timeout=10)  # a clean stop writes the queued audit records first
+        close_lookup(app)
 
     app = FastAPI(
         lifespan=lifespan,

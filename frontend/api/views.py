@@ -16,7 +16,8 @@ import pandas as pd
 
 from remarketing import datasets, flow, uploads
 from remarketing.contact_file import unescape
-from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError, Unavailable
+from remarketing.errors import ModelNotFoundError, NotFoundError, StorageError
+from remarketing.lookup_table import Lookup
 from remarketing.runs import RunRecord, RunStore, outcome
 from remarketing.settings import Settings
 from remarketing.storage import Storage, join
@@ -375,30 +376,21 @@ def _succeeded(settings: Settings, storage: Storage, run_id: str) -> bool:
 
 
 def customer(
-    settings: Settings, storage: Storage, dataset: str, customer_id: str, *, history: int = 12
+    settings: Settings, storage: Storage, lookup: Lookup, dataset: str, customer_id: str, *, history: int = 12
 ) -> dict[str, Any]:
-    """One customer from the lookup table: the latest score with its reasons, every contribution and the
-    customer's values (the explanation's shape), and the scores of the runs before. Only runs that
-    succeeded count: a publish whose run then failed to finish leaves rows no one is shown."""
-    from remarketing.customer_lookup import CustomerLookup
-
-    if settings.mode != "local":
-        raise Unavailable(
-            "the customer lookup table",
-            "Cloud SQL (not deployed)",
-            "look the customer up in a run's explanations (GET /runs/{run_id}/explanations)",
-            reason="the cloud deployment has no lookup table yet",
+    """One customer from the lookup table (``remarketing.lookup_table``: SQLite locally, Cloud SQL in the
+    cloud): the latest score with its reasons, every contribution and the customer's values (the
+    explanation's shape), and the scores of the runs before. Only runs that succeeded count: a publish
+    whose run then failed to finish leaves rows no one is shown."""
+    runs = lookup.history(dataset, customer_id, limit=settings.lookup_runs_kept)
+    runs = [r for r in runs if _succeeded(settings, storage, r["run_id"])]
+    latest = lookup.of_run(dataset, customer_id, runs[0]["run_id"]) if runs else None
+    if latest is None:
+        raise NotFoundError(
+            f"customer {customer_id!r} is not among the {dataset} customers of the last "
+            f"{settings.lookup_runs_kept} scoring runs: check the id and the dataset"
         )
-    with CustomerLookup(settings.lookup_path) as lookup:
-        runs = lookup.history(dataset, customer_id, limit=settings.lookup_runs_kept)
-        runs = [r for r in runs if _succeeded(settings, storage, r["run_id"])]
-        latest = lookup.of_run(dataset, customer_id, runs[0]["run_id"]) if runs else None
-        if latest is None:
-            raise NotFoundError(
-                f"customer {customer_id!r} is not among the {dataset} customers of the last "
-                f"{settings.lookup_runs_kept} scoring runs: check the id and the dataset"
-            )
-        earlier = runs[1 : history + 1]
+    earlier = runs[1 : history + 1]
     detail = latest.pop("detail")
     reasons = [
         {

@@ -248,22 +248,16 @@ def _manifest(
 
 
 def _lookup_writer(ctx: StepContext, model: ModelRef) -> Any:
-    """The run's rows of the customer lookup table (remarketing.customer_lookup): SQLite in the state
-    folder; in the cloud none yet (the table there would be Cloud SQL), so nothing is written."""
-    from contextlib import nullcontext
+    """The run's rows of the customer lookup table (remarketing.lookup_table: SQLite in the state folder
+    locally, PostgreSQL on Cloud SQL in the cloud)."""
+    from remarketing.lookup_table import run_writer
 
-    from remarketing.customer_lookup import LookupWriter
-
-    s = ctx.settings
-    if s.mode != "local":
-        return nullcontext(None)
-    return LookupWriter(
-        s.lookup_path,
+    return run_writer(
+        ctx.settings,
         dataset=ctx.dataset,
         run_id=ctx.run_id,
         scored_at=datetime.now(UTC).isoformat(timespec="seconds"),
         model_version=str(model.version),
-        keep_runs=s.lookup_runs_kept,
     )
 
 

@@ -21,7 +21,15 @@ IAP_AUDIENCE = re.compile(
     r"/projects/\d+/(locations/[a-z0-9-]+/services/[a-z0-9-]+|global/backendServices/\d+)"
 )
 # Never passed to pipelines (KFP shows run parameters in its UI and stores them with the run).
-SECRETS = {"api_key", "url_signing_key", "customer_id_key"}
+SECRETS = {"api_key", "url_signing_key", "customer_id_key", "lookup_db_password"}
+# The secrets a pipeline's task reads itself, from Secret Manager as its own identity (the pipelines' service
+# account), by the name the setting beside each gives: the name travels with the run, the value never does.
+SECRET_SOURCES = {
+    "customer_id_key": "customer_id_key_secret",
+    "lookup_db_password": "lookup_db_password_secret",
+}
+# A Secret Manager secret (its latest version) or one version of it.
+SECRET_NAME = re.compile(r"projects/[^/\s]+/secrets/[A-Za-z0-9_-]+(/versions/(latest|\d+))?")
 
 
 class Settings(BaseSettings):
@@ -66,6 +74,19 @@ class Settings(BaseSettings):
     lookup_runs_kept: int = Field(
         default=8, ge=1, le=520, description="scoring runs per dataset the customer lookup table keeps"
     )
+    # The customer lookup table (remarketing.lookup_table): a SQLite file in the state folder, or, when a host
+    # is given, a PostgreSQL database (Cloud SQL in the cloud, reached on its private IP over TLS).
+    lookup_db_host: str = ""
+    lookup_db_port: int = Field(default=5432, ge=1, le=65535)
+    lookup_db_name: str = "lookup"
+    lookup_db_user: str = "lookup"
+    lookup_db_password: str = ""
+    lookup_db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = (
+        "require"
+    )
+    # Secret Manager names (projects/<p>/secrets/<s>) of two of them, for pipeline tasks (SECRET_SOURCES).
+    customer_id_key_secret: str = ""
+    lookup_db_password_secret: str = ""
     ui_port: int = 8501
     max_upload_bytes: int = Field(
         default=50 * 2**20, ge=1024, description="largest weekly file the API takes"
@@ -187,6 +208,13 @@ class Settings(BaseSettings):
                 "/projects/<project number>/locations/<region>/services/<service> (IAP on Cloud Run) or "
                 "/projects/<project number>/global/backendServices/<id> (behind a load balancer)"
             )
+        for reference in SECRET_SOURCES.values():
+            name = getattr(self, reference)
+            if name and not SECRET_NAME.fullmatch(name):
+                raise ValueError(
+                    f"REMARKETING_{reference.upper()} {name!r} is not a Secret Manager secret: "
+                    "projects/<project>/secrets/<secret> (or .../versions/<version>)"
+                )
         if (self.call_cost is None) != (self.conversion_value is None):
             raise ValueError("set both REMARKETING_CALL_COST and REMARKETING_CONVERSION_VALUE, or neither")
         return self

@@ -220,6 +220,21 @@ def test_a_hostile_customer_id_is_404_or_422_never_a_500(scored, client, custome
     assert client.get(f"/customers/{scored.records[0].source.sha256[:8]}").status_code == 404
 
 
+def test_a_lookup_table_that_cannot_be_reached_is_503_naming_it_never_404(stack, key):
+    """The API of a deployment whose PostgreSQL lookup table is down (nothing listens where the settings
+    say): the customer is not "not found", the table is unavailable."""
+    from remarketing.processes import free_port
+
+    port = free_port()
+    down = stack.model_copy(
+        update={"lookup_db_host": "127.0.0.1", "lookup_db_port": port, "lookup_db_sslmode": "disable"}
+    )
+    with TestClient(create_app(down), headers={"X-API-Key": key}) as client:
+        answer = client.get("/customers/C1")
+    assert answer.status_code == 503, answer.text
+    assert f"postgresql://lookup@127.0.0.1:{port}/lookup is unavailable" in answer.json()["detail"]
+
+
 # --- people signed in to the app through Identity-Aware Proxy (the cloud) --------------------------------
 # The API as Terraform deploys it behind the app: REMARKETING_IAP_AUDIENCE set, the app forwarding the
 # assertion IAP signed for the person. IAP's signing key and gstatic's key file are stand-ins
