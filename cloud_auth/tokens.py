@@ -69,15 +69,11 @@ def _token(key: str, make: Callable[[Any], Any], purpose: str) -> str:
         return str(credentials.token)
 
 
-def access_token() -> str:
-    """This identity's OAuth access token (cloud-platform scope)."""
+def access_token(purpose: str = "call Kubeflow Pipelines through GKE") -> str:
+    """This identity's OAuth access token (cloud-platform scope); ``purpose`` is said when none can be had."""
     import google.auth
 
-    return _token(
-        "access",
-        lambda request: google.auth.default(scopes=[CLOUD_PLATFORM])[0],
-        "call Kubeflow Pipelines through GKE",
-    )
+    return _token("access", lambda request: google.auth.default(scopes=[CLOUD_PLATFORM])[0], purpose)
 
 
 def id_token(audience: str) -> str:

@@ -24,7 +24,7 @@ from remarketing import families, flow
 from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
 from remarketing.runs import RunRecord, RunStore
-from remarketing.settings import Settings
+from remarketing.settings import SECRET_SOURCES, Settings
 from remarketing.step import Chunks, Folder, MergedChunks, RecordChange, StepContext, StepSettings
 from remarketing.storage import Storage
 
@@ -126,6 +126,23 @@ def apply(record: RunRecord, change: RecordChange) -> None:
 
 
 # --- one step ----------------------------------------------------------------------------------------
+def with_secrets(settings: Settings) -> Settings:
+    """A task's settings: the run's, as its ``settings`` parameter carries them (never a secret:
+    ``Settings.for_pipeline``), with each secret the settings name (``SECRET_SOURCES``: the pseudonym
+    key, the lookup table's password) read by the task itself from Secret Manager, as the pipelines'
+    service account. Locally none is named: the state folder holds them."""
+    wanted = {
+        secret: getattr(settings, source)
+        for secret, source in SECRET_SOURCES.items()
+        if getattr(settings, source) and not getattr(settings, secret)
+    }
+    if not wanted:
+        return settings
+    from cloud_auth.secret_manager import secret_value
+
+    return settings.model_copy(update={secret: secret_value(name) for secret, name in wanted.items()})
+
+
 def run_step(kind: str, name: str, args: dict[str, Any]) -> None:
     """Run step ``name`` of pipeline ``kind`` with a task's arguments (parameters, and artifacts with a
     ``path``; ``metrics`` an output the orchestrator shows)."""
@@ -151,6 +168,7 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
     shard = int(args["shard"]) if step.sharded else None
     shards = settings.scoring_shards if step.sharded else 1
     with store.step(args["run_id"], shown, shards=shards) as after:
+        settings = with_secrets(settings)  # in the step: a secret that cannot be read fails it, saying why
         record = store.get(args["run_id"])
         push(settings, record)  # running, from the step's first moment
         ctx = StepContext(
