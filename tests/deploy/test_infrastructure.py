@@ -7,6 +7,11 @@ breaks, so a test can show it failing on an edited copy:
   settings that exist; MLflow's service gets what mlflow/serve.py requires;
 - storage: every bucket path the code reads or writes under a service account is granted to it, by role
   and prefix condition (the paths come from the code's own functions where it has them);
+- the customer lookup table and the runs' secrets: the API and the parts that launch runs (whose settings
+  the runs get) name the lookup database Terraform makes and the secrets the tasks read themselves, the
+  same the API is given; the API and the pipelines may read those secrets; the API reaches the private IP;
+- retention: the landing weekly/ files, a scored week's customer files under output/ and the pipeline root
+  are deleted after ages the platform's variables give;
 - invokers: every service-to-service call's caller is a run.invoker of the callee;
 - Kubeflow Pipelines: every caller can connect to the cluster (IAM), is let through the ml-pipeline service
   proxy with the verb it needs (RBAC), and the control plane may reach the port it proxies to (the
@@ -396,6 +401,223 @@ def test_the_app_and_the_api_name_the_same_iap_audience(infrastructure, hcl2_pyt
         f"api: REMARKETING_IAP_AUDIENCE is None, the app's {audience!r}: every person would be refused"
     ]
     assert "api: REMARKETING_IAP_AUDIENCE is not set" in settings_problems(tf)
+
+
+# --- the customer lookup table, and the secrets a run's tasks read (docs/personal-data.md) -----------------
+# Who reads which secret from Secret Manager, and why.
+SECRET_READS = [
+    ("api", "pseudonym-key", "REMARKETING_CUSTOMER_ID_KEY of the API on Cloud Run"),
+    ("api", "lookup-db", "REMARKETING_LOOKUP_DB_PASSWORD of the API on Cloud Run: GET /customers/{id}"),
+    ("pipelines", "pseudonym-key", "components/runner.py: with_secrets, for publish and monitoring"),
+    ("pipelines", "lookup-db", "components/runner.py: with_secrets, for publish, which writes the table"),
+]
+# The secret the API is given (Cloud Run) and the one whose name the runs read it by must be the same: one
+# pseudonym per customer in every part, one database password.
+SAME_SECRET = {
+    "REMARKETING_CUSTOMER_ID_KEY": "REMARKETING_CUSTOMER_ID_KEY_SECRET",
+    "REMARKETING_LOOKUP_DB_PASSWORD": "REMARKETING_LOOKUP_DB_PASSWORD_SECRET",
+}
+# The parts that launch runs hand them their own settings (Settings.for_pipeline): what a run's tasks need
+# must be in theirs. The functions launch every run from a file; the API the schedule's retraining.
+LAUNCHERS = {"functions": ("environment",), "api": ("environment", "secret_environment")}
+RUN_NEEDS = ("lookup_db_host", "customer_id_key_secret", "lookup_db_password_secret")
+LOOKUP_OUTPUTS = {"HOST": "host", "NAME": "database", "USER": "user"}  # REMARKETING_LOOKUP_DB_<x>
+
+
+def secret_readers(tf: Terraform) -> set[tuple[str, str]]:
+    """(account, secret) pairs the platform lets read a secret (modules/secrets grants what it is given)."""
+    spec = tf.resources("modules/secrets/main.tf", "google_secret_manager_secret_iam_member").get("accessors")
+    if (
+        not spec
+        or spec.get("role") != "roles/secretmanager.secretAccessor"
+        or "each.value.member" not in str(spec.get("member"))
+    ):
+        return set()
+    given = str(tf.module("secrets").get("accessors", ""))
+    member = r'member\s*=\s*local\.m(?:\.|\[")([\w-]+)'
+    found = set()
+    listed = r'for name in \[([^\]]*)\]\s*:\s*\{\s*secret\s*=\s*name,\s*label\s*=\s*"[^"]*",\s*' + member
+    for names, account in re.findall(listed, given):
+        found |= {(account, secret) for secret in re.findall(r'"([\w-]+)"', names)}
+    one = r'\{\s*secret\s*=\s*"([\w-]+)",\s*label\s*=\s*"[^"]*",\s*' + member
+    found |= {(account, secret) for secret, account in re.findall(one, given)}
+    return found
+
+
+def secret_of(expression) -> str | None:
+    found = re.search(r'module\.secrets\.secret_ids\["([\w-]+)"\]', str(expression or ""))
+    return found[1] if found else None
+
+
+def lookup_problems(tf: Terraform) -> list[str]:
+    readers = secret_readers(tf)
+    problems = [
+        f"{account} may not read the secret {secret} ({why})"
+        for account, secret, why in SECRET_READS
+        if (account, secret) not in readers
+    ]
+    api = tf.module("api")
+    handed = tf.blocks(PLATFORM, "locals")["settings"]
+    for given, named in SAME_SECRET.items():
+        secret, read = (
+            secret_of((api.get("secret_environment") or {}).get(given)),
+            secret_of(handed.get(named)),
+        )
+        if secret is None or secret != read:
+            problems.append(
+                f"the runs read {named} from the secret {read!r}, the API gets {given} from {secret!r}"
+            )
+    for part, arguments in LAUNCHERS.items():
+        env = environment(tf, part, arguments)
+        try:
+            with mock.patch.dict(os.environ, env, clear=True):
+                settings = Settings(_env_file=None)
+        except ValidationError:
+            continue  # settings_problems says why
+        problems += [
+            f"{part}: REMARKETING_{name.upper()} is not set, nor in the settings of the runs it launches"
+            for name in RUN_NEEDS
+            if not getattr(settings, name)
+        ]
+        problems += [
+            f"{part}: REMARKETING_LOOKUP_DB_{name} is not modules/lookup_database's {output}"
+            for name, output in LOOKUP_OUTPUTS.items()
+            if env.get(f"REMARKETING_LOOKUP_DB_{name}") != Reference(f"module.lookup_database.{output}")
+        ]
+    # The instance has a private IP only: Cloud Run reaches it through Direct VPC egress.
+    if "module.network.serverless_subnet_id" not in str(api.get("vpc_subnet_id")):
+        problems.append(
+            "api: no Direct VPC egress (vpc_subnet_id): the lookup table's private IP is out of reach"
+        )
+    if "vpc_access" not in str(tf.files["modules/cloud_run_service/main.tf"]):
+        problems.append("modules/cloud_run_service does not put vpc_subnet_id on the service")
+    return problems
+
+
+def test_the_lookup_table_and_the_runs_secrets_reach_who_uses_them(infrastructure, hcl2_python, tmp_path):
+    assert lookup_problems(infrastructure) == []
+    pipelines_read = (
+        '    [for name in ["pseudonym-key", "lookup-db"] : '
+        '{ secret = name, label = "pipelines", member = local.m.pipelines }],\n'
+    )
+    tf = edited(hcl2_python, tmp_path / "grant", PLATFORM, pipelines_read)
+    assert lookup_problems(tf) == [
+        "pipelines may not read the secret pseudonym-key "
+        "(components/runner.py: with_secrets, for publish and monitoring)",
+        "pipelines may not read the secret lookup-db "
+        "(components/runner.py: with_secrets, for publish, which writes the table)",
+    ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "other-key",
+        PLATFORM,
+        'secrets/${module.secrets.secret_ids["pseudonym-key"]}"',
+        'secrets/${module.secrets.secret_ids["api-key"]}"',
+    )
+    assert lookup_problems(tf) == [
+        "the runs read REMARKETING_CUSTOMER_ID_KEY_SECRET from the secret 'api-key', "
+        "the API gets REMARKETING_CUSTOMER_ID_KEY from 'pseudonym-key'"
+    ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "host",
+        PLATFORM,
+        "    REMARKETING_LOOKUP_DB_HOST    = module.lookup_database.host\n",
+    )
+    assert lookup_problems(tf) == [
+        f"{part}: REMARKETING_LOOKUP_DB_{x}"
+        for part in LAUNCHERS
+        for x in (
+            "HOST is not set, nor in the settings of the runs it launches",
+            "HOST is not modules/lookup_database's host",
+        )
+    ]
+    tf = edited(
+        hcl2_python, tmp_path / "vpc", PLATFORM, "  vpc_subnet_id = module.network.serverless_subnet_id\n"
+    )
+    assert lookup_problems(tf) == [
+        "api: no Direct VPC egress (vpc_subnet_id): the lookup table's private IP is out of reach"
+    ]
+
+
+# --- retention: the files that name customers are deleted after ages the variables give --------------------
+# (bucket, prefix): the names it is narrowed to (None: every object under the prefix), and the variable.
+CUSTOMER_FILES = ("/predictions.csv", "/rejects.csv", "/contributions.parquet")  # CONTRACTS.md: Scored file
+RETENTION = {
+    ("landing", "weekly/"): (None, "weekly_retention_days"),
+    ("artifacts", "output/"): (CUSTOMER_FILES, "output_retention_days"),
+    ("artifacts", "kfp/"): (None, "pipeline_root_retention_days"),  # the pipeline root: hand-offs, raw ids
+}
+
+
+def retention_problems(tf: Terraform) -> list[str]:
+    path = "modules/storage/main.tf"
+    buckets = tf.resources(path, "google_storage_bucket")
+    names = tf.blocks(path, "locals")
+    storage_variables = tf.blocks("modules/storage/variables.tf", "variable")
+    platform_variables = tf.blocks("modules/platform/variables.tf", "variable")
+    problems = []
+    for (bucket, prefix), (narrowed, variable) in RETENTION.items():
+        deletes = [
+            rule["condition"][0]
+            for rule in buckets[bucket].get("lifecycle_rule", [])
+            if rule["action"][0]["type"] == "Delete"
+        ]
+
+        def covers(c: dict, prefix: str = prefix, narrowed: tuple | None = narrowed) -> bool:
+            prefixes = [
+                names.get(p[8:-1], p) if p.startswith("${local.") else p for p in c.get("matches_prefix", [])
+            ]
+            suffixes = c.get("matches_suffix")
+            return (
+                prefixes == [prefix]
+                and c.get("with_state", "LIVE") == "LIVE"
+                and (set(suffixes or ()) >= set(narrowed) if narrowed else suffixes is None)
+            )
+
+        ages = [c.get("age") for c in deletes if covers(c)]
+        if ages != [f"${{var.{variable}}}"]:
+            problems.append(f"{bucket} {prefix}: no one Delete rule after var.{variable} (found ages {ages})")
+            continue
+        if not isinstance(storage_variables.get(variable, {}).get("default"), int):
+            problems.append(f"modules/storage: var.{variable} has no default number of days")
+        if tf.module("storage").get(variable) != f"${{var.{variable}}}" or variable not in platform_variables:
+            problems.append(f"modules/platform does not pass its var.{variable} to modules/storage")
+    return problems
+
+
+def test_customer_files_are_deleted_after_the_ages_the_variables_give(infrastructure, hcl2_python, tmp_path):
+    assert retention_problems(infrastructure) == []
+    storage = "modules/storage/main.tf"
+    tf = edited(
+        hcl2_python, tmp_path / "age", storage, "age            = var.weekly_retention_days", "age = 36500"
+    )
+    assert retention_problems(tf) == [
+        "landing weekly/: no one Delete rule after var.weekly_retention_days (found ages [36500])"
+    ]
+    tf = edited(hcl2_python, tmp_path / "suffix", storage, ', "/contributions.parquet"]', "]")
+    assert retention_problems(tf) == [
+        "artifacts output/: no one Delete rule after var.output_retention_days (found ages [])"
+    ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "root",
+        storage,
+        "matches_prefix = [local.pipeline_root_prefix]",
+        'matches_prefix = ["kfp/runs/"]',
+    )
+    assert retention_problems(tf) == [
+        "artifacts kfp/: no one Delete rule after var.pipeline_root_retention_days (found ages [])"
+    ]
+    tf = edited(
+        hcl2_python,
+        tmp_path / "passed",
+        PLATFORM,
+        "  output_retention_days        = var.output_retention_days\n",
+    )
+    assert retention_problems(tf) == [
+        "modules/platform does not pass its var.output_retention_days to modules/storage"
+    ]
 
 
 # --- storage: every path the code touches under a role is granted ---------------------------------------

@@ -93,6 +93,16 @@ locals {
     # Pipeline runs push their figures to the in-cluster Pushgateway. The functions and the API pass their
     # settings to the runs they launch (Settings.for_pipeline), so the runs get it from here.
     REMARKETING_PUSHGATEWAY_URL = local.pushgateway_url
+    # The customer lookup table (modules/lookup_database): publish writes it, the API reads it, over TLS to
+    # the instance's private IP.
+    REMARKETING_LOOKUP_DB_HOST    = module.lookup_database.host
+    REMARKETING_LOOKUP_DB_NAME    = module.lookup_database.database
+    REMARKETING_LOOKUP_DB_USER    = module.lookup_database.user
+    REMARKETING_LOOKUP_DB_SSLMODE = "require"
+    # The secrets a run's tasks read themselves, as the pipelines' service account (components/runner.py):
+    # their names travel with the run, their values never do (KFP shows and keeps run parameters).
+    REMARKETING_CUSTOMER_ID_KEY_SECRET    = "projects/${var.project_id}/secrets/${module.secrets.secret_ids["pseudonym-key"]}"
+    REMARKETING_LOOKUP_DB_PASSWORD_SECRET = "projects/${var.project_id}/secrets/${module.secrets.secret_ids["lookup-db"]}"
   }
 
   # What the in-cluster root needs from this one (output cluster_inputs, read through its remote state).
@@ -190,6 +200,10 @@ module "storage" {
   kms_key_name          = var.kms_key_name
   labels                = local.labels
   members               = local.m
+  # How long customers' files are kept (docs/personal-data.md).
+  weekly_retention_days        = var.weekly_retention_days
+  output_retention_days        = var.output_retention_days
+  pipeline_root_retention_days = var.pipeline_root_retention_days
 }
 
 module "registry" {
@@ -213,9 +227,12 @@ module "secrets" {
   name         = var.name
   kms_key_name = var.kms_key_name
   labels       = local.labels
-  # The API reads its key and the pseudonym key (the HMAC key of customer ids, docs/personal-data.md).
+  # The API reads its key, the pseudonym key (the HMAC key of customer ids, docs/personal-data.md) and the
+  # lookup table's password; the pipelines' tasks read the same pseudonym key (one pseudonym per customer
+  # in every part) and the lookup's password (publish writes the table).
   accessors = concat(
-    [for name in ["api-key", "pseudonym-key"] : { secret = name, label = "api", member = local.m.api }],
+    [for name in ["api-key", "pseudonym-key", "lookup-db"] : { secret = name, label = "api", member = local.m.api }],
+    [for name in ["pseudonym-key", "lookup-db"] : { secret = name, label = "pipelines", member = local.m.pipelines }],
     [
       { secret = "api-key", label = "app", member = local.m.app },
       { secret = "mlflow-db", label = "mlflow", member = local.m.mlflow },
@@ -285,6 +302,22 @@ module "kfp_database" {
   deletion_protection          = var.deletion_protection
   kms_key_name                 = var.kms_key_name
   labels                       = local.labels
+}
+
+# The customer lookup table (GET /customers/{id}): PostgreSQL of its own, private IP only.
+module "lookup_database" {
+  source                      = "../lookup_database"
+  project_id                  = var.project_id
+  region                      = var.region
+  instance_name               = "${var.name}-lookup"
+  network_id                  = module.network.network_id
+  private_services_connection = module.network.private_services_connection
+  password                    = module.secrets.lookup_db_password
+  tier                        = var.sql_tier
+  high_availability           = var.sql_high_availability
+  deletion_protection         = var.deletion_protection
+  kms_key_name                = var.kms_key_name
+  labels                      = local.labels
 }
 
 module "mlflow" {
@@ -378,6 +411,8 @@ module "api" {
   deletion_protection = var.deletion_protection
   labels              = local.labels
   custom_audiences    = [local.scheduler_audience]
+  # Direct VPC egress (private ranges only) reaches the lookup table's private IP.
+  vpc_subnet_id = module.network.serverless_subnet_id
   environment = merge(local.settings, {
     REMARKETING_SIGNING_SERVICE_ACCOUNT = local.sa.api
     # POST /retraining takes Cloud Scheduler's ID token of this account, minted for this audience,
@@ -390,8 +425,9 @@ module "api" {
     REMARKETING_IAP_AUDIENCE = local.app_iap_audience
   })
   secret_environment = {
-    REMARKETING_API_KEY         = module.secrets.secret_ids["api-key"]
-    REMARKETING_CUSTOMER_ID_KEY = module.secrets.secret_ids["pseudonym-key"]
+    REMARKETING_API_KEY            = module.secrets.secret_ids["api-key"]
+    REMARKETING_CUSTOMER_ID_KEY    = module.secrets.secret_ids["pseudonym-key"]
+    REMARKETING_LOOKUP_DB_PASSWORD = module.secrets.secret_ids["lookup-db"]
   }
   # Managed Prometheus scrapes the API's /metrics through the Cloud Run collector sidecar (job "api").
   metrics_sidecar = {

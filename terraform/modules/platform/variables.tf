@@ -102,9 +102,27 @@ variable "cert_manager_version" {
 }
 
 variable "sql_tier" {
-  description = "Cloud SQL tier of the MLflow database."
+  description = "Cloud SQL tier of the MLflow database and of the customer lookup table's."
   type        = string
   default     = "db-custom-1-3840"
+}
+
+variable "weekly_retention_days" {
+  description = "Days an uploaded weekly customer file is kept (docs/personal-data.md)."
+  type        = number
+  default     = 180
+}
+
+variable "output_retention_days" {
+  description = "Days a scored week's customer files (predictions.csv, rejects.csv, contributions.parquet) are kept."
+  type        = number
+  default     = 180
+}
+
+variable "pipeline_root_retention_days" {
+  description = "Days the pipelines' hand-offs between tasks (gs://<artifacts>/kfp/) are kept."
+  type        = number
+  default     = 14
 }
 
 variable "sql_high_availability" {

@@ -3,6 +3,9 @@
 #   pseudonym-key REMARKETING_CUSTOMER_ID_KEY: the HMAC key of customer pseudonyms (docs/personal-data.md);
 #                  rotated by adding a version (records made under the old key keep its key id).
 #   mlflow-db      the MLflow database user's password. Generated here, also set on the Cloud SQL user.
+#   lookup-db      the password of the customer lookup table's Cloud SQL user (modules/lookup_database).
+#                  Generated here; the API reads it (Cloud Run) and the pipelines' tasks read it themselves
+#                  (REMARKETING_LOOKUP_DB_PASSWORD_SECRET), as they read pseudonym-key.
 #   kfp-db         the password of Kubeflow Pipelines' Cloud SQL user (modules/kfp_database). Generated here;
 #                  the in-cluster root reads it (modules/cluster) into the Kubernetes Secret KFP reads.
 #   grafana-admin  Grafana's admin password. Generated here; the in-cluster root reads it (modules/cluster)
@@ -17,6 +20,7 @@ locals {
     api-key       = "API key of the Remarketing API (REMARKETING_API_KEY)"
     pseudonym-key = "HMAC key of customer pseudonyms (REMARKETING_CUSTOMER_ID_KEY)"
     mlflow-db     = "Password of the MLflow Cloud SQL user"
+    lookup-db     = "Password of the customer lookup table's Cloud SQL user (REMARKETING_LOOKUP_DB_PASSWORD)"
     kfp-db        = "Password of the Kubeflow Pipelines Cloud SQL user"
     grafana-admin = "Password of Grafana's admin user (the Managed Prometheus dashboards)"
   }

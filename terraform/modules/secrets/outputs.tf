@@ -1,5 +1,5 @@
 output "secret_ids" {
-  description = "Secret ids by key (api-key, pseudonym-key, mlflow-db, kfp-db, grafana-admin)."
+  description = "Secret ids by key (api-key, pseudonym-key, mlflow-db, lookup-db, kfp-db, grafana-admin)."
   value       = { for k, s in google_secret_manager_secret.this : k => s.secret_id }
 }
 
@@ -17,5 +17,11 @@ output "mlflow_db_password" {
 output "kfp_db_password" {
   description = "The generated password of KFP's database user, for the Cloud SQL user (null when not generated)."
   value       = var.generate_values ? random_password.this["kfp-db"].result : null
+  sensitive   = true
+}
+
+output "lookup_db_password" {
+  description = "The generated password of the lookup table's database user (null when not generated)."
+  value       = var.generate_values ? random_password.this["lookup-db"].result : null
   sensitive   = true
 }

@@ -26,7 +26,7 @@ variable "kms_key_name" {
 }
 
 variable "accessors" {
-  description = "Who may read which secret: list of {secret = \"api-key\" | \"pseudonym-key\" | \"mlflow-db\" | \"kfp-db\" | \"grafana-admin\", label, member}."
+  description = "Who may read which secret: list of {secret = \"api-key\" | \"pseudonym-key\" | \"mlflow-db\" | \"lookup-db\" | \"kfp-db\" | \"grafana-admin\", label, member}."
   type = list(object({
     secret = string
     label  = string

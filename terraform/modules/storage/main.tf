@@ -75,7 +75,8 @@ resource "google_storage_bucket" "landing" {
     }
   }
 
-  # Uploaded files stay where they were put (ARCHITECTURE.md); only superseded generations expire.
+  # Uploaded files stay where they were put (ARCHITECTURE.md) until their retention ends; superseded
+  # generations expire.
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_retention_days
@@ -94,6 +95,19 @@ resource "google_storage_bucket" "landing" {
     action {
       type          = "SetStorageClass"
       storage_class = "NEARLINE"
+    }
+  }
+  # Retention of the weekly customer files (docs/personal-data.md): deleted once the week's outcomes can no
+  # longer come back (monitoring reads the scored week's file to grow the history). On this versioned
+  # bucket the delete leaves a noncurrent generation, removed noncurrent_retention_days later (above).
+  lifecycle_rule {
+    condition {
+      age            = var.weekly_retention_days
+      matches_prefix = ["weekly/"]
+      with_state     = "LIVE"
+    }
+    action {
+      type = "Delete"
     }
   }
   lifecycle_rule {
@@ -131,7 +145,8 @@ resource "google_storage_bucket" "artifacts" {
   }
 
   # Model bundles and run records are never deleted (promotion and rollback move an alias, CONTRACTS.md);
-  # old scored files move to a colder class; superseded generations expire.
+  # old scored files move to a colder class, then the customers' files expire; superseded generations
+  # expire.
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_retention_days
@@ -150,6 +165,32 @@ resource "google_storage_bucket" "artifacts" {
     action {
       type          = "SetStorageClass"
       storage_class = "NEARLINE"
+    }
+  }
+  # Retention (docs/personal-data.md): the files of a run that name customers (the contact list, its
+  # rejects, every customer's contributions) are deleted; the run's manifest and a monitoring run's report,
+  # aggregates only, stay with its record (both conditions must hold: the prefix and one of the names).
+  lifecycle_rule {
+    condition {
+      age            = var.output_retention_days
+      matches_prefix = ["output/"]
+      matches_suffix = ["/predictions.csv", "/rejects.csv", "/contributions.parquet"]
+      with_state     = "LIVE"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+  # Kubeflow Pipelines' pipeline root: each run's hand-offs between its tasks (the validated rows, raw ids
+  # and all; scored chunks), needed only while the run runs and for a look at a recent run in KFP's UI.
+  lifecycle_rule {
+    condition {
+      age            = var.pipeline_root_retention_days
+      matches_prefix = [local.pipeline_root_prefix]
+      with_state     = "LIVE"
+    }
+    action {
+      type = "Delete"
     }
   }
   lifecycle_rule {

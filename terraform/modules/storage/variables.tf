@@ -41,6 +41,36 @@ variable "cold_after_days" {
   default     = 90
 }
 
+variable "weekly_retention_days" {
+  description = "Days an uploaded weekly customer file (landing weekly/) is kept: at least as long as a week's outcomes may come back (monitoring reads it)."
+  type        = number
+  default     = 180
+  validation {
+    condition     = var.weekly_retention_days >= 30
+    error_message = "Keep weekly files at least 30 days: a week's outcomes come back after its campaign."
+  }
+}
+
+variable "output_retention_days" {
+  description = "Days a scored week's customer files (output/<run>/predictions.csv, rejects.csv, contributions.parquet) are kept: the contact list, and monitoring when outcomes come back."
+  type        = number
+  default     = 180
+  validation {
+    condition     = var.output_retention_days >= 30
+    error_message = "Keep scored files at least 30 days: a week's outcomes come back after its campaign."
+  }
+}
+
+variable "pipeline_root_retention_days" {
+  description = "Days Kubeflow Pipelines' hand-offs between tasks (gs://<artifacts>/kfp/, raw ids included) are kept."
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.pipeline_root_retention_days >= 2
+    error_message = "Keep the pipeline root at least 2 days: a run still running reads its hand-offs."
+  }
+}
+
 variable "enable_data_access_audit_logs" {
   description = "Turn on DATA_READ/DATA_WRITE audit logs for Cloud Storage in the project."
   type        = bool
