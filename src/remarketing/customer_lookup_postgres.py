@@ -415,16 +415,23 @@ class PostgresCustomerLookup:
                 self._conn = None
 
     def _read(self, reading: Callable[[psycopg.Connection[Any]], T], nothing: T) -> T:
-        """``reading`` in one read-only transaction that sees one committed state."""
+        """``reading`` in one read-only transaction that sees one committed state. A kept connection
+        found broken (cut while idle, the instance restarted or failed over) is replaced once, at
+        once; a new one that fails is the database unavailable."""
         with self._lock:
-            conn = self._connection()
-            try:
-                with _Speaking(self.database, conn), conn.transaction():
-                    if not self._checked:
-                        self._check_schema(conn)
-                    return reading(conn)
-            except errors.UndefinedTable:  # no run committed yet
-                return nothing
+            while True:
+                kept = self._conn is not None and not self._conn.closed
+                conn = self._connection()
+                try:
+                    with _Speaking(self.database, conn), conn.transaction():
+                        if not self._checked:
+                            self._check_schema(conn)
+                        return reading(conn)
+                except errors.UndefinedTable:  # no run committed yet
+                    return nothing
+                except Unavailable:
+                    if not (kept and conn.closed):
+                        raise
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:  # never opened, or broken (psycopg closes it)
