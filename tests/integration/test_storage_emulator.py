@@ -66,3 +66,18 @@ def test_a_local_file_is_uploaded_to_a_local_path(tmp_path):
     target = tmp_path / "out" / "run" / "predictions.csv"
     storage.upload_file(str(target), source)
     assert target.read_text() == "customer_id\nC1\n"
+
+
+def test_a_file_uploaded_in_many_resumable_parts_arrives_whole(settings, tmp_path, monkeypatch):
+    """Parts of 256 KiB (the smallest GCS takes), each appended by the emulator to the upload's file."""
+    import os
+
+    from remarketing import storage as storage_module
+
+    monkeypatch.setattr(storage_module, "UPLOAD_PART_BYTES", 256 * 1024)
+    data = os.urandom(9 * 1024 * 1024 + 12_345)  # past 8 MB, the client's threshold for a resumable upload
+    path = tmp_path / "parts.bin"
+    path.write_bytes(data)
+    uri = f"gs://{settings.artifacts_bucket}/tests/parts.bin"
+    Storage(settings).upload_file(uri, path, content_type="application/octet-stream")
+    assert Storage(settings).read_bytes(uri) == data
