@@ -320,9 +320,8 @@ def _list_chunks(
 
 
 class _LookupInBackground:
-    """The lookup table's rows built and written in a thread of their own while publish writes its files
-    (at a million customers the table takes about as long as predictions.csv); at most two chunks wait.
-    Without a table (the cloud) it does nothing."""
+    """The lookup table's rows built and written in a thread of their own while publish writes its files;
+    at most two chunks wait."""
 
     def __init__(self, lookup: Any) -> None:
         from collections import deque
@@ -332,8 +331,6 @@ class _LookupInBackground:
         self.pending: Any = deque()
 
     def add(self, predictions: pd.DataFrame, features: pd.DataFrame, result: pd.DataFrame) -> None:
-        if self.lookup is None:
-            return
         while len(self.pending) >= 2:
             self.pending.popleft().result()
         self.pending.append(self.pool.submit(self._write, predictions, features, result))
