@@ -1,9 +1,9 @@
 """Ids repeated across the chunks of a streamed file, found in memory that does not grow with the file.
 
 Each id is kept as a 64-bit hash (pandas' SipHash) with its row, appended to one of 64 files on disk by
-the hash's top bits; at the end each file is sorted and checked alone (a sixty-fourth of 16 bytes a row).
-A hash seen twice is confirmed on the ids themselves, which are read again from the file for those rows
-only: a collision of two different ids is not a duplicate.
+the hash's top bits (remarketing.spill); at the end each file is sorted and checked alone (a sixty-fourth
+of 16 bytes a row). A hash seen twice is confirmed on the ids themselves, which are read again from the
+file for those rows only: a collision of two different ids is not a duplicate.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from remarketing.spill import RecordSpill
+
 BUCKETS = 64
 _SHIFT = np.uint64(64 - (BUCKETS.bit_length() - 1))  # the hash's top bits choose the bucket
 _PAIR = np.dtype([("hash", "<u8"), ("row", "<i8")])
@@ -23,8 +25,7 @@ class IdLedger:
     """Use as a context manager: its files are closed however the file's reading ends."""
 
     def __init__(self, folder: Path) -> None:
-        self._paths = [folder / f"ids-{b:02d}.bin" for b in range(BUCKETS)]
-        self._files = [open(p, "wb") for p in self._paths]  # noqa: SIM115 - closed by close()
+        self._spill = RecordSpill(folder, "ids", _PAIR, BUCKETS)
 
     def __enter__(self) -> IdLedger:
         return self
@@ -33,35 +34,27 @@ class IdLedger:
         self.close()
 
     def close(self) -> None:
-        for f in self._files:
-            f.close()
+        self._spill.close()
 
     def add(self, ids: pd.Series) -> None:
         """The ids of one chunk, indexed by their 0-based data rows in the file."""
         pairs = np.empty(len(ids), dtype=_PAIR)
         pairs["hash"] = pd.util.hash_pandas_object(ids, index=False).to_numpy(dtype="uint64")
         pairs["row"] = ids.index.to_numpy(dtype="int64")
-        bucket = (pairs["hash"] >> _SHIFT).astype(np.intp)
-        order = np.argsort(bucket, kind="stable")
-        pairs, bounds = pairs[order], np.searchsorted(bucket[order], np.arange(BUCKETS + 1))
-        for b in range(BUCKETS):
-            if bounds[b] < bounds[b + 1]:
-                self._files[b].write(pairs[bounds[b] : bounds[b + 1]].tobytes())
+        self._spill.add(pairs, (pairs["hash"] >> _SHIFT).astype(np.intp))
 
     def repeated(self, ids_at: Callable[[np.ndarray], pd.Series]) -> pd.Series:
         """The rows whose id an earlier row already has (indexed by row, the id as value), in row order.
         ``ids_at(rows)`` reads the ids of those rows back from the file."""
-        self.close()
-        suspects = np.concatenate([_same_hash_rows(p) for p in self._paths] or [np.empty(0, "int64")])
+        suspects = np.concatenate([_same_hash_rows(self._spill.read(b)) for b in range(BUCKETS)])
         if not len(suspects):
             return pd.Series(dtype=object)
         ids = ids_at(np.sort(suspects)).sort_index()
         return ids[ids.duplicated(keep="first")]
 
 
-def _same_hash_rows(path: Path) -> np.ndarray:
+def _same_hash_rows(pairs: np.ndarray) -> np.ndarray:
     """The rows of one bucket whose hash another row of it shares."""
-    pairs = np.fromfile(path, dtype=_PAIR)
     hashes = np.sort(pairs["hash"])
     shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     return pairs["row"][np.isin(pairs["hash"], shared)] if len(shared) else np.empty(0, "int64")

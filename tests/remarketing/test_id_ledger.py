@@ -35,11 +35,8 @@ def test_a_file_without_repeats_reads_nothing_back(tmp_path):
 
 def test_two_ids_that_share_a_hash_are_not_a_duplicate(tmp_path):
     ledger = IdLedger(tmp_path)
-    ledger.add(pd.Series(["A", "B"]))
-    for f in ledger._files:
-        f.close()
-    collided = np.array([(7, 0), (7, 1)], dtype=_PAIR)  # as if "A" and "B" hashed alike
-    collided.tofile(ledger._paths[0])
+    collided = np.array([(7, 0), (7, 1)], dtype=_PAIR)  # as if "A" and "B" (rows 0 and 1) hashed alike
+    ledger._spill.add(collided, np.zeros(2, dtype=np.intp))
     asked = []
 
     def ids_at(rows: np.ndarray) -> pd.Series:
