@@ -36,7 +36,7 @@ install: $(VENV)/.installed ## Build .venv with the pinned dependencies (constra
 system-packages: ## Install the Debian packages the local stack runs (Prometheus, Pushgateway, Alertmanager)
 	@bash requirements/apt-install.sh --no-recommends requirements/debian-stack.txt
 
-test-packages: system-packages ## ... and those only the tests need (Chromium)
+test-packages: system-packages ## ... and those only the tests need (Chromium, PostgreSQL for the lookup table's cloud store)
 	@bash requirements/apt-install.sh requirements/debian-tests.txt
 
 checks-venv: .venv-checks/.installed .venv-hcl2/.installed ## Install the deploy checks (checkov, hadolint, python-hcl2)
