@@ -1,5 +1,6 @@
-"""KFP lightweight components, derived from the step tables (``remarketing.flow``): one per declared step,
-each a three-line function that hands its task's arguments to :func:`components.runner.run_step`.
+"""KFP lightweight components, derived from the step tables (``remarketing.flow``): one per task (a declared
+step, with any step that joins it), each a three-line function that hands its arguments to
+:func:`components.runner.run_task`.
 
 KFP builds a lightweight component from a Python function's signature and its source text (which it ships
 to the task). So the function is generated from the declaration: its parameters are the run parameters,
@@ -16,7 +17,6 @@ from typing import Any
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from components.runner import per_family_argument
 from remarketing import families, flow
 
 ARTIFACT_TYPE = {
@@ -36,49 +36,65 @@ _TYPES = {
 }
 
 
-def function_name(step: flow.Step) -> str:
-    return step.name.replace("-", "_")
+def function_name(task: tuple[flow.Step, ...]) -> str:
+    return "_and_".join(step.name.replace("-", "_") for step in task)
+
+
+def task_inputs(pipeline: flow.Pipeline, task: tuple[flow.Step, ...]) -> list[str]:
+    """The hand-offs a task reads from earlier tasks (one step's output read by the next in the same task
+    is at that output's path)."""
+    written: set[str] = set()
+    inputs: list[str] = []
+    for step in task:
+        inputs += [name for name in step.inputs if name not in written and name not in inputs]
+        written |= set(step.outputs)
+    return inputs
 
 
 def source(pipeline: flow.Pipeline, step: flow.Step) -> str:
-    """The component function's source text for one declared step."""
+    """The component function's source text for the task that runs ``step`` (and the steps that join it)."""
+    task = pipeline.task_of(step.name)
     params = ["settings: dict", "run_id: str", "dataset: str"]
     params += ["family: str"] if step.per_family else []
     params += ["shard: int"] if step.sharded else []
-    params += [f"{p}: str" for p in step.params]
-    for name in step.inputs:
+    params += [f"{p}: str" for s in task for p in s.params]
+    for name in task_inputs(pipeline, task):
         handoff = pipeline.handoffs[name]
         kind = ARTIFACT_TYPE[handoff.kind]
         if handoff.per_family and not step.per_family:
-            params += [f"{per_family_argument(name, f)}: Input[{kind}]" for f in families.NAMES]
+            params += [f"{flow.per_family_argument(name, f)}: Input[{kind}]" for f in families.NAMES]
         elif pipeline.collected(name) and not step.sharded:  # every shard's output (dsl.Collected)
             params.append(f"{name}: Input[list[{kind}]]")
         else:
             params.append(f"{name}: Input[{kind}]")
-    params += [f"{name}: Output[{ARTIFACT_TYPE[pipeline.handoffs[name].kind]}]" for name in step.outputs]
+    params += [
+        f"{name}: Output[{ARTIFACT_TYPE[pipeline.handoffs[name].kind]}]" for s in task for name in s.outputs
+    ]
     params.append("metrics: Output[Metrics]")
+    names = tuple(s.name for s in task)
     return (
-        f"def {function_name(step)}({', '.join(params)}):\n"
-        f"    from components.runner import run_step\n\n"
-        f"    run_step({pipeline.kind!r}, {step.name!r}, locals())\n"
+        f"def {function_name(task)}({', '.join(params)}):\n"
+        f"    from components.runner import run_task\n\n"
+        f"    run_task({pipeline.kind!r}, {names!r}, locals())\n"
     )
 
 
-def _function(pipeline: flow.Pipeline, step: flow.Step) -> Any:
-    text = source(pipeline, step)
-    filename = f"<remarketing {pipeline.kind} step {step.name}>"
+def _function(pipeline: flow.Pipeline, task: tuple[flow.Step, ...]) -> Any:
+    text = source(pipeline, task[0])
+    filename = f"<remarketing {pipeline.kind} task {function_name(task)}>"
     namespace: dict[str, Any] = dict(_TYPES)
     # dont_inherit: this module's `from __future__ import annotations` would make the annotations strings
     exec(compile(text, filename, "exec", dont_inherit=True), namespace)  # noqa: S102 - our own source
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
-    return namespace[function_name(step)]
+    return namespace[function_name(task)]
 
 
 def build(kind: str, image: str) -> dict[str, Any]:
-    """The components of pipeline ``kind`` for a base image (kfp is not re-installed at run time: the
-    image carries the whole distribution, and locally the runner uses this interpreter)."""
+    """The component of each task of pipeline ``kind`` for a base image, by its first step's name (kfp is
+    not re-installed at run time: the image carries the whole distribution, and locally the runner uses
+    this interpreter)."""
     pipeline = flow.PIPELINES[kind]
     return {
-        step.name: dsl.component(_function(pipeline, step), base_image=image, install_kfp_package=False)
-        for step in pipeline.steps
+        task[0].name: dsl.component(_function(pipeline, task), base_image=image, install_kfp_package=False)
+        for task in pipeline.tasks()
     }

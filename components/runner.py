@@ -107,11 +107,6 @@ def write(handoff: flow.Handoff, value: Any, path: str) -> None:
     target.write_text(json.dumps(data, indent=2, default=float))
 
 
-def per_family_argument(name: str, family: str) -> str:
-    """The task argument carrying one family's hand-off into a step that takes all of them."""
-    return f"{name}_{family}"
-
-
 # --- the record ----------------------------------------------------------------------------------------
 def apply(record: RunRecord, change: RecordChange) -> None:
     record.warnings.extend(w for w in change.warnings if w not in record.warnings)
@@ -162,6 +157,13 @@ def run_step(kind: str, name: str, args: dict[str, Any]) -> None:
             pass  # storage is down: the step's own error says so
 
 
+def run_task(kind: str, names: tuple[str, ...], args: dict[str, Any]) -> None:
+    """Run the steps of one task (``flow.Pipeline.tasks``) one after the other, each marked under its own
+    name; a later step reads an earlier one's output at the path the task wrote it."""
+    for name in names:
+        run_step(kind, name, args)
+
+
 def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
     family = args.get("family")
     # KFP hands a loop item over as a JSON number (0.0): the shard is its integer.
@@ -183,8 +185,9 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
         for handoff_name in step.inputs:
             handoff = pipeline.handoffs[handoff_name]
             if handoff.per_family and not step.per_family:
+                argument = flow.per_family_argument
                 kwargs[handoff_name] = {
-                    f: read(handoff, args[per_family_argument(handoff_name, f)].path) for f in families.NAMES
+                    f: read(handoff, args[argument(handoff_name, f)].path) for f in families.NAMES
                 }
             elif pipeline.collected(handoff_name) and not step.sharded:
                 kwargs[handoff_name] = read_collected(handoff, args[handoff_name])
@@ -231,7 +234,8 @@ def run_in_process(kind: str, settings: Settings, run_id: str, source_uri: str, 
                     handoff = pipeline.handoffs[handoff_name]
                     if handoff.per_family and not step.per_family:
                         for f in families.NAMES:
-                            args[per_family_argument(handoff_name, f)] = _artifact(workdir, handoff_name, f)
+                            argument = flow.per_family_argument(handoff_name, f)
+                            args[argument] = _artifact(workdir, handoff_name, f)
                     elif pipeline.collected(handoff_name) and not step.sharded:
                         args[handoff_name] = [
                             _artifact(workdir, handoff_name, f"shard-{n}")

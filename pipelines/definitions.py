@@ -1,8 +1,8 @@
-"""The ``@dsl.pipeline`` of each pipeline, wired from its step table (``remarketing.flow``) by hand-off
-name: a step's input is the output of that name of an earlier step (one per family for a per-family
-step's output; all the shards' outputs, in shard order, for a sharded step's). A sharded pipeline takes
-``shards``, the shard numbers its sharded step fans out over (``flow.shard_numbers``). The components
-image is a compile argument, never read from the environment."""
+"""The ``@dsl.pipeline`` of each pipeline, wired from its step table (``remarketing.flow``), one task per
+``flow.Pipeline.tasks`` entry, by hand-off name: a step's input is the output of that name of an earlier
+step (one per family for a per-family step's output; all the shards' outputs, in shard order, for a
+sharded step's). A sharded pipeline takes ``shards``, the shard numbers its sharded step fans out over
+(``flow.shard_numbers``). The components image is a compile argument, never read from the environment."""
 
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real annotations.
 from typing import Any
@@ -10,7 +10,6 @@ from typing import Any
 from kfp import dsl
 
 import components
-from components.runner import per_family_argument
 from remarketing import families, flow
 
 
@@ -21,31 +20,34 @@ def build(kind: str, image: str) -> Any:
     def wire(run: dict[str, Any], common: dict[str, Any], shards: Any = None) -> None:
         produced: dict[str, Any] = {}  # hand-off name -> a task output, {family: task output}, or Collected
         tasks: dict[str, list[Any]] = {}
-        for step in pipeline.steps:
+        for task_steps in pipeline.tasks():
+            step = task_steps[0]  # a task of several steps is never per family nor sharded (flow.tasks)
+            names = {s.name for s in task_steps}
             for family in families.NAMES if step.per_family else (None,):
                 args: dict[str, Any] = dict(common)
-                args.update({p: run[p] for p in step.params})
+                args.update({p: run[p] for s in task_steps for p in s.params})
                 if family is not None:
                     args["family"] = family
-                for name in step.inputs:
+                for name in components.task_inputs(pipeline, task_steps):
                     value = produced[name]
                     if isinstance(value, dict) and family is not None:
                         args[name] = value[family]
                     elif isinstance(value, dict):
-                        args.update({per_family_argument(name, f): v for f, v in value.items()})
+                        args.update({flow.per_family_argument(name, f): v for f, v in value.items()})
                     else:
                         args[name] = value
-                shown = f"{step.name}-{family}" if family else step.name
+                shown = f"{step.name}-{family}" if family else " + ".join(s.name for s in task_steps)
                 if step.sharded:  # one task per shard; the next steps read every shard's outputs
                     with dsl.ParallelFor(shards) as shard:
                         task = made[step.name](**args, shard=shard).set_display_name(shown)
                 else:
                     task = made[step.name](**args).set_display_name(shown)
-                for earlier in step.after:
+                for earlier in {e for s in task_steps for e in s.after} - names:
                     for other in tasks[earlier]:
                         task.after(other)
-                tasks.setdefault(step.name, []).append(task)
-                for name in step.outputs:
+                for s in task_steps:
+                    tasks.setdefault(s.name, []).append(task)
+                for name in (o for s in task_steps for o in s.outputs):
                     if step.sharded:
                         produced[name] = dsl.Collected(task.outputs[name])
                     elif family is not None:

@@ -40,7 +40,7 @@ def test_a_component_signature_is_derived_from_its_step():
         "candidate_hgb: Input[Model], candidate_mlp: Input[Model], chosen: Output[Model], "
         "report: Output[Artifact], metrics: Output[Metrics]):"
     )
-    assert "run_step('training', 'evaluate', locals())" in source
+    assert "run_task('training', ('evaluate',), locals())" in source
     train = components.source(flow.TRAINING, flow.TRAINING.step("train"))
     assert "family: str" in train and "candidate: Output[Model]" in train
     score = components.source(flow.SCORING, flow.SCORING.step("validate"))
@@ -64,8 +64,39 @@ def test_the_components_and_the_pipeline_compile_from_the_table(kind, tmp_path):
     from pipelines.compile import compile_one
 
     text = compile_one(kind, tmp_path, "example.org/components:1").read_text()
-    for name in flow.PIPELINES[kind].step_names():
-        assert f"name: {name}\n" in text  # each task shows the step's name
+    for task in flow.PIPELINES[kind].tasks():  # each task shows its steps' names
+        shown = [" + ".join(s.name for s in task)] if len(task) > 1 else task[0].names()
+        assert all(f"name: {name}\n" in text for name in shown)
+
+
+def test_validate_and_deploy_share_one_task_validating_first(tmp_path):
+    import yaml
+
+    from pipelines.compile import compile_one
+
+    assert [[s.name for s in task] for task in flow.SCORING.tasks()] == [
+        ["validate", "deploy"],
+        ["score"],
+        ["publish"],
+    ]
+    source = components.source(flow.SCORING, flow.SCORING.step("deploy"))
+    assert source.startswith("def validate_and_deploy(settings: dict, run_id: str, dataset: str, source_uri:")
+    assert "model: Output[Artifact]" in source and "rows: Output[Dataset]" in source
+    assert "run_task('scoring', ('validate', 'deploy'), locals())" in source
+    spec = yaml.safe_load(compile_one("scoring", tmp_path, "example.org/components:1").read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["validate-and-deploy"]["taskInfo"]["name"] == "validate + deploy"
+    assert "validate" not in tasks and "deploy" not in tasks
+    publish = tasks["publish"]["inputs"]["artifacts"]
+    assert publish["model"]["taskOutputArtifact"]["producerTask"] == "validate-and-deploy"
+    assert publish["rows"]["taskOutputArtifact"]["producerTask"] == "validate-and-deploy"
+
+
+def test_a_step_cannot_join_a_per_family_or_sharded_task():
+    joined = dataclasses.replace(flow.SCORING.step("publish"), joins_previous=True)
+    broken = dataclasses.replace(flow.SCORING, steps=(*flow.SCORING.steps[:3], joined))
+    with pytest.raises(ValueError, match="publish cannot join"):
+        broken.tasks()
 
 
 def test_the_score_step_fans_out_over_the_shards_and_publish_reads_them_all(tmp_path):
