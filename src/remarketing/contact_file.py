@@ -76,7 +76,8 @@ def escape_cells(frame: pd.DataFrame) -> pyarrow.Table:
             except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # numbers among the text
                 column = pyarrow.array(values.astype(str).to_numpy(dtype=object), type=pyarrow.string())
             formula = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1), value_set=FORMULA_FIRST)
-            column = pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)
+            if pc.any(formula).as_py():  # most columns have none: the join is most of the cost
+                column = pc.if_else(formula, pc.binary_join_element_wise("'", column, ""), column)
         columns[str(name)] = column
     return pyarrow.table(columns)
 
