@@ -114,6 +114,7 @@ class CampaignModel:
     calibration: tuple[float, float] = (1.0, 0.0)  # calibrated logit = a * margin + b
     _explainer: Any = field(default=None, repr=False, compare=False)
     _fast_design: Any = field(default=None, repr=False, compare=False)
+    _background_mean: Any = field(default=None, repr=False, compare=False)  # the logistic SHAP's reference
 
     def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Raw rows as the model needs them: its fields only, numbers as floats, categories as text."""
@@ -179,10 +180,11 @@ class CampaignModel:
             values = np.asarray(columns[name])
             if name in numeric:
                 frame[name] = _numeric_column(name, values)
-            else:
-                cells = pd.Series(values, dtype=object)
-                text = cells.astype(str).str.strip().to_numpy(dtype=object)
-                empty = np.flatnonzero(cells.isna().to_numpy() | (text == ""))
+            else:  # each distinct value stripped once (a category column has a handful of them)
+                codes, distinct = pd.factorize(values)  # None and NaN: code -1
+                stripped = np.array([str(v).strip() for v in distinct] + [""], dtype=object)
+                text = stripped[codes]  # -1 takes the "" at the end
+                empty = np.flatnonzero(text == "")
                 if len(empty):
                     raise InvalidRow(int(empty[0]), name, "missing value")
                 frame[name] = text
@@ -223,7 +225,9 @@ class CampaignModel:
     def _shap(self, X: np.ndarray) -> tuple[np.ndarray, float]:
         if self.family == "logreg":
             coef = self.estimator.coef_.reshape(-1)
-            mean = self.design(self.background).mean(axis=0)
+            if self._background_mean is None:  # the background is fixed: its design once, not per batch
+                self._background_mean = self.design(self.background).mean(axis=0)
+            mean = self._background_mean
             return (X - mean) * coef, float(self.estimator.intercept_[0] + mean @ coef)
         # shap's DeepExplainer swaps TensorFlow's global gradient registry while it runs, so concurrent
         # calls (a model server's request threads) corrupt each other: one SHAP call at a time.
