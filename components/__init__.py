@@ -40,30 +40,20 @@ def function_name(task: tuple[flow.Step, ...]) -> str:
     return "_and_".join(step.name.replace("-", "_") for step in task)
 
 
-def task_inputs(pipeline: flow.Pipeline, task: tuple[flow.Step, ...]) -> list[str]:
-    """The hand-offs a task reads from earlier tasks (one step's output read by the next in the same task
-    is at that output's path)."""
-    written: set[str] = set()
-    inputs: list[str] = []
-    for step in task:
-        inputs += [name for name in step.inputs if name not in written and name not in inputs]
-        written |= set(step.outputs)
-    return inputs
-
-
-def source(pipeline: flow.Pipeline, step: flow.Step) -> str:
-    """The component function's source text for the task that runs ``step`` (and the steps that join it)."""
-    task = pipeline.task_of(step.name)
+def source(pipeline: flow.Pipeline, task: tuple[flow.Step, ...]) -> str:
+    """The component function's source text for one task (``flow.Pipeline.tasks``: a step, and any step
+    that joins it; a task of several steps is never per family nor sharded)."""
+    first = task[0]
     params = ["settings: dict", "run_id: str", "dataset: str"]
-    params += ["family: str"] if step.per_family else []
-    params += ["shard: int"] if step.sharded else []
-    params += [f"{p}: str" for s in task for p in s.params]
-    for name in task_inputs(pipeline, task):
+    params += ["family: str"] if first.per_family else []
+    params += ["shard: int"] if first.sharded else []
+    params += [f"{p}: str" for p in pipeline.task_params(task)]
+    for name in pipeline.task_inputs(task):
         handoff = pipeline.handoffs[name]
         kind = ARTIFACT_TYPE[handoff.kind]
-        if handoff.per_family and not step.per_family:
+        if handoff.per_family and not first.per_family:
             params += [f"{flow.per_family_argument(name, f)}: Input[{kind}]" for f in families.NAMES]
-        elif pipeline.collected(name) and not step.sharded:  # every shard's output (dsl.Collected)
+        elif pipeline.collected(name) and not first.sharded:  # every shard's output (dsl.Collected)
             params.append(f"{name}: Input[list[{kind}]]")
         else:
             params.append(f"{name}: Input[{kind}]")
@@ -80,7 +70,7 @@ def source(pipeline: flow.Pipeline, step: flow.Step) -> str:
 
 
 def _function(pipeline: flow.Pipeline, task: tuple[flow.Step, ...]) -> Any:
-    text = source(pipeline, task[0])
+    text = source(pipeline, task)
     filename = f"<remarketing {pipeline.kind} task {function_name(task)}>"
     namespace: dict[str, Any] = dict(_TYPES)
     # dont_inherit: this module's `from __future__ import annotations` would make the annotations strings

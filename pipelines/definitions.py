@@ -25,10 +25,10 @@ def build(kind: str, image: str) -> Any:
             names = {s.name for s in task_steps}
             for family in families.NAMES if step.per_family else (None,):
                 args: dict[str, Any] = dict(common)
-                args.update({p: run[p] for s in task_steps for p in s.params})
+                args.update({p: run[p] for p in pipeline.task_params(task_steps)})
                 if family is not None:
                     args["family"] = family
-                for name in components.task_inputs(pipeline, task_steps):
+                for name in pipeline.task_inputs(task_steps):
                     value = produced[name]
                     if isinstance(value, dict) and family is not None:
                         args[name] = value[family]

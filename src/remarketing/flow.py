@@ -44,11 +44,13 @@ class Step:
     # share of its chunks input; a later step reads each chunks output of all shards merged in order.
     sharded: bool = False
     # Runs in the task of the step before it, right after it: one task start-up fewer (about 1 s locally,
-    # a pod in the cloud) where the split buys nothing else. The record still marks it under its own name.
+    # a pod in the cloud) where the split buys nothing else. The record still marks it under its own name;
+    # the orchestrator shows the task as "<first> + <second>", its metrics output shared by both steps.
     joins_previous: bool = False
 
     def names(self) -> list[str]:
-        """The record's (and the orchestrator's) names for this step: one per family for a family step."""
+        """The record's names for this step (and the orchestrator's, for a task of one step): one per
+        family for a family step."""
         return [f"{self.name}-{f}" for f in families.NAMES] if self.per_family else [self.name]
 
 
@@ -82,6 +84,8 @@ class Pipeline:
                     raise ValueError(
                         f"{step.name} cannot join the task before it (none, per family or sharded)"
                     )
+                if set(step.outputs) & {o for s in previous for o in s.outputs}:
+                    raise ValueError(f"{step.name} writes a hand-off the task before it writes too")
                 grouped[-1] = (*previous, step)
             else:
                 grouped.append((step,))
@@ -89,6 +93,22 @@ class Pipeline:
 
     def task_of(self, name: str) -> tuple[Step, ...]:
         return next(task for task in self.tasks() if any(s.name == name for s in task))
+
+    @staticmethod
+    def task_params(task: tuple[Step, ...]) -> list[str]:
+        """The run parameters a task's steps take, each once."""
+        return list(dict.fromkeys(p for step in task for p in step.params))
+
+    @staticmethod
+    def task_inputs(task: tuple[Step, ...]) -> list[str]:
+        """The hand-offs a task reads from earlier tasks, each once (a step that reads what a step before
+        it in the same task wrote reads it at that output's path)."""
+        written: set[str] = set()
+        inputs: list[str] = []
+        for step in task:
+            inputs += [name for name in step.inputs if name not in written and name not in inputs]
+            written |= set(step.outputs)
+        return inputs
 
     def step_names(self) -> list[str]:
         """Every step as the run record and the app name it, in order (a sharded step is one name: its
