@@ -180,14 +180,8 @@ class CampaignModel:
             values = np.asarray(columns[name])
             if name in numeric:
                 frame[name] = _numeric_column(name, values)
-            else:  # each distinct value stripped once (a category column has a handful of them)
-                codes, distinct = pd.factorize(values)  # None and NaN: code -1
-                stripped = np.array([str(v).strip() for v in distinct] + [""], dtype=object)
-                text = stripped[codes]  # -1 takes the "" at the end
-                empty = np.flatnonzero(text == "")
-                if len(empty):
-                    raise InvalidRow(int(empty[0]), name, "missing value")
-                frame[name] = text
+            else:
+                frame[name] = _text_column(name, values)
         return pd.DataFrame(frame)
 
     def design(self, rows: pd.DataFrame, *, prepared: bool = False) -> np.ndarray:
@@ -259,6 +253,25 @@ def _one_per_row(name: str, values: Any) -> np.ndarray:
             name, f"must hold one value per row (shape [n] or [n, 1]), not {list(values.shape)}"
         )
     return values
+
+
+def _text_column(name: str, values: np.ndarray) -> np.ndarray:
+    """A category column as stripped text; a missing or blank cell raises :class:`InvalidRow`."""
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        # only text (and missing cells): each distinct value stripped once, where a category column has a
+        # handful of them. Other values (numbers, bytes) are spelled one by one: factorize would merge
+        # 1, 1.0 and True into one spelling.
+        codes, distinct = pd.factorize(values)  # None, NaN, pd.NA: code -1
+        text = np.array([v.strip() for v in distinct] + [""], dtype=object)[codes]  # -1: the "" at the end
+        missing = text == ""
+    else:
+        cells = pd.Series(values, dtype=object)
+        text = cells.astype(str).str.strip().to_numpy(dtype=object)
+        missing = cells.isna().to_numpy() | (text == "")
+    empty = np.flatnonzero(missing)
+    if len(empty):
+        raise InvalidRow(int(empty[0]), name, "missing value")
+    return text
 
 
 def _numeric_column(name: str, values: np.ndarray) -> np.ndarray:

@@ -154,3 +154,31 @@ def test_platt_keeps_a_backwards_ranking_in_order_and_moves_only_the_level():
     a, b = platt(margins, labels)
     assert a == 1.0
     assert np.mean(1 / (1 + np.exp(-(a * margins + b)))) == pytest.approx(labels.mean(), abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "cells, expected",
+    [
+        ([" admin.", "services ", " admin."], ["admin.", "services", "admin."]),  # text: stripped per value
+        ([b"admin.", "services"], ["admin.", "services"]),  # bytes read as text, as before
+        ([1, 1.0, True], ["1", "1.0", "True"]),  # each spelled as it is, never merged as equal
+        (np.array(["admin.", "services"]), ["admin.", "services"]),  # a numpy text array
+    ],
+)
+def test_a_category_column_from_a_request_is_its_values_stripped(splits, cells, expected):
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
+    columns = {c: splits.test[c].head(len(expected)).to_numpy() for c in SPEC.feature_names}
+    columns["job"] = np.asarray(cells, dtype=None if isinstance(cells, np.ndarray) else object)
+    assert list(model.rows_from_columns(columns)["job"]) == expected
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA, "   ", ""])
+def test_a_missing_or_blank_category_names_its_row(splits, missing):
+    from remarketing.errors import InvalidRow
+
+    model = fit_family("logreg", SPEC, splits.train, seed=1, background_rows=20)
+    columns = {c: splits.test[c].head(3).to_numpy() for c in SPEC.feature_names}
+    columns["job"] = np.array(["admin.", "services", missing], dtype=object)
+    with pytest.raises(InvalidRow) as raised:
+        model.rows_from_columns(columns)
+    assert (raised.value.row, raised.value.column) == (2, "job")
