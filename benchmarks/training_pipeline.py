@@ -69,7 +69,7 @@ def in_process_run(settings, data: Path) -> dict:
     from remarketing.storage import Storage
 
     storage = Storage(settings)
-    name = "input/benchmark-in-process.csv"
+    name = "benchmark/training-in-process.csv"  # outside input/: no trigger launches a pipeline for it
     uri = f"gs://{settings.landing_bucket}/{name}"
     generation = storage.write_bytes(uri, data.read_bytes())
     run_id = run_id_for(settings.landing_bucket, name, generation)
