@@ -139,7 +139,8 @@ def deploy(ctx: StepContext, *, arms: Any, deployer: Deployer) -> StepResult:
 
 
 def resolve_and_deploy(ctx: StepContext, *, registry: Registry, deployer: Deployer) -> StepResult:
-    """The scoring pipeline's ``deploy`` task: :func:`resolve` the arms, then :func:`deploy` them."""
+    """The scoring pipeline's ``deploy`` step (in validate's task): :func:`resolve` the arms, then
+    :func:`deploy` them."""
     resolved = resolve(ctx, registry=registry)
     try:
         deployed = deploy(ctx, arms=resolved.outputs["arms"], deployer=deployer)
