@@ -82,6 +82,24 @@ class PeakMemory(Sampler):
             pass
 
 
+def in_process_record(settings, kind: str, path: Path, params: dict | None = None) -> tuple[str, str]:
+    """A run record for ``path`` uploaded outside the trigger's folders (``benchmark/``: no function
+    launches a pipeline on it while it is measured), for ``components.runner.run_in_process``:
+    ``(run_id, source_uri)``."""
+    from remarketing.runs import RunRecord, RunStore, Source, run_id_for
+    from remarketing.storage import Storage
+
+    storage = Storage(settings)
+    name = f"benchmark/{kind}-in-process-{path.name}"
+    uri = f"gs://{settings.landing_bucket}/{name}"
+    generation = storage.upload_file(uri, path)
+    run_id = run_id_for(settings.landing_bucket, name, generation)
+    source = Source(uri=uri, generation=generation)
+    record = RunRecord(run_id=run_id, kind=kind, dataset="bank-marketing", source=source, params=params or {})
+    RunStore(storage, settings.artifacts_root).create(record)
+    return run_id, uri
+
+
 def run_cli(env: dict[str, str], *args: str) -> tuple[float, dict, str]:
     """Seconds, the JSON line (empty if none) and stderr of one `remarketing` command, as a user runs it."""
     import os

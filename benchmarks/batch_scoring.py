@@ -27,7 +27,7 @@ import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import PeakMemory, Sampler, example, record  # noqa: E402
+from benchmarks._common import PeakMemory, Sampler, example, in_process_record, record  # noqa: E402
 from remarketing.examples import BANK_FULL  # noqa: E402
 
 FAMILIES = "logreg,hgb,mlp"  # every family that can be champion
@@ -166,28 +166,15 @@ def same_steps_run(settings, path: Path, version: str) -> dict:
     in this process (``components.runner.run_in_process``): the pipeline without the orchestrator's task
     start-ups, the upload and the trigger. The server is the one the pipeline run left up."""
     from components.runner import run_in_process
-    from remarketing.runs import RunRecord, RunStore, Source, run_id_for
+    from remarketing.runs import RunStore
     from remarketing.storage import Storage
 
-    storage = Storage(settings)
-    name = f"benchmark/same-steps-{path.name}"  # outside weekly/: no trigger launches a pipeline for it
-    uri = f"gs://{settings.landing_bucket}/{name}"
-    generation = storage.upload_file(uri, path)
-    run_id = run_id_for(settings.landing_bucket, name, generation)
-    RunStore(storage, settings.artifacts_root).create(
-        RunRecord(
-            run_id=run_id,
-            kind="scoring",
-            dataset="bank-marketing",
-            source=Source(uri=uri, generation=generation),
-            params={"model_version": version, "budget": 10000},
-        )
-    )
+    run_id, uri = in_process_record(settings, "scoring", path, {"model_version": version, "budget": 10000})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         run_in_process("scoring", settings, run_id, uri, Path(tmp))
     seconds = time.perf_counter() - started  # a failed step raised: the run succeeded
-    record = RunStore(storage, settings.artifacts_root).get(run_id)
+    record = RunStore(Storage(settings), settings.artifacts_root).get(run_id)
     return {"seconds": round(seconds, 1), "rows_per_second": round(record.metrics["rows_scored"] / seconds)}
 
 

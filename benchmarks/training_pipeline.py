@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import PeakMemory, example, record  # noqa: E402
+from benchmarks._common import PeakMemory, example, in_process_record, record  # noqa: E402
 from remarketing.examples import BANK_FULL  # noqa: E402
 
 
@@ -65,26 +65,14 @@ def pipeline_run(settings, data: Path) -> dict:
 
 def in_process_run(settings, data: Path) -> dict:
     from components.runner import run_in_process
-    from remarketing.runs import RunRecord, RunStore, Source, run_id_for
+    from remarketing.runs import RunStore
     from remarketing.storage import Storage
 
-    storage = Storage(settings)
-    name = "benchmark/training-in-process.csv"  # outside input/: no trigger launches a pipeline for it
-    uri = f"gs://{settings.landing_bucket}/{name}"
-    generation = storage.write_bytes(uri, data.read_bytes())
-    run_id = run_id_for(settings.landing_bucket, name, generation)
-    RunStore(storage, settings.artifacts_root).create(
-        RunRecord(
-            run_id=run_id,
-            kind="training",
-            dataset="bank-marketing",
-            source=Source(uri=uri, generation=generation),
-        )
-    )
+    run_id, uri = in_process_record(settings, "training", data)
     started = time.perf_counter()
     with PeakMemory(os.getpid()) as memory, tempfile.TemporaryDirectory() as tmp:
         run_in_process("training", settings, run_id, uri, Path(tmp))  # the pipeline's steps, without KFP
-    record = RunStore(storage, settings.artifacts_root).get(run_id)
+    record = RunStore(Storage(settings), settings.artifacts_root).get(run_id)
     steps = {
         step.name: round(
             (datetime.fromisoformat(step.finished) - datetime.fromisoformat(step.started)).total_seconds(), 1

@@ -19,16 +19,6 @@ from remarketing.step import StepResult
 from remarketing.storage import Storage
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    from local_stack import services
-
-    settings = services.private_settings(tmp_path_factory.mktemp("state"))
-    services.ensure_stack(settings, ("storage-emulator",))
-    yield settings
-    services.down(settings)
-
-
 def a_run(settings, kind: str, name: str) -> RunStore:
     store = RunStore(Storage(settings), settings.artifacts_root)
     folder = "weekly" if kind == "scoring" else "input"

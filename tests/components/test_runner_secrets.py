@@ -25,16 +25,6 @@ DB_SECRET = "projects/rmk-dev/secrets/rmk-dev-lookup-db"
 API = "https://secretmanager.googleapis.com/v1"
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    from local_stack import services
-
-    settings = services.private_settings(tmp_path_factory.mktemp("state"))
-    services.ensure_stack(settings, ("storage-emulator",))
-    yield settings
-    services.down(settings)
-
-
 def secret_manager(values: dict[str, str]):
     """Secret Manager's ``:access`` answers: the latest version of each secret given, 403 for others."""
 
