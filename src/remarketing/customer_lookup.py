@@ -54,6 +54,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
@@ -189,7 +190,7 @@ class LookupWriter:
         # one thread at a time, not always the one that opened it (publish adds chunks from a worker)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _into_wal(conn, self.timeout)
             if str(mode).lower() != "wal":
                 raise StorageError(f"{self.path} cannot be put in WAL mode (it is in {mode!r} mode)")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -335,6 +336,20 @@ class LookupWriter:
         for (key,) in conn.execute(_OLD_RUNS, (self.dataset, self.keep_runs)).fetchall():
             if key != sparing:
                 _delete_run(conn, key)
+
+
+def _into_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``timeout`` for another writer that is putting a new file
+    into WAL mode: that switch is not covered by SQLite's busy wait, so the second of two runs writing a
+    new file at once got "database is locked" at once. A file already in WAL mode answers at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class CustomerLookup:

@@ -4,6 +4,7 @@ server (tests/postgres.py); what only one of them has is tested on its own."""
 
 import math
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -733,3 +734,41 @@ def test_a_reader_reads_one_snapshot_and_writes_nothing(postgres_store):
         None,
     )
     assert shown == ("repeatable read", "on")
+
+
+def _write_one_run(path: str, run_id: str, ready, go) -> None:
+    """A process writing one run into a new lookup file, as publish does."""
+    ready.set()
+    go.wait()
+    with LookupWriter(
+        Path(path), dataset="bank", run_id=run_id, scored_at=f"2024-01-0{run_id[-1]}", model_version="7"
+    ) as writer:
+        writer.add(scored([f"{run_id}-C{i}" for i in range(200)]))
+
+
+def test_two_runs_writing_a_new_file_at_once_both_land(tmp_path):
+    """Two processes start writing a lookup file that does not exist yet at the same moment: the second
+    waits for the first to put it into WAL mode (SQLite itself does not wait there) and both runs land."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(30):  # the switch takes microseconds: new files until the race is met
+        path = tmp_path / f"lookup-{attempt}.sqlite"
+        go = context.Event()
+        readies = [context.Event() for _ in range(2)]
+        workers = [
+            context.Process(target=_write_one_run, args=(str(path), f"run-{n + 1}", readies[n], go))
+            for n in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        for ready in readies:
+            assert ready.wait(60)
+        go.set()
+        for worker in workers:
+            worker.join(60)
+        assert [w.exitcode for w in workers] == [0, 0]
+        runs = {row["run_id"] for row in CustomerLookup(path).history("bank", "run-1-C0")} | {
+            row["run_id"] for row in CustomerLookup(path).history("bank", "run-2-C0")
+        }
+        assert runs == {"run-1", "run-2"}
