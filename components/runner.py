@@ -23,6 +23,7 @@ from observability.push import push
 from remarketing import families, flow
 from remarketing.datasets import load_spec
 from remarketing.errors import RemarketingError
+from remarketing.flow import per_family_argument
 from remarketing.runs import RunRecord, RunStore
 from remarketing.settings import SECRET_SOURCES, Settings
 from remarketing.step import Chunks, Folder, MergedChunks, RecordChange, StepContext, StepSettings
@@ -185,9 +186,8 @@ def _run_marked(pipeline, step, shown, settings, storage, store, args) -> None:
         for handoff_name in step.inputs:
             handoff = pipeline.handoffs[handoff_name]
             if handoff.per_family and not step.per_family:
-                argument = flow.per_family_argument
                 kwargs[handoff_name] = {
-                    f: read(handoff, args[argument(handoff_name, f)].path) for f in families.NAMES
+                    f: read(handoff, args[per_family_argument(handoff_name, f)].path) for f in families.NAMES
                 }
             elif pipeline.collected(handoff_name) and not step.sharded:
                 kwargs[handoff_name] = read_collected(handoff, args[handoff_name])
@@ -234,8 +234,7 @@ def run_in_process(kind: str, settings: Settings, run_id: str, source_uri: str, 
                     handoff = pipeline.handoffs[handoff_name]
                     if handoff.per_family and not step.per_family:
                         for f in families.NAMES:
-                            argument = flow.per_family_argument(handoff_name, f)
-                            args[argument] = _artifact(workdir, handoff_name, f)
+                            args[per_family_argument(handoff_name, f)] = _artifact(workdir, handoff_name, f)
                     elif pipeline.collected(handoff_name) and not step.sharded:
                         args[handoff_name] = [
                             _artifact(workdir, handoff_name, f"shard-{n}")
