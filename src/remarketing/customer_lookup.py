@@ -58,7 +58,6 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -66,10 +65,8 @@ import pandas as pd
 from remarketing.errors import StorageError, Unavailable
 from remarketing.lookup_rows import (
     SCHEMA_VERSION,
-    RunRows,
-    duplicate,
+    RunWriter,
     history_of,
-    microseconds,
     row_of,
     values_of,
 )
@@ -149,39 +146,19 @@ def _delete_run(conn: sqlite3.Connection, run_key: int) -> None:
     conn.execute("DELETE FROM runs WHERE run_key = ?", (run_key,))
 
 
-class LookupWriter:
-    """One scoring run's rows, written in one transaction. Use as a context manager::
+class LookupWriter(RunWriter):
+    """One scoring run's rows in the SQLite file, written in one transaction (:class:`RunWriter`)::
 
-        with LookupWriter(path, dataset="bank", run_id=run_id, scored_at=at, model_version="7") as lookup:
-            for chunk in chunks:
-                lookup.add(chunk)
-
-    Leaving the ``with`` commits the run (and retires the dataset's runs beyond ``keep_runs``); an
-    exception rolls everything back, so readers keep seeing the previous state.
+    with LookupWriter(path, dataset="bank", run_id=run_id, scored_at=at, model_version="7") as lookup:
+        for chunk in chunks:
+            lookup.add(chunk)
     """
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        dataset: str,
-        run_id: str,
-        scored_at: str,
-        model_version: str,
-        keep_runs: int = 8,
-        timeout: float = 60.0,
-    ) -> None:
-        if keep_runs < 1:
-            raise ValueError(f"keep_runs must be at least 1, not {keep_runs}")
+    DUPLICATE = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: Path, **run: Any) -> None:
+        super().__init__(**run)
         self.path = Path(path)
-        self.dataset, self.run_id, self.scored_at = dataset, run_id, scored_at
-        self.model_version, self.keep_runs, self.timeout = model_version, keep_runs, timeout
-        self._scored_us = microseconds(scored_at)
-        self._conn: sqlite3.Connection | None = None
-        self._run_key = 0
-        self._rows = 0
-        self._run = RunRows(model_version)
-        self._broken: BaseException | None = None
 
     def __enter__(self) -> LookupWriter:
         if self._conn is not None or self._run_key:
@@ -258,27 +235,11 @@ class LookupWriter:
         for table in _EARLIER_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")  # a fixed name: identifiers take no '?'
 
-    def add(self, chunk: pd.DataFrame) -> None:
-        """One chunk of the run's customers: ``customer_id``, ``probability``, ``rank``, ``group`` and
-        optionally ``model_version`` (the run's when absent); every other column goes into ``detail``."""
-        if self._conn is None:
-            raise RuntimeError("LookupWriter.add outside its with block")
-        if self._broken is not None:
-            raise StorageError("an earlier chunk of this run failed; the run will not be committed")
-        if not len(chunk):
-            return
-        try:
-            rows = self._rows_of(chunk)
-            self._conn.executemany(_INSERT, rows)
-            new_values = self._run.new_values()
-            self._conn.executemany(_INSERT_VALUE, ((self._run_key, *value) for value in new_values))
-        except sqlite3.IntegrityError as e:
-            self._broken = e
-            raise duplicate(self.run_id, e) from e
-        except BaseException as e:
-            self._broken = e
-            raise
-        self._rows += len(chunk)
+    def _write(self, chunk: pd.DataFrame) -> int:
+        self._conn.executemany(_INSERT, self._rows_of(chunk))
+        new_values = self._run.new_values()
+        self._conn.executemany(_INSERT_VALUE, ((self._run_key, *value) for value in new_values))
+        return len(chunk)
 
     def _rows_of(self, chunk: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
         """The chunk's rows as parameter tuples, in customer_id order, each keyed in its run's range."""
@@ -297,32 +258,17 @@ class LookupWriter:
             strict=False,  # repeat() is endless; the other columns have the chunk's length
         )
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if kind is not None or self._broken is not None:
-                conn.rollback()
-                if kind is None:
-                    raise StorageError(
-                        f"run {self.run_id!r} was not written: a chunk failed"
-                    ) from self._broken
-                return
-            self._finish(conn)
-            conn.commit()
-            # Copy the run into the database file and empty the WAL; a reader amid a read holds this back,
-            # so it waits a second at most and otherwise leaves it to the next checkpoint.
-            conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        finally:
-            conn.close()
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        self._finish(conn)
+        conn.commit()
+        # Copy the run into the database file and empty the WAL; a reader amid a read holds this back, so
+        # it waits a second at most and otherwise leaves it to the next checkpoint.
+        conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.rollback()
 
     def _finish(self, conn: sqlite3.Connection) -> None:
         conn.execute(

@@ -36,7 +36,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
-from types import TracebackType
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -46,10 +45,8 @@ from psycopg import errors, sql
 from remarketing.errors import DataValidationError, StorageError, Unavailable
 from remarketing.lookup_rows import (
     SCHEMA_VERSION,
-    RunRows,
-    duplicate,
+    RunWriter,
     history_of,
-    microseconds,
     row_of,
     values_of,
 )
@@ -172,8 +169,8 @@ def _partition(run_key: int) -> sql.Identifier:
     return sql.Identifier(f"scores_{int(run_key)}")
 
 
-class PostgresLookupWriter:
-    """One scoring run's rows, written in one transaction (the interface of the SQLite ``LookupWriter``)::
+class PostgresLookupWriter(RunWriter):
+    """One scoring run's rows in PostgreSQL, written in one transaction (:class:`RunWriter`)::
 
     with PostgresLookupWriter(database, dataset="bank", run_id=run_id, scored_at=at,
                               model_version="7") as lookup:
@@ -181,29 +178,12 @@ class PostgresLookupWriter:
             lookup.add(chunk)
     """
 
-    def __init__(
-        self,
-        database: Database,
-        *,
-        dataset: str,
-        run_id: str,
-        scored_at: str,
-        model_version: str,
-        keep_runs: int = 8,
-        timeout: float = 60.0,
-    ) -> None:
-        if keep_runs < 1:
-            raise ValueError(f"keep_runs must be at least 1, not {keep_runs}")
+    DUPLICATE = (errors.UniqueViolation,)
+
+    def __init__(self, database: Database, **run: Any) -> None:
+        super().__init__(**run)
         self.database = database
-        self.dataset, self.run_id, self.scored_at = dataset, run_id, scored_at
-        self.model_version, self.keep_runs, self.timeout = model_version, keep_runs, timeout
-        self._scored_us = microseconds(scored_at)
-        self._conn: psycopg.Connection[Any] | None = None
-        self._run_key = 0
-        self._rows = 0
         self._replaced: list[int] = []  # an earlier attempt of this run: its rows go when this one commits
-        self._run = RunRows(model_version)
-        self._broken: BaseException | None = None
 
     def __enter__(self) -> PostgresLookupWriter:
         if self._conn is not None or self._run_key:
@@ -273,26 +253,11 @@ class PostgresLookupWriter:
                 conn.execute(statement)
         conn.execute("INSERT INTO lookup_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
-    def add(self, chunk: pd.DataFrame) -> None:
-        """One chunk of the run's customers: ``customer_id``, ``probability``, ``rank``, ``group`` and
-        optionally ``model_version`` (the run's when absent); every other column goes into ``detail``."""
-        if self._conn is None:
-            raise RuntimeError("PostgresLookupWriter.add outside its with block")
-        if self._broken is not None:
-            raise StorageError("an earlier chunk of this run failed; the run will not be committed")
-        if not len(chunk):
-            return
-        try:
-            rows = self._run.of(chunk)
-            with self._speaking(self._conn), self._conn.cursor() as cursor:
-                self._copy(cursor, rows)
-        except errors.UniqueViolation as e:
-            self._broken = e
-            raise duplicate(self.run_id, e) from e
-        except BaseException as e:
-            self._broken = e
-            raise
-        self._rows += len(rows)
+    def _write(self, chunk: pd.DataFrame) -> int:
+        rows = self._run.of(chunk)
+        with self._speaking(self._conn), self._conn.cursor() as cursor:
+            self._copy(cursor, rows)
+        return len(rows)
 
     def _copy(self, cursor: psycopg.Cursor[Any], rows: Any) -> None:
         columns = sql.SQL(", ").join(map(sql.Identifier, _SCORE_COLUMNS))
@@ -320,29 +285,14 @@ class PostgresLookupWriter:
                 for code, value in new_values:
                     copy.write_row((self._run_key, code, value))
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if kind is not None or self._broken is not None:
-                conn.rollback()
-                if kind is None:
-                    raise StorageError(
-                        f"run {self.run_id!r} was not written: a chunk failed"
-                    ) from self._broken
-                return
-            with self._speaking(conn):
-                self._finish(conn)
-                conn.commit()
-        except BaseException:
-            if not conn.closed:
-                conn.rollback()
-            raise
-        finally:
-            conn.close()
+    def _commit(self, conn: psycopg.Connection[Any]) -> None:
+        with self._speaking(conn):
+            self._finish(conn)
+            conn.commit()
+
+    def _roll_back(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.closed:
+            conn.rollback()
 
     def _finish(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(

@@ -135,6 +135,91 @@ class RunRows:
         return orjson.dumps(list(self.layouts)).decode()  # in their numbers' order
 
 
+class RunWriter:
+    """What both stores' writers do alike: one scoring run's rows written in one transaction, used as a
+    context manager (``__enter__`` is the store's: it takes the write lock and opens the run)::
+
+        with writer as lookup:
+            for chunk in chunks:
+                lookup.add(chunk)
+
+    Leaving the ``with`` commits the run (``_commit``: it also retires the dataset's runs beyond
+    ``keep_runs``); an exception, or a chunk that failed, rolls everything back, so readers keep seeing
+    the previous state. A store gives ``_write`` (one chunk's rows, returning how many), ``_commit``,
+    ``_roll_back`` and the error it raises for a customer twice in a run (``DUPLICATE``)."""
+
+    DUPLICATE: tuple[type[BaseException], ...] = ()
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        run_id: str,
+        scored_at: str,
+        model_version: str,
+        keep_runs: int = 8,
+        timeout: float = 60.0,
+    ) -> None:
+        if keep_runs < 1:
+            raise ValueError(f"keep_runs must be at least 1, not {keep_runs}")
+        self.dataset, self.run_id, self.scored_at = dataset, run_id, scored_at
+        self.model_version, self.keep_runs, self.timeout = model_version, keep_runs, timeout
+        self._scored_us = microseconds(scored_at)
+        self._conn: Any = None
+        self._run_key = 0
+        self._rows = 0
+        self._run = RunRows(model_version)
+        self._broken: BaseException | None = None
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """One chunk of the run's customers: ``customer_id``, ``probability``, ``rank``, ``group`` and
+        optionally ``model_version`` (the run's when absent); every other column goes into ``detail``."""
+        if self._conn is None:
+            raise RuntimeError(f"{type(self).__name__}.add outside its with block")
+        if self._broken is not None:
+            raise StorageError("an earlier chunk of this run failed; the run will not be committed")
+        if not len(chunk):
+            return
+        try:
+            written = self._write(chunk)
+        except self.DUPLICATE as e:
+            self._broken = e
+            raise duplicate(self.run_id, e) from e
+        except BaseException as e:
+            self._broken = e
+            raise
+        self._rows += written
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if kind is not None or self._broken is not None:
+                conn.rollback()
+                if kind is None:
+                    raise StorageError(
+                        f"run {self.run_id!r} was not written: a chunk failed"
+                    ) from self._broken
+                return
+            self._commit(conn)
+        except BaseException:
+            self._roll_back(conn)
+            raise
+        finally:
+            conn.close()
+
+    def _write(self, chunk: pd.DataFrame) -> int:
+        raise NotImplementedError
+
+    def _commit(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _roll_back(self, conn: Any) -> None:
+        """After a failed commit: roll back what is still open."""
+        raise NotImplementedError
+
+
 def duplicate(run_id: str, error: BaseException) -> DataValidationError:
     return DataValidationError(
         [f"a customer_id appears more than once in run {run_id!r} ({error})"], source="the lookup"
